@@ -1,0 +1,1 @@
+"""CSI v1.12.0 protocol bindings: generated; never edit by hand."""

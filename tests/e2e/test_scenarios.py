@@ -112,7 +112,7 @@ def test_bad_scenario_data_is_rejected_with_the_key_and_what_was_expected(
 ) -> None:
     data = copy.deepcopy(headline())
     mutate(data)
-    with pytest.raises(ScenarioError, match="^dynamic.yaml: ") as caught:
+    with pytest.raises(ScenarioError, match=r"^dynamic\.yaml: ") as caught:
         parse_scenario(data, "dynamic.yaml")
     assert message in str(caught.value)
 
@@ -152,7 +152,7 @@ def test_quantities() -> None:
     assert parse_quantity("1200Gi") == 1200 * 1024**3
     assert parse_quantity("1Ti") == 1024**4
     assert parse_quantity("4096") == 4096
-    with pytest.raises(ValueError, match="1.5Gi"):
+    with pytest.raises(ValueError, match=r"1\.5Gi"):
         parse_quantity("1.5Gi")
 
 

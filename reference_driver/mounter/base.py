@@ -1,0 +1,138 @@
+"""The mounter interface the node service uses, and what it needs to know about sources."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from reference_driver.errors import DriverError, InvalidArgument
+
+# fs-<8 or 17 hex>.fsx.<region>.amazonaws.com (or .com.cn): where the file system id lives.
+_FSX_DNS_NAME = re.compile(
+    r"^(?P<id>fs-[0-9a-f]{8,17})\.fsx\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
+)
+_DNS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_MOUNT_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# Characters that could change the meaning of a mount option list.
+_FLAG = re.compile(r"^[A-Za-z0-9_=.:/+-]+$")
+
+
+class MountError(DriverError):
+    """A mount or unmount failed; the message carries the command's own words."""
+
+
+@dataclass(frozen=True)
+class LustreSource:
+    """`<dnsname>@tcp:/<mountname>`, what `mount -t lustre` takes."""
+
+    dns_name: str
+    mount_name: str
+
+    @classmethod
+    def from_context(cls, dns_name: str, mount_name: str) -> LustreSource:
+        if not _DNS_NAME.match(dns_name):
+            raise InvalidArgument(
+                f"volume_context dnsname={dns_name!r} is not a DNS name (expected something like "
+                "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com)"
+            )
+        if not _MOUNT_NAME.match(mount_name):
+            raise InvalidArgument(
+                f"volume_context mountname={mount_name!r} is not an FSx mount name (letters, "
+                "digits and underscores, as DescribeFileSystems reports it)"
+            )
+        return cls(dns_name, mount_name)
+
+    @property
+    def file_system_id(self) -> str | None:
+        """The file system id when the DNS name is FSx's own (not a custom alias)."""
+        match = _FSX_DNS_NAME.match(self.dns_name)
+        return match.group("id") if match else None
+
+    def __str__(self) -> str:
+        return f"{self.dns_name}@tcp:/{self.mount_name}"
+
+
+def check_mount_flags(flags: Sequence[str]) -> tuple[str, ...]:
+    """Mount flags are passed as one `-o` argument: refuse any that could smuggle syntax."""
+    for flag in flags:
+        if not _FLAG.match(flag):
+            raise InvalidArgument(
+                f"mount flag {flag!r} has characters mount options cannot contain (allowed: "
+                "letters, digits and _=.:/+-; one flag per entry)"
+            )
+    return tuple(flags)
+
+
+@dataclass(frozen=True)
+class MountedFileSystem:
+    """What the kernel says is mounted at a target path."""
+
+    description: str
+    is_lustre: bool
+    mount_name: str | None
+    # Known for emulated mounts; the kernel's Lustre entry names the server NID, not the id.
+    file_system_id: str | None
+    read_only: bool
+
+    def serves(self, source: LustreSource) -> bool:
+        if not self.is_lustre or self.mount_name != source.mount_name:
+            return False
+        return self.file_system_id is None or self.file_system_id == source.file_system_id
+
+    def holds(self, volume_id: str) -> bool:
+        if not self.is_lustre:
+            return False
+        return self.file_system_id is None or self.file_system_id == volume_id
+
+
+class Mounter(Protocol):
+    """Mounts FSx for Lustre file systems. Every method is safe to call from many threads."""
+
+    def mount(self, source: LustreSource, target: Path, flags: Sequence[str]) -> None:
+        """Mount `source` on the existing directory `target` with `flags` (may include "ro").
+
+        Raises MountError naming the source and target; leaves nothing mounted on failure.
+        """
+
+    def unmount(self, target: Path) -> None:
+        """Unmount the topmost mount at `target`. Raises MountError when that fails."""
+
+    def mounted_at(self, target: Path) -> MountedFileSystem | None:
+        """What is mounted at exactly `target`, or None (from /proc/self/mountinfo)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    output: str
+
+
+class CommandRunner(Protocol):
+    def run(self, argv: Sequence[str]) -> CommandResult: ...
+
+
+class SubprocessRunner:
+    """Runs a command as an argument list, never through a shell, with a time limit."""
+
+    def __init__(self, timeout_seconds: float = 120.0) -> None:
+        self.timeout_seconds = timeout_seconds
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
+        try:
+            completed = subprocess.run(
+                list(argv),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=self.timeout_seconds,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return CommandResult(124, f"timed out after {self.timeout_seconds:.0f}s")
+        except FileNotFoundError as exc:
+            return CommandResult(127, f"{argv[0]} not found: {exc}")
+        return CommandResult(completed.returncode, completed.stdout.strip())

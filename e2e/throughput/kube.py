@@ -1,0 +1,389 @@
+"""Throughput on kind and cluster platforms: fio pods on one ReadWriteMany volume, one pod
+per node, results read from the pods' logs and aggregated.
+
+The objects are plain dicts rendered here (and validated against the Kubernetes schemas in
+the tests); `KubeThroughput` applies them through an injected API object so the calls can be
+checked with a recording client on machines without a cluster. Against real AWS the report
+adds the file system's expected baseline and burst from `fsx_csi_harness.fsx`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from e2e.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
+from e2e.throughput.engines import MB
+from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
+
+if TYPE_CHECKING:
+    from e2e.qualify import QualifyOptions
+    from e2e.report.bundle import BundleWriter
+
+LABEL = "fsx-csi-harness/throughput"
+DEFAULT_FIO_IMAGE = "debian:bookworm-slim"
+MARKER = "FSX-CSI-FIO-JSON"
+
+
+@dataclass(frozen=True)
+class KubeThroughputConfig:
+    run_id: str
+    nodes: int = 2
+    namespace: str = "default"
+    storage_class_parameters: dict[str, str] = field(
+        default_factory=lambda: {
+            "subnetId": "subnet-0123456789abcdef0",
+            "securityGroupIds": "sg-0123456789abcdef0",
+            "deploymentType": "SCRATCH_2",
+        }
+    )
+    capacity_gib: int = 1200
+    provisioner: str = "fsx.csi.aws.com"
+    fio_image: str = DEFAULT_FIO_IMAGE
+    plan: WorkloadPlan = field(default_factory=WorkloadPlan)
+
+    @property
+    def name(self) -> str:
+        return f"fsx-throughput-{self.run_id}".lower()[:52]
+
+
+def fio_script(workloads: list[Workload]) -> str:
+    """The pod's shell script: fio per workload, each JSON report framed by markers so
+    the harness can pick them out of the pod log."""
+    lines = [
+        "set -u",
+        # Images without fio get it from the distribution; a pre-built image skips this.
+        "command -v fio >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fio"
+        " >/dev/null)",
+        'file="/data/fsx-csi-throughput.${HOSTNAME}"',
+    ]
+    for workload in workloads:
+        if workload.kind is Kind.METADATA:
+            continue
+        args = (
+            f"--name={workload.name} --filename=$file --rw={workload.kind.fio_rw} "
+            f"--bs={workload.block_size} --size={workload.size_bytes} --ioengine=psync "
+            "--invalidate=1 --output-format=json"
+            + (" --end_fsync=1" if workload.kind.is_write else "")
+            + (f" --runtime={workload.time_cap_s:g}" if workload.time_cap_s else "")
+        )
+        lines.append(f'echo "{MARKER} begin {workload.name}"')
+        lines.append(f"fio {args}")
+        lines.append(f'echo "{MARKER} end {workload.name} rc=$?"')
+    lines.append('rm -f "$file"')
+    return "\n".join(lines)
+
+
+def render_objects(config: KubeThroughputConfig) -> list[dict[str, Any]]:
+    labels = {LABEL: config.run_id}
+    name = config.name
+    storage_class = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name, "labels": labels},
+        "provisioner": config.provisioner,
+        "parameters": dict(config.storage_class_parameters),
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": config.namespace, "labels": labels},
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": name,
+            "resources": {"requests": {"storage": f"{config.capacity_gib}Gi"}},
+        },
+    }
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": config.namespace, "labels": labels},
+        "spec": {
+            # All clients at once, one per node: that is what the aggregate measures.
+            "parallelism": config.nodes,
+            "completions": config.nodes,
+            "completionMode": "Indexed",
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "labelSelector": {"matchLabels": labels},
+                                    "topologyKey": "kubernetes.io/hostname",
+                                }
+                            ]
+                        }
+                    },
+                    "containers": [
+                        {
+                            "name": "fio",
+                            "image": config.fio_image,
+                            "command": ["sh", "-c", fio_script(config.plan.multi_client())],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                            "env": [
+                                {
+                                    "name": "NODE_NAME",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                                }
+                            ],
+                        }
+                    ],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}],
+                },
+            },
+        },
+    }
+    return [storage_class, claim, job]
+
+
+def parse_pod_log(log: str, client: str, plan: WorkloadPlan) -> list[Measurement]:
+    """fio JSON documents between markers -> one measurement per workload for this client."""
+    workloads = {w.name: w for w in plan.multi_client()}
+    measurements: list[Measurement] = []
+    current: str | None = None
+    buffer: list[str] = []
+    for line in log.splitlines():
+        if line.startswith(f"{MARKER} begin "):
+            current, buffer = line.split()[-1], []
+        elif line.startswith(f"{MARKER} end ") and current is not None:
+            workload = workloads[current]
+            try:
+                job = json.loads("\n".join(buffer)[("\n".join(buffer)).index("{") :])["jobs"][0]
+                side = job["write" if workload.kind.is_write else "read"]
+                error = int(job.get("error", 0))
+                measurements.append(
+                    Measurement(
+                        workload=current, target="published", metric=workload.metric,
+                        value=round(float(side["bw_bytes"]) / MB, 3), unit=workload.unit,
+                        outcome=Outcome.FAILED if error else Outcome.PASSED, client=client,
+                        duration_s=float(side.get("runtime", 0)) / 1000,
+                        bytes=int(side.get("io_bytes", 0)), engine="fio",
+                        message=f"fio error {error}" if error else None,
+                    )
+                )  # fmt: skip
+            except (ValueError, KeyError, IndexError):
+                measurements.append(
+                    Measurement(
+                        workload=current, target="published", metric=workload.metric, value=0.0,
+                        unit=workload.unit, outcome=Outcome.FAILED, client=client,
+                        message=f"no fio JSON in the log of {client}: "
+                        + " ".join(buffer)[-300:],
+                    )
+                )  # fmt: skip
+            current = None
+        elif current is not None:
+            buffer.append(line)
+    return measurements
+
+
+def expected_figures(parameters: dict[str, str], capacity_gib: int) -> Expected:
+    from fsx_csi_harness.fsx import BURST_MBPS_PER_TIB, DeploymentType, expected_throughput_mbps
+
+    deployment = DeploymentType(parameters.get("deploymentType", "SCRATCH_1"))
+    per_unit_text = parameters.get("perUnitStorageThroughput")
+    per_unit = int(per_unit_text) if per_unit_text else None
+    burst_rate = BURST_MBPS_PER_TIB.get((deployment, per_unit))
+    return Expected(
+        deployment_type=deployment.value,
+        capacity_gib=capacity_gib,
+        per_unit_throughput=per_unit,
+        baseline_mbps=round(expected_throughput_mbps(deployment, capacity_gib, per_unit), 1),
+        burst_mbps=round(burst_rate * capacity_gib / 1024, 1) if burst_rate else None,
+    )
+
+
+class KubeApi(Protocol):
+    """The few Kubernetes calls the fio run makes (kubernetes client, or a recorder)."""
+
+    def apply(self, obj: dict[str, Any]) -> None: ...
+
+    def delete(self, obj: dict[str, Any]) -> None: ...
+
+    def job_state(self, namespace: str, name: str) -> tuple[bool, str]: ...
+
+    def pod_logs(self, namespace: str, selector: str) -> dict[str, str]: ...
+
+
+def run_fio_jobs(
+    api: KubeApi,
+    config: KubeThroughputConfig,
+    progress: Callable[[str], None],
+    timeout_s: float = 1800.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Measurement]:
+    """Apply the objects, wait for the Job (with progress), read and aggregate the results;
+    the objects are deleted whatever happens."""
+    from e2e.throughput.runner import _aggregate
+
+    objects = render_objects(config)
+    try:
+        for obj in objects:
+            api.apply(obj)
+            progress(f"throughput: applied {obj['kind']} {obj['metadata']['name']}")
+        started = clock()
+        state = "not seen yet"
+        while True:
+            done, state = api.job_state(config.namespace, config.name)
+            if done:
+                break
+            if clock() - started > timeout_s:
+                raise TimeoutError(
+                    f"fio Job {config.namespace}/{config.name} did not finish within "
+                    f"{timeout_s:g} s; last state: {state}; check the claim is Bound and the "
+                    "pods are scheduled (one per node: the cluster needs "
+                    f"{config.nodes} schedulable nodes)"
+                )
+            progress(
+                f"throughput: waiting for Job {config.name}: {clock() - started:.0f}s, {state}"
+            )
+            sleep(5.0)
+        logs = api.pod_logs(config.namespace, f"{LABEL}={config.run_id}")
+    finally:
+        for obj in reversed(objects):
+            api.delete(obj)
+    measurements: list[Measurement] = []
+    for client, log in sorted(logs.items()):
+        measurements.extend(parse_pod_log(log, client, config.plan))
+    for workload in config.plan.multi_client():
+        runs = [m for m in measurements if m.workload == workload.name]
+        if runs:
+            aggregate = _aggregate(workload.name, workload, runs)
+            measurements.append(aggregate)
+    return measurements
+
+
+def run_kube_throughput(
+    options: QualifyOptions, writer: BundleWriter, progress: Callable[[str], None]
+) -> SuiteResult:
+    """kind/cluster throughput; on a machine without a reachable cluster, the rendered
+    objects go into the bundle and the suite is recorded as not run, with the reason."""
+    import yaml
+
+    parameters = dict(KubeThroughputConfig(run_id="x").storage_class_parameters)
+    if options.profile is not None:
+        profile = yaml.safe_load(Path(options.profile).read_text()) or {}
+        parameters.update(
+            {str(k): str(v) for k, v in (profile.get("storageClassParameters") or {}).items()}
+        )
+    config = KubeThroughputConfig(
+        run_id=writer.summary.run_id,
+        nodes=options.nodes,
+        storage_class_parameters=parameters,
+        plan=options.plan,
+    )
+    objects = render_objects(config)
+    manifests = writer.write_raw(
+        "throughput/fio-objects.yaml", yaml.safe_dump_all(objects, sort_keys=False)
+    )
+    throughput = Throughput(engine="fio", engine_version=None, metadata_engine="not run in pods")
+    writer.summary.throughput = throughput
+    writer.summary.environment.fio = "fio in pods (image " + config.fio_image + ")"
+    if options.aws == "real":
+        throughput.expected = expected_figures(parameters, config.capacity_gib)
+    reason = _cluster_unreachable(options.kubeconfig)
+    if reason is not None:
+        return SuiteResult(
+            "throughput",
+            Outcome.NOT_RUN,
+            message=f"{reason}; the fio objects that would run are in {manifests}",
+            tests=[
+                TestResult(f"{w.name} x{config.nodes}", Outcome.NOT_RUN, message=reason)
+                for w in config.plan.multi_client()
+            ],
+            raw=[manifests],
+        )
+    api = KubernetesClientApi(options.kubeconfig)
+    started = time.monotonic()
+    throughput.measurements = run_fio_jobs(api, config, progress)
+    from e2e.throughput.runner import throughput_suite
+
+    suite = throughput_suite(throughput.measurements, [], time.monotonic() - started, None)
+    suite.raw = [manifests]
+    return suite
+
+
+def _cluster_unreachable(kubeconfig: Path | None) -> str | None:
+    import os
+
+    path = kubeconfig or Path(os.environ.get("KUBECONFIG", str(Path.home() / ".kube/config")))
+    if not path.exists():
+        return (
+            f"no cluster: kubeconfig {path} does not exist; create a kind cluster or pass "
+            "--kubeconfig"
+        )
+    try:
+        import kubernetes
+
+        k8s: Any = kubernetes
+        k8s.config.load_kube_config(config_file=str(path))
+        k8s.client.VersionApi().get_code(_request_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - any failure means: cannot run here
+        return f"the cluster of {path} is unreachable ({type(exc).__name__}: {exc})"
+    return None
+
+
+class KubernetesClientApi:
+    """KubeApi over the official kubernetes client (used only where a cluster answers).
+
+    The client's objects are handled as Any: its generated models make every field
+    optional, and the calls below only run against a live API server.
+    """
+
+    def __init__(self, kubeconfig: Path | None) -> None:
+        import kubernetes
+
+        k8s: Any = kubernetes
+        k8s.config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None)
+        self._k8s = k8s
+        self._client: Any = k8s.client.ApiClient()
+        self._core: Any = k8s.client.CoreV1Api(self._client)
+        self._batch: Any = k8s.client.BatchV1Api(self._client)
+        self._storage: Any = k8s.client.StorageV1Api(self._client)
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        from kubernetes import utils
+
+        create: Any = utils.create_from_dict
+        create(self._client, obj)
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        name, namespace = obj["metadata"]["name"], obj["metadata"].get("namespace", "default")
+        # Already gone is fine; anything left is reported by the run's leak sweep.
+        with contextlib.suppress(Exception):
+            if obj["kind"] == "Job":
+                self._batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
+            elif obj["kind"] == "PersistentVolumeClaim":
+                self._core.delete_namespaced_persistent_volume_claim(name, namespace)
+            elif obj["kind"] == "StorageClass":
+                self._storage.delete_storage_class(name)
+
+    def job_state(self, namespace: str, name: str) -> tuple[bool, str]:
+        status: Any = self._batch.read_namespaced_job_status(name, namespace).status
+        active, succeeded, failed = status.active or 0, status.succeeded or 0, status.failed or 0
+        done = bool(succeeded + failed) and not active
+        return done, f"active {active}, succeeded {succeeded}, failed {failed}"
+
+    def pod_logs(self, namespace: str, selector: str) -> dict[str, str]:
+        pods: Any = self._core.list_namespaced_pod(namespace, label_selector=selector).items
+        return {
+            str(pod.spec.node_name or pod.metadata.name): str(
+                self._core.read_namespaced_pod_log(pod.metadata.name, namespace)
+            )
+            for pod in pods
+        }
+
+
+__all__ = ["MIB", "KubeThroughputConfig", "render_objects", "run_fio_jobs"]

@@ -1,0 +1,131 @@
+"""The throughput suite as one step of a run: pick the engine, bring up the volume, run the
+workloads, and record everything (measurements, ratios, test cases, leaks, raw outputs) into
+the bundle being written. Used by `fsx-csi throughput` and by `fsx-csi qualify`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.report.bundle import BundleWriter
+from e2e.report.model import Outcome, SuiteResult, TestResult, Throughput
+from e2e.throughput.engines import Engine, FioEngine, MetadataEngine, PythonEngine
+from e2e.throughput.runner import (
+    DEFAULT_RATIO_TARGET,
+    ThroughputRunner,
+    overhead_ratios,
+    throughput_suite,
+)
+from e2e.throughput.workloads import WorkloadPlan
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ThroughputOptions:
+    run_id: str
+    work_dir: Path
+    plan: WorkloadPlan = field(default_factory=WorkloadPlan)
+    repeats: int = 3
+    nodes: int = 2
+    ratio_target: float = DEFAULT_RATIO_TARGET
+    # "auto": fio when on PATH, else the Python fallback; "python" forces the fallback.
+    engine: str = "auto"
+    csi_endpoint: str | None = None
+    emulation_root: Path | None = None
+    aws_endpoint_url: str | None = None
+    creation_delay_s: float = 0.2
+
+
+def select_engine(choice: str) -> tuple[Engine, str, list[str]]:
+    """The data engine, the environment's fio label, and notes for the report."""
+    if choice != "python":
+        fio = FioEngine.detect()
+        if fio is not None:
+            return fio, fio.version or "fio", []
+        if choice == "fio":
+            raise SystemExit(
+                "fsx-csi throughput: --engine fio was requested but fio is not on PATH; "
+                "install it (Debian/Ubuntu: apt-get install fio) or use --engine auto"
+            )
+        note = (
+            "fio is not installed: the data workloads ran on the built-in Python fallback "
+            "engine, whose figures are not fio's; install fio (apt-get install fio) for "
+            "comparable numbers"
+        )
+        return PythonEngine(), "fallback engine (fio not found)", [note]
+    note = "the Python fallback engine was chosen with --engine python"
+    return PythonEngine(), "fallback engine (chosen with --engine python)", [note]
+
+
+def run_local_throughput(
+    options: ThroughputOptions, writer: BundleWriter, progress: Progress
+) -> SuiteResult:
+    from e2e.throughput.local import LocalSetupError, LocalVolume, LocalVolumeConfig
+
+    started = time.monotonic()
+    engine, fio_label, notes = select_engine(options.engine)
+    summary = writer.summary
+    summary.environment.fio = fio_label
+    throughput = Throughput(
+        engine=engine.name,
+        engine_version=engine.version,
+        metadata_engine="python (create/stat/delete; the same on every platform)",
+        notes=list(notes),
+    )
+    summary.throughput = throughput
+    throughput.notes.extend(w.describe() for w in options.plan.single_client())
+    runner = ThroughputRunner(engine, MetadataEngine(), progress, writer.write_raw)
+    config = LocalVolumeConfig(
+        run_id=options.run_id,
+        work_dir=options.work_dir,
+        nodes=options.nodes,
+        csi_endpoint=options.csi_endpoint,
+        emulation_root=options.emulation_root,
+        aws_endpoint_url=options.aws_endpoint_url,
+        creation_delay_s=options.creation_delay_s,
+    )
+    volume = LocalVolume(config, progress)
+    message = None
+    try:
+        with volume:
+            if summary.target.driver_name is None:
+                summary.target.driver_name = volume.driver_name
+                summary.target.driver_version = volume.driver_version
+            clients = volume.clients()
+            raw = volume.raw_client()
+            single = clients[:1] + ([raw] if raw else [])
+            if raw is None:
+                throughput.notes.append(
+                    "no raw emulation directory is known for this driver: no overhead ratio"
+                )
+            throughput.measurements.extend(
+                runner.single(single, options.plan.single_client(), options.repeats)
+            )
+            writer.checkpoint()
+            if len(clients) > 1:
+                throughput.measurements.extend(
+                    runner.concurrent(clients, options.plan.multi_client())
+                )
+            else:
+                throughput.notes.append("one node only: the multi-client aggregate was not run")
+    except LocalSetupError as exc:
+        message = f"could not set up the local volume: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a CSI error ends the suite, recorded as such
+        message = f"{type(exc).__name__} while running throughput: {exc}"
+    finally:
+        for name, path in volume.logs():
+            if path.exists():
+                writer.write_raw(f"throughput/driver-{name}.log", path.read_bytes())
+        summary.leaks.extend(volume.leaks)
+    throughput.ratios = overhead_ratios(throughput.measurements, options.ratio_target)
+    suite = throughput_suite(
+        throughput.measurements, throughput.ratios, time.monotonic() - started, message
+    )
+    if message is not None:
+        suite.outcome = Outcome.ERROR
+        suite.tests.append(TestResult("throughput setup", Outcome.ERROR, message=message))
+    suite.raw = [p for p in writer.raw_listing() if p.startswith("raw/throughput/")]
+    return suite

@@ -204,8 +204,6 @@ class EmulatedFileSystem(FileSystem):
             "FileSystemTypeVersion": self.spec.version,
             "NetworkType": "IPV4",
         }
-        if self.security_group_ids:
-            result["SecurityGroupIds"] = list(self.security_group_ids)
         if self.kms_key_id is not None:
             result["KmsKeyId"] = self.kms_key_id
         if self.failure_message is not None:

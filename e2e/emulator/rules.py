@@ -306,7 +306,7 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
     )
     lustre_fields.pattern("DailyAutomaticBackupStartTime", DAILY_TIME, "HH:MM (05:00)")
     lustre_fields.boolean("CopyTagsToBackups")
-    if lustre_fields.has("DailyAutomaticBackupStartTime") and retention == 0:
+    if lustre_fields.has("DailyAutomaticBackupStartTime") and not retention:
         raise bad_request(
             "LustreConfiguration.DailyAutomaticBackupStartTime needs "
             "AutomaticBackupRetentionDays greater than 0."

@@ -98,6 +98,11 @@ class EmulatorApp:
         try:
             response = FidelityFSxResponse(self.backend)
             status, headers, body = response._dispatch(_ServerRequest(environ))
+        except UnicodeDecodeError as exc:
+            return _respond_error(
+                start_response,
+                FSxApiError("SerializationException", f"The request body is not UTF-8: {exc}."),
+            )
         except Exception:  # noqa: BLE001 - a bug must answer 500 JSON, not kill the thread
             _log.exception("FSx emulator failed on %s", operation or target)
             return _respond_error(

@@ -1,0 +1,385 @@
+"""Bad input: AWS's error code and shape, a message naming the field; never a 500."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from e2e.emulator import EmulatorServer
+from fsx_csi_harness.fsx import PER_UNIT_THROUGHPUT, DeploymentType, StorageType, capacity_rule
+
+from .conftest import SUBNET, create, lustre_request, make_client
+
+P1 = {"DeploymentType": "PERSISTENT_1", "PerUnitStorageThroughput": 50}
+P2 = {"DeploymentType": "PERSISTENT_2", "PerUnitStorageThroughput": 125}
+S1 = {"DeploymentType": "SCRATCH_1"}
+S2 = {"DeploymentType": "SCRATCH_2"}
+
+INVALID = [
+    (
+        "capacity not a valid size for scratch_2",
+        {"StorageCapacity": 1800, "LustreConfiguration": S2},
+        "BadRequest",
+        "StorageCapacity",
+    ),
+    (
+        "capacity not a valid size for scratch_1",
+        {"StorageCapacity": 4800, "LustreConfiguration": S1},
+        "BadRequest",
+        "StorageCapacity",
+    ),
+    (
+        "hdd capacity at 12 MB/s",
+        {
+            "StorageType": "HDD",
+            "StorageCapacity": 1800,
+            "LustreConfiguration": {
+                "DeploymentType": "PERSISTENT_1",
+                "PerUnitStorageThroughput": 12,
+                "DriveCacheType": "NONE",
+            },
+        },
+        "BadRequest",
+        "StorageCapacity",
+    ),
+    (
+        "throughput on scratch",
+        {"LustreConfiguration": {**S2, "PerUnitStorageThroughput": 50}},
+        "BadRequest",
+        "PerUnitStorageThroughput",
+    ),
+    (
+        "persistent without throughput",
+        {"LustreConfiguration": {"DeploymentType": "PERSISTENT_1"}},
+        "BadRequest",
+        "PerUnitStorageThroughput",
+    ),
+    (
+        "p2 throughput value",
+        {"LustreConfiguration": {**P2, "PerUnitStorageThroughput": 200}},
+        "BadRequest",
+        "PerUnitStorageThroughput",
+    ),
+    (
+        "p1 ssd throughput value",
+        {"LustreConfiguration": {**P1, "PerUnitStorageThroughput": 125}},
+        "BadRequest",
+        "PerUnitStorageThroughput",
+    ),
+    ("hdd on p2", {"StorageType": "HDD", "LustreConfiguration": P2}, "BadRequest", "HDD"),
+    (
+        "hdd without drive cache",
+        {
+            "StorageType": "HDD",
+            "StorageCapacity": 6000,
+            "LustreConfiguration": {
+                "DeploymentType": "PERSISTENT_1",
+                "PerUnitStorageThroughput": 12,
+            },
+        },
+        "BadRequest",
+        "DriveCacheType",
+    ),
+    (
+        "drive cache on ssd",
+        {"LustreConfiguration": {**P1, "DriveCacheType": "READ"}},
+        "BadRequest",
+        "DriveCacheType",
+    ),
+    (
+        "deployment type name",
+        {"LustreConfiguration": {"DeploymentType": "PERSISTENT_3"}},
+        "BadRequest",
+        "DeploymentType",
+    ),
+    ("two subnets", {"SubnetIds": [SUBNET, "subnet-0123456789abcdef1"]}, "BadRequest", "SubnetIds"),
+    (
+        "malformed subnet",
+        {"SubnetIds": ["subnet-nothexatall"]},
+        "InvalidNetworkSettings",
+        "SubnetIds",
+    ),
+    (
+        "malformed security group",
+        {"SecurityGroupIds": ["sg-nothexatall"]},
+        "InvalidNetworkSettings",
+        "SecurityGroupIds",
+    ),
+    (
+        "backup retention > 90",
+        {"LustreConfiguration": {**P2, "AutomaticBackupRetentionDays": 91}},
+        "BadRequest",
+        "AutomaticBackupRetentionDays",
+    ),
+    (
+        "backups on scratch",
+        {"LustreConfiguration": {**S2, "AutomaticBackupRetentionDays": 1}},
+        "BadRequest",
+        "AutomaticBackupRetentionDays",
+    ),
+    (
+        "backup start time",
+        {
+            "LustreConfiguration": {
+                **P2,
+                "AutomaticBackupRetentionDays": 1,
+                "DailyAutomaticBackupStartTime": "25:00",
+            }
+        },
+        "BadRequest",
+        "DailyAutomaticBackupStartTime",
+    ),
+    (
+        "backup start without retention",
+        {"LustreConfiguration": {**P2, "DailyAutomaticBackupStartTime": "01:00"}},
+        "BadRequest",
+        "DailyAutomaticBackupStartTime",
+    ),
+    (
+        "copy tags on scratch",
+        {"LustreConfiguration": {**S1, "CopyTagsToBackups": True}},
+        "BadRequest",
+        "CopyTagsToBackups",
+    ),
+    (
+        "maintenance window",
+        {"LustreConfiguration": {**P2, "WeeklyMaintenanceStartTime": "8:00:00"}},
+        "BadRequest",
+        "WeeklyMaintenanceStartTime",
+    ),
+    ("kms on scratch", {"KmsKeyId": "key", "LustreConfiguration": S2}, "BadRequest", "KmsKeyId"),
+    (
+        "import path on p2",
+        {"LustreConfiguration": {**P2, "ImportPath": "s3://b"}},
+        "BadRequest",
+        "ImportPath",
+    ),
+    (
+        "export without import",
+        {"LustreConfiguration": {**S2, "ExportPath": "s3://b"}},
+        "BadRequest",
+        "ExportPath",
+    ),
+    (
+        "import path not s3",
+        {"LustreConfiguration": {**S2, "ImportPath": "/data"}},
+        "BadRequest",
+        "ImportPath",
+    ),
+    (
+        "export in another bucket",
+        {"LustreConfiguration": {**S2, "ImportPath": "s3://a", "ExportPath": "s3://b/x"}},
+        "BadRequest",
+        "ExportPath",
+    ),
+    (
+        "chunk size too big",
+        {"LustreConfiguration": {**S2, "ImportPath": "s3://a", "ImportedFileChunkSize": 512001}},
+        "BadRequest",
+        "ImportedFileChunkSize",
+    ),
+    (
+        "auto import policy value",
+        {"LustreConfiguration": {**S2, "ImportPath": "s3://a", "AutoImportPolicy": "ALL"}},
+        "BadRequest",
+        "AutoImportPolicy",
+    ),
+    (
+        "compression type",
+        {"LustreConfiguration": {**S2, "DataCompressionType": "GZIP"}},
+        "BadRequest",
+        "DataCompressionType",
+    ),
+    ("efa on p1", {"LustreConfiguration": {**P1, "EfaEnabled": True}}, "BadRequest", "EfaEnabled"),
+    (
+        "metadata on scratch",
+        {"LustreConfiguration": {**S2, "MetadataConfiguration": {"Mode": "AUTOMATIC"}}},
+        "BadRequest",
+        "MetadataConfiguration",
+    ),
+    (
+        "metadata iops in automatic mode",
+        {
+            "LustreConfiguration": {
+                **P2,
+                "MetadataConfiguration": {"Mode": "AUTOMATIC", "Iops": 1500},
+            }
+        },
+        "BadRequest",
+        "Iops",
+    ),
+    (
+        "metadata iops value",
+        {
+            "LustreConfiguration": {
+                **P2,
+                "MetadataConfiguration": {"Mode": "USER_PROVISIONED", "Iops": 2000},
+            }
+        },
+        "BadRequest",
+        "Iops",
+    ),
+    ("lustre version", {"FileSystemTypeVersion": "2.11"}, "BadRequest", "FileSystemTypeVersion"),
+    ("2.10 on p2", {"FileSystemTypeVersion": "2.10"}, "BadRequest", "FileSystemTypeVersion"),
+    (
+        "efa capacity",
+        {"StorageCapacity": 2400, "LustreConfiguration": {**P2, "EfaEnabled": True}},
+        "BadRequest",
+        "StorageCapacity",
+    ),
+    ("reserved tag prefix", {"Tags": [{"Key": "aws:x", "Value": "y"}]}, "BadRequest", "Tags"),
+    (
+        "client request token",
+        {"ClientRequestToken": "has space"},
+        "BadRequest",
+        "ClientRequestToken",
+    ),
+    ("file system type", {"FileSystemType": "WINDOWS"}, "BadRequest", "FileSystemType"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "field"),
+    [pytest.param(o, c, f, id=name) for name, o, c, f in INVALID],
+)
+def test_invalid_create_names_the_field(
+    fsx: Any, overrides: dict[str, Any], code: str, field: str
+) -> None:
+    with pytest.raises(ClientError) as info:
+        create(fsx, **overrides)
+    error = info.value.response["Error"]
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Code"] == code
+    assert field in error["Message"]
+    assert fsx.describe_file_systems()["FileSystems"] == []
+
+
+def valid_configurations() -> list[Any]:
+    """Every deployment/storage/throughput combination at its two smallest valid sizes."""
+    cases: list[tuple[DeploymentType, StorageType, int | None]] = [
+        (DeploymentType.SCRATCH_1, StorageType.SSD, None),
+        (DeploymentType.SCRATCH_2, StorageType.SSD, None),
+    ]
+    cases += [(d, s, t) for (d, s), values in PER_UNIT_THROUGHPUT.items() for t in values]
+    params = []
+    for deployment, storage, throughput in cases:
+        rule = capacity_rule(deployment, storage, throughput)
+        first = rule.round_up(1)
+        for size in (first, rule.round_up(first + 1)):
+            params.append(
+                pytest.param(
+                    deployment,
+                    storage,
+                    throughput,
+                    size,
+                    id=f"{deployment}-{storage}-{throughput}-{size}",
+                )
+            )
+    return params
+
+
+@pytest.mark.parametrize(("deployment", "storage", "throughput", "size"), valid_configurations())
+def test_valid_configurations_are_accepted(
+    fsx: Any, deployment: DeploymentType, storage: StorageType, throughput: int | None, size: int
+) -> None:
+    lustre: dict[str, Any] = {"DeploymentType": str(deployment)}
+    if throughput is not None:
+        lustre["PerUnitStorageThroughput"] = throughput
+    if storage is StorageType.HDD:
+        lustre["DriveCacheType"] = "NONE"
+    fs = create(fsx, StorageCapacity=size, StorageType=str(storage), LustreConfiguration=lustre)
+    assert fs["StorageCapacity"] == size
+
+
+def test_efa_needs_its_own_increment(fsx: Any) -> None:
+    fs = create(
+        fsx,
+        StorageCapacity=4800,
+        LustreConfiguration={
+            "DeploymentType": "PERSISTENT_2",
+            "PerUnitStorageThroughput": 1000,
+            "EfaEnabled": True,
+            "MetadataConfiguration": {"Mode": "AUTOMATIC"},
+        },
+    )
+    assert fs["LustreConfiguration"]["EfaEnabled"] is True
+    assert fs["LustreConfiguration"]["MetadataConfiguration"]["Mode"] == "AUTOMATIC"
+
+
+def raw_post(endpoint: str, target: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    if target is not None:
+        headers["X-Amz-Target"] = target
+    request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+TARGET = "AWSSimbaAPIService_v20180301."
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "code"),
+    [
+        pytest.param(
+            TARGET + "CreateFileSystem", b"{not json", "SerializationException", id="json"
+        ),
+        pytest.param(TARGET + "CreateFileSystem", b"[1, 2]", "SerializationException", id="array"),
+        pytest.param(
+            TARGET + "CreateFileSystem", b"\xff\xfe", "SerializationException", id="bytes"
+        ),
+        pytest.param(
+            TARGET + "CreateFileSystem",
+            json.dumps(lustre_request(StorageCapacity="big")).encode(),
+            "BadRequest",
+            id="type",
+        ),
+        pytest.param(
+            TARGET + "CreateFileSystem",
+            json.dumps(lustre_request(LustreConfiguration="x")).encode(),
+            "BadRequest",
+            id="object-type",
+        ),
+        pytest.param(TARGET + "CreateFileSystem", b"{}", "BadRequest", id="missing"),
+        pytest.param(
+            TARGET + "DescribeFileSystems",
+            b'{"FileSystemIds": "fs-1"}',
+            "BadRequest",
+            id="list-type",
+        ),
+        pytest.param(
+            TARGET + "TagResource",
+            b'{"ResourceARN": "arn:aws:fsx:x", "Tags": [1]}',
+            "BadRequest",
+            id="tag-type",
+        ),
+        pytest.param(None, b"{}", "UnknownOperationException", id="no-target"),
+        pytest.param("Other.CreateFileSystem", b"{}", "UnknownOperationException", id="prefix"),
+    ],
+)
+def test_malformed_requests_get_a_4xx_json_error(
+    emu: EmulatorServer, target: str | None, body: bytes, code: str
+) -> None:
+    status, error = raw_post(emu.endpoint_url, target, body)
+    assert 400 <= status < 500
+    assert error["__type"] == code
+    assert error["Message"]
+
+
+def test_unimplemented_operation_is_a_non_retryable_400(emu: EmulatorServer) -> None:
+    fsx = make_client(emu.endpoint_url, attempts=5)
+    with pytest.raises(ClientError) as info:
+        fsx.create_backup(FileSystemId="fs-0123456789abcdef0")
+    response = info.value.response
+    assert response["Error"]["Code"] == "BadRequest"
+    assert response["Error"]["Message"] == "fsx-csi emulator does not implement CreateBackup"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert response["ResponseMetadata"]["RetryAttempts"] == 0

@@ -43,12 +43,14 @@ class Progress:
         sleep: Callable[[float], None] = time.sleep,
         interval_s: float = 2.0,
         quiet: bool = False,
+        quiet_start_s: float = 0.5,
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self.clock = clock
         self.sleep = sleep
         self._interval_s = interval_s
         self._quiet = quiet
+        self._quiet_start_s = quiet_start_s
 
     def info(self, message: str) -> None:
         if not self._quiet:
@@ -75,7 +77,10 @@ class Progress:
                 if now - started >= self._interval_s:
                     self.info(f"{what}: done after {now - started:.1f}s ({seen.state})")
                 return seen
-            if seen.state != last_state or now - last_reported >= self._interval_s:
+            # Short waits stay silent; longer ones report state changes and a heartbeat.
+            elapsed = now - started
+            changed = seen.state != last_state and elapsed >= self._quiet_start_s
+            if changed or now - last_reported >= self._interval_s:
                 self.info(f"waiting for {what}: {now - started:.1f}s so far, last: {seen.state}")
                 last_reported = now
             last_state = seen.state

@@ -7,11 +7,13 @@ an outcome, a duration and a message that says what was expected and what was se
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 
 class Outcome(StrEnum):
@@ -125,3 +127,18 @@ class ScenarioRecorder:
     def finish(self) -> ScenarioResult:
         self.result.duration_s = round(time.monotonic() - self._started, 3)
         return self.result
+
+
+def to_dict(result: RunResult) -> dict[str, object]:
+    """Plain JSON-ready data (enums as their values), for the report bundle and files."""
+    data: dict[str, object] = asdict(result)
+    data["passed"] = result.passed
+    return data
+
+
+def write_results(result: RunResult, directory: Path) -> Path:
+    """Write `e2e-results.json` into `directory`; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "e2e-results.json"
+    path.write_text(json.dumps(to_dict(result), indent=2, default=str) + "\n")
+    return path

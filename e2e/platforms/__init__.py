@@ -81,6 +81,14 @@ class Platform(Protocol):
         ...
 
 
+class PrerequisiteMissing(Exception):
+    """The machine lacks what a platform needs; `missing` says what and what to try."""
+
+    def __init__(self, missing: Sequence[Prerequisite]) -> None:
+        super().__init__("; ".join(str(m) for m in missing))
+        self.missing = list(missing)
+
+
 class PlatformUnavailable(Exception):
     """The platform's module is not there (not built in this version) or cannot load."""
 

@@ -1,0 +1,184 @@
+"""`fsx-csi e2e`: the end-to-end scenarios on a platform (local, kind, cluster, k3s).
+
+Exit codes: 0 every scenario passed and nothing leaked; 1 a scenario failed or the leak sweep
+found something; 2 the run could not start (bad scenario data, a missing platform or
+prerequisite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "run the end-to-end scenarios (StorageClass -> claim -> pods) on a platform"
+
+_EPILOG = """\
+platforms:
+  local    no cluster: the harness plays external-provisioner and kubelet over CSI against
+           driver processes (1 controller, 2 nodes) and the embedded FSx emulator (root)
+  kind     a kind cluster from fixtures/kind/ (needs docker and kind on PATH)
+  cluster  any kubeconfig (EKS, an existing kind); --profile for real-AWS settings
+  k3s      a throwaway K3s cluster through testcontainers (needs a Docker engine)
+
+examples:
+  fsx-csi e2e --platform local
+  fsx-csi e2e --platform local --scenario dynamic --report-dir reports/
+  fsx-csi e2e --platform local --set pod-isolation=rewrite
+  fsx-csi e2e --platform cluster --driver installed --kubeconfig ~/.kube/config
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _EPILOG
+    parser.add_argument(
+        "--platform", choices=("local", "kind", "cluster", "k3s"), default="local",
+        help="where the scenarios run (default: local)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scenario", action="append", default=[], metavar="NAME",
+        help="run only this scenario (repeatable); default: all; --list-scenarios shows them",
+    )  # fmt: skip
+    parser.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--scenario-dir", type=Path, default=None, metavar="DIR",
+        help="directory of scenario YAML files (default: fixtures/scenarios)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--driver", choices=("reference", "installed"), default="reference",
+        help="reference: deploy/start this project's driver; installed: use the driver already "
+        "in the cluster (local: --set driver-command=...)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--aws-endpoint-url", default=None, metavar="URL",
+        help="FSx endpoint to use instead of the platform's own emulator",
+    )  # fmt: skip
+    parser.add_argument("--region", default="us-east-1", help="AWS region (default: us-east-1)")
+    parser.add_argument(
+        "--keep-cluster", action="store_true", help="kind/k3s: keep the cluster after the run"
+    )
+    parser.add_argument(
+        "--report-dir", type=Path, default=None, metavar="DIR",
+        help="save results (e2e-results.json) and raw logs here",
+    )  # fmt: skip
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, metavar="DIR",
+        help="parent of the run directory (default: the system temp dir)",
+    )  # fmt: skip
+    parser.add_argument("--kubeconfig", type=Path, default=None, help="cluster: kubeconfig")
+    parser.add_argument(
+        "--profile", type=Path, default=None, metavar="FILE",
+        help="cluster: real-AWS settings (subnet, security groups, deployment type)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--creation-delay", type=float, default=1.0, metavar="SECONDS",
+        help="emulator CREATING -> AVAILABLE delay when the platform runs its own (default: 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--provision-timeout", type=float, default=300.0, metavar="SECONDS",
+        help="longest wait for a volume to be provisioned (default: 300, the provisioner's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE",
+        help="override a scenario variable in every scenario that declares it "
+        "(e.g. WRITE_PERIOD=1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        help="platform-specific setting (local: pod-isolation, driver-command, emulation-root, "
+        "keep-work-dir)",
+    )  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects KEY=VALUE, seen {value!r}")
+        pairs[key] = item
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    from e2e.leaks import new_run_id
+    from e2e.platforms import (
+        PlatformUnavailable,
+        RunOptions,
+        load_platform,
+    )
+    from e2e.progress import Progress
+    from e2e.results import write_results
+    from e2e.scenarios import ScenarioError, load_scenarios, select_scenarios
+
+    def fail(message: str) -> int:
+        print(f"fsx-csi e2e: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        variables = _pairs(args.var, "--var")
+        settings = _pairs(args.settings, "--set")
+        scenarios = load_scenarios(args.scenario_dir)
+        if args.list_scenarios:
+            for listed in scenarios:
+                print(f"{listed.name:<20} {' '.join(listed.description.split())}")
+            return 0
+        scenarios = select_scenarios(scenarios, args.scenario)
+        scenarios = [
+            s.with_variables({k: v for k, v in variables.items() if k in s.variables})
+            for s in scenarios
+        ]
+        undeclared = sorted(set(variables) - {k for s in scenarios for k in s.variables})
+        if undeclared:
+            raise ScenarioError(f"--var {undeclared}: no selected scenario declares them")
+    except (ValueError, ScenarioError) as exc:
+        return fail(str(exc))
+
+    try:
+        platform = load_platform(args.platform)
+    except PlatformUnavailable as exc:
+        return fail(str(exc))
+    options = RunOptions(
+        run_id=new_run_id(),
+        driver=args.driver,
+        aws_endpoint_url=args.aws_endpoint_url,
+        region=args.region,
+        keep_cluster=args.keep_cluster,
+        report_dir=args.report_dir,
+        work_dir=args.work_dir,
+        kubeconfig=args.kubeconfig,
+        profile=args.profile,
+        creation_delay_s=args.creation_delay,
+        provision_timeout_s=args.provision_timeout,
+        settings=settings,
+    )
+    missing = platform.missing_prerequisites(options)
+    if missing:
+        lines = "\n".join(f"  - {m}" for m in missing)
+        return fail(f"platform {args.platform} cannot run on this machine:\n{lines}")
+
+    progress = Progress(quiet=args.quiet)
+    progress.info(
+        f"run {options.run_id}: {len(scenarios)} scenario(s) on {args.platform} "
+        f"with the {args.driver} driver"
+    )
+    result = platform.run(scenarios, options, progress)
+    for scenario in result.scenarios:
+        line = (
+            f"{scenario.outcome.value.upper():<8} {scenario.name:<20} {scenario.duration_s:6.1f}s"
+        )
+        print(line + (f"  {scenario.message}" if scenario.message else ""))
+    for leak in result.leaks:
+        state = "removed by the sweep" if leak.removed else "NOT REMOVED"
+        print(f"LEAK     {leak.kind} {leak.identifier}: {leak.detail} ({state})")
+    print(
+        f"{'passed' if result.passed else 'FAILED'}: "
+        f"{sum(s.passed for s in result.scenarios)}/{len(result.scenarios)} scenarios, "
+        f"{len(result.leaks)} leak(s), {result.duration_s:.1f}s (run {result.run_id})"
+    )
+    if args.report_dir is not None:
+        path = write_results(result, args.report_dir)
+        print(f"results: {path}")
+    return 0 if result.passed else 1

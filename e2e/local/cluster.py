@@ -1,0 +1,325 @@
+"""The local "cluster": an FSx endpoint, one controller plugin and two node plugins.
+
+Everything lives in one run-scoped directory:
+
+    <work dir>/fsx-csi-e2e-<run id>-XXXX/
+        sockets/{controller,node-0,node-1}.sock   the CSI endpoints (Unix sockets)
+        emulation/                                 the shared Lustre emulation root
+        nodes/node-N/                              node N's kubelet root (/var/lib/kubelet)
+        pods/<pod>/                                a pod's output and chroot
+        logs/<process>.log                         driver logs
+
+The drivers are real subprocesses; two node plugins sharing one emulation root are two
+nodes seeing one file system. `LocalCluster` is a context manager: leaving it (normally, on
+an exception or on Ctrl-C) stops the processes, unmounts what is left under the run
+directory, deletes the run's file systems and removes the directory; what it had to clean up
+is listed in `leaks`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
+from e2e.progress import Probe, Progress
+from e2e.results import LeakedResource
+from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+
+if TYPE_CHECKING:
+    from mypy_boto3_fsx import FSxClient
+
+    from e2e.emulator import EmulatorServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NODE_COUNT = 2
+
+# Placeholders a --set driver-command template may use; the default starts our driver.
+REFERENCE_DRIVER_COMMAND = (
+    "{python} -m fsx_csi_harness driver --endpoint {endpoint} --mode {mode} "
+    "--node-id {node_id} --aws-endpoint-url {aws_endpoint_url} --region {region} "
+    "--mounter emulated --emulation-root {emulation_root}"
+)
+
+
+@dataclass(frozen=True)
+class LocalClusterConfig:
+    run_id: str
+    region: str = "us-east-1"
+    # None: start an embedded emulator; otherwise an FSx endpoint that shares `emulation_root`.
+    aws_endpoint_url: str | None = None
+    emulation_root: Path | None = None
+    creation_delay_s: float = 1.0
+    work_dir: Path | None = None
+    driver_command: str = REFERENCE_DRIVER_COMMAND
+    driver_start_timeout_s: float = 30.0
+    # Where to copy driver logs when the run ends (the report bundle).
+    log_dir: Path | None = None
+    keep_work_dir: bool = False
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Plugin:
+    name: str  # controller, node-0, node-1
+    socket: Path
+    channel: grpc.Channel
+    log: Path
+
+
+class DriverFailed(Exception):
+    """A driver process would not start or died; the message carries its log tail."""
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    if not path.exists():
+        return "(no log)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:]) or "(empty log)"
+
+
+class LocalCluster:
+    def __init__(self, config: LocalClusterConfig, progress: Progress) -> None:
+        self.config = config
+        self.progress = progress
+        self.tracker = ProcessTracker()
+        self.leaks: list[LeakedResource] = []
+        self.run_dir: Path | None = None
+        self.emulation_root: Path | None = None
+        self.endpoint_url: str | None = None
+        self.controller: Plugin | None = None
+        self.nodes: list[Plugin] = []
+        self.driver_name = ""
+        self._emulator: EmulatorServer | None = None
+        self._fsx: FSxClient | None = None
+        self._guard: FileSystemGuard | None = None
+
+    # ----------------------------------------------------------------- accessors
+
+    @property
+    def fsx(self) -> FSxClient:
+        assert self._fsx is not None, "LocalCluster used outside its with-block"
+        return self._fsx
+
+    @property
+    def guard(self) -> FileSystemGuard:
+        assert self._guard is not None, "LocalCluster used outside its with-block"
+        return self._guard
+
+    def node_root(self, index: int) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "nodes" / f"node-{index}"
+
+    @property
+    def pods_dir(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "pods"
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            self._start()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def _aws_environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.config.extra_env)
+        env["AWS_DEFAULT_REGION"] = self.config.region
+        if self.config.aws_endpoint_url is None or "AWS_ACCESS_KEY_ID" not in env:
+            # The emulator accepts any credentials; never hand real ones to it.
+            env["AWS_ACCESS_KEY_ID"] = "testing"
+            env["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - emulator credentials
+            env.pop("AWS_SESSION_TOKEN", None)
+            env.pop("AWS_PROFILE", None)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _start(self) -> None:
+        import boto3
+
+        parent = self.config.work_dir or Path(tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(tempfile.mkdtemp(prefix=f"fsx-csi-{self.config.run_id}-", dir=parent))
+        for sub in ("sockets", "logs", "pods", "nodes"):
+            (self.run_dir / sub).mkdir()
+        self.progress.info(f"run directory {self.run_dir}")
+
+        if self.config.aws_endpoint_url is None:
+            from e2e.emulator import EmulatorConfig, EmulatorServer
+
+            self.emulation_root = self.run_dir / "emulation"
+            self.emulation_root.mkdir()
+            self._emulator = EmulatorServer(
+                EmulatorConfig(
+                    region=self.config.region,
+                    creation_delay=self.config.creation_delay_s,
+                    emulation_root=self.emulation_root,
+                ),
+                host="127.0.0.1",
+                port=0,
+            ).start()
+            self.endpoint_url = self._emulator.endpoint_url
+            self.progress.info(f"embedded FSx emulator at {self.endpoint_url}")
+        else:
+            self.endpoint_url = self.config.aws_endpoint_url
+            if self.config.emulation_root is None:
+                raise DriverFailed(
+                    "an external FSx endpoint needs the emulation root it serves: pass "
+                    "--set emulation-root=DIR (the emulator's --emulation-root)"
+                )
+            self.emulation_root = self.config.emulation_root
+
+        env = self._aws_environment()
+        self._fsx = boto3.client(
+            "fsx",
+            endpoint_url=self.endpoint_url,
+            region_name=self.config.region,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        )
+        self._guard = FileSystemGuard(self._fsx, self.progress)
+
+        # Start all three first, then wait: their start-up (imports) overlaps.
+        self.controller = self._launch("controller", "controller", "controller", env)
+        self.nodes = [
+            self._launch(f"node-{i}", "node", f"node-{i}", env) for i in range(NODE_COUNT)
+        ]
+        for plugin in (self.controller, *self.nodes):
+            self._wait_ready(plugin)
+        info = csi_pb2_grpc.IdentityStub(self.controller.channel).GetPluginInfo(
+            csi_pb2.GetPluginInfoRequest(), timeout=10
+        )
+        self.driver_name = info.name
+        self.progress.info(
+            f"driver {info.name} {info.vendor_version}: controller and {NODE_COUNT} nodes ready"
+        )
+
+    def _launch(self, name: str, mode: str, node_id: str, env: dict[str, str]) -> Plugin:
+        assert self.run_dir is not None and self.emulation_root is not None
+        socket = self.run_dir / "sockets" / f"{name}.sock"
+        values = {
+            "python": shlex.quote(sys.executable),
+            "endpoint": f"unix://{socket}",
+            "mode": mode,
+            "node_id": node_id,
+            "aws_endpoint_url": shlex.quote(self.endpoint_url or ""),
+            "region": self.config.region,
+            "emulation_root": shlex.quote(str(self.emulation_root)),
+        }
+        try:
+            argv = shlex.split(self.config.driver_command.format(**values))
+        except KeyError as exc:
+            raise DriverFailed(
+                f"driver command template uses an unknown placeholder {exc}; known: "
+                f"{sorted(values)}"
+            ) from exc
+        log = self.run_dir / "logs" / f"{name}.log"
+        with log.open("wb") as output:
+            self.tracker.start(
+                f"driver/{name}", argv, stdout=output, stderr=output, env=env,
+                stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT),
+            )  # fmt: skip
+        channel = grpc.insecure_channel(f"unix://{socket}")
+        return Plugin(name, socket, channel, log)
+
+    def _wait_ready(self, plugin: Plugin) -> None:
+        stub = csi_pb2_grpc.IdentityStub(plugin.channel)
+
+        def probe() -> Probe:
+            process = self.tracker.running().get(f"driver/{plugin.name}")
+            if process is None:
+                raise DriverFailed(
+                    f"driver {plugin.name} exited during start-up; expected it to serve CSI on "
+                    f"{plugin.socket}. Last log lines ({plugin.log}):\n{log_tail(plugin.log)}"
+                )
+            if not plugin.socket.exists():
+                return Probe(False, "socket not created yet")
+            try:
+                response = stub.Probe(csi_pb2.ProbeRequest(), timeout=1.0)
+            except grpc.RpcError as exc:
+                return Probe(False, f"Probe: {exc.code().name}")
+            ready = not response.HasField("ready") or response.ready.value
+            return Probe(ready, "ready" if ready else "Probe answered ready=false")
+
+        self.progress.wait(
+            f"driver {plugin.name} to serve CSI",
+            probe,
+            self.config.driver_start_timeout_s,
+            poll_s=0.05,
+            max_poll_s=0.3,
+            hint=f"read {plugin.log}",
+        )
+
+    def _stop(self) -> None:
+        """Stop everything; never raises (cleanup runs after failures and Ctrl-C too)."""
+        plugins = [p for p in (self.controller, *self.nodes) if p is not None]
+        # Pods first, then node plugins, then the controller: as a cluster drains.
+        pods = [n for n in self.tracker.running() if n.startswith("pod/")]
+        self.leaks.extend(
+            LeakedResource("process", name, "pod still running at teardown", True) for name in pods
+        )
+        self.tracker.stop_all(pods)
+        # Delete file systems while the emulator still runs.
+        if self._guard is not None:
+            try:
+                self.leaks.extend(self._guard.sweep(self.config.run_id, timeout_s=60.0))
+            except Exception as exc:  # noqa: BLE001 - report, keep cleaning up
+                self.leaks.append(LeakedResource("file-system", "?", f"sweep failed: {exc}", False))
+        for plugin in plugins:
+            plugin.channel.close()
+        self.tracker.stop_all([f"driver/{n.name}" for n in self.nodes])
+        self.tracker.stop_all()
+        self.leaks.extend(self.tracker.sweep())
+        if self.run_dir is not None:
+            self.leaks.extend(sweep_mounts(self.run_dir))
+            if self.config.log_dir is not None:
+                self.config.log_dir.mkdir(parents=True, exist_ok=True)
+                for log in (self.run_dir / "logs").glob("*.log"):
+                    shutil.copy2(log, self.config.log_dir / f"driver-{log.name}")
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+        if self.run_dir is not None and not self.config.keep_work_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if self.run_dir.exists():
+                self.leaks.append(
+                    LeakedResource("directory", str(self.run_dir), "could not be removed", False)
+                )
+
+    def describe_state(self, volume_name: str) -> str:
+        """The lifecycle of the file system being created for `volume_name`, for progress."""
+        try:
+            found = self.guard.matching({"CSIVolumeName": volume_name})
+        except Exception as exc:  # noqa: BLE001 - progress text only
+            return f"DescribeFileSystems failed: {exc}"
+        if not found:
+            return "no file system yet"
+        fs: dict[str, Any] = found[0]
+        return f"file system {fs['FileSystemId']} {fs.get('Lifecycle')}"

@@ -1,0 +1,328 @@
+"""pytest plugin of the sanity suite: options, fixtures, cleanup, summary and JSON result.
+
+Registered as the pytest11 entry point `fsx_csi_sanity`, so it loads in every pytest run of
+this environment. Outside a sanity run it only adds the `--csi.*` options (group csi-sanity)
+and their `csi_*` ini keys: nothing connects, nothing is validated, nothing is printed until a
+case from `sanity.tests` is collected. The logic lives in plain modules (config, context,
+resources, results); this file only wires them into pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sanity.config import FLAGS, ConfigError, SanityConfig, config_from_raw, load_inputs
+from sanity.context import SanityContext, SessionState, default_lock_dir
+from sanity.names import NameGenerator, new_run_id
+from sanity.resources import Leak
+from sanity.results import (
+    PROP_LEAK,
+    PROP_RPC_CALLS,
+    PROP_RPC_SECONDS,
+    PROP_SERVICE,
+    PROP_UPSTREAM,
+    ResultCollector,
+)
+from sanity.spec import EXCLUSIVE_ATTRIBUTE, IT_ATTRIBUTE, upstream_name
+
+SANITY_TESTS_PACKAGE = "sanity.tests"
+PROP_RUN_ID = "csi_sanity_run_id"
+
+
+@dataclass
+class PluginState:
+    run_id: str
+    worker_id: str
+    collector: ResultCollector = field(default_factory=ResultCollector)
+    session: SessionState | None = None
+    open_contexts: dict[int, SanityContext] = field(default_factory=dict)
+
+
+STATE_KEY = pytest.StashKey[PluginState]()
+# The hooks that pytest calls without a config (logreport, keyboard interrupt) find it here.
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("csi-sanity", "CSI sanity suite (a port of csi-sanity)")
+    for spec in FLAGS:
+        group.addoption(
+            spec.flag,
+            dest=spec.ini_key,
+            default=None,
+            metavar="BOOL" if spec.kind == "bool" else spec.kind.upper(),
+            # A bare boolean flag means true, as with Go's flag package.
+            nargs="?" if spec.kind == "bool" else None,
+            const="true" if spec.kind == "bool" else None,
+            help=f"{spec.help} (ini: {spec.ini_key})",
+        )
+        parser.addini(spec.ini_key, f"default for {spec.flag}: {spec.help}", default="")
+
+
+def raw_settings(config: pytest.Config) -> dict[str, str | None]:
+    """Flag values by SanityConfig field: the command line first, then the ini file."""
+    raw: dict[str, str | None] = {}
+    for spec in FLAGS:
+        value = config.getoption(spec.ini_key)
+        if value is None:
+            ini_value = config.getini(spec.ini_key)
+            value = ini_value if isinstance(ini_value, str) and ini_value.strip() else None
+        raw[spec.field] = value
+    return raw
+
+
+def build_config(config: pytest.Config) -> SanityConfig:
+    try:
+        return config_from_raw(raw_settings(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"csi-sanity: {exc}") from None
+
+
+def _command_line_mentions_csi(config: pytest.Config) -> bool:
+    return any(str(arg).startswith("--csi.") for arg in config.invocation_params.args)
+
+
+def _state(config: pytest.Config) -> PluginState:
+    return config.stash[STATE_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        run_id = str(workerinput.get("testrunuid", new_run_id()))[:8]
+        worker_id = str(workerinput.get("workerid", "gw"))
+    else:
+        run_id, worker_id = new_run_id(), "main"
+    config.stash[STATE_KEY] = PluginState(run_id, worker_id)
+    _CONFIG["config"] = config
+    if not _command_line_mentions_csi(config):
+        return
+    # The user asked for a sanity run: reject bad values before anything connects.
+    sanity_config = build_config(config)
+    if sanity_config.junit_file and not config.option.xmlpath:
+        config.option.xmlpath = sanity_config.junit_file  # --csi.junitfile = --junit-xml
+
+
+# --- collection -----------------------------------------------------------------------------
+
+
+def _is_sanity_item(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    return bool(module and module.__name__.startswith(SANITY_TESTS_PACKAGE + "."))
+
+
+def _upstream_of(item: pytest.Item) -> tuple[str, str]:
+    cls = getattr(item, "cls", None)
+    function = getattr(item, "function", None)
+    describe = str(getattr(cls, "DESCRIBE", ""))
+    service = str(getattr(cls, "SERVICE", ""))
+    it_text = str(getattr(function, IT_ATTRIBUTE, ""))
+    return (upstream_name(describe, it_text) if it_text else ""), service
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    sanity_items = [item for item in items if _is_sanity_item(item)]
+    if not sanity_items:
+        return
+    state = _state(config)
+    for item in sanity_items:
+        upstream, service = _upstream_of(item)
+        item.user_properties.append((PROP_UPSTREAM, upstream))
+        item.user_properties.append((PROP_SERVICE, service))
+        item.user_properties.append((PROP_RUN_ID, state.run_id))
+    if config.option.collectonly:
+        return  # listing the cases needs no endpoint
+    sanity_config = build_config(config)
+    try:
+        inputs = load_inputs(sanity_config)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"csi-sanity: {exc}") from None
+    state.session = SessionState(
+        config=sanity_config,
+        inputs=inputs,
+        names=NameGenerator(state.run_id, state.worker_id.replace("-", "")),
+        lock_dir=default_lock_dir(state.run_id),
+    )
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sanity_session(pytestconfig: pytest.Config) -> SessionState:
+    session = _state(pytestconfig).session
+    if session is None:
+        raise RuntimeError(
+            "the csi-sanity session was not set up: sanity fixtures only work for cases in "
+            f"the {SANITY_TESTS_PACKAGE} package (run `pytest --pyargs sanity`)"
+        )
+    return session
+
+
+@pytest.fixture
+def sanity(request: pytest.FixtureRequest, sanity_session: SessionState) -> Iterator[SanityContext]:
+    """The per-case context; everything the case creates is undone at teardown."""
+    state = _state(request.config)
+    function = getattr(request, "function", None)
+    run_lock = sanity_session.run_lock
+    guard = (
+        run_lock.exclusive() if getattr(function, EXCLUSIVE_ATTRIBUTE, False) else run_lock.shared()
+    )
+    with guard:
+        rpc_before = sanity_session.clock.snapshot()
+        context = sanity_session.new_context(request.node.nodeid)
+        state.open_contexts[id(context)] = context
+        leaks: list[Leak] = []
+        try:
+            context.create_directories()
+            yield context
+        finally:
+            leaks = context.close()
+            state.open_contexts.pop(id(context), None)
+            seconds, calls = sanity_session.clock.snapshot()
+            request.node.user_properties.append((PROP_RPC_SECONDS, seconds - rpc_before[0]))
+            request.node.user_properties.append((PROP_RPC_CALLS, calls - rpc_before[1]))
+            for leak in leaks:
+                request.node.user_properties.append((PROP_LEAK, leak.to_dict()))
+            sanity_session.leaks.extend(leaks)
+    if leaks:
+        raise AssertionError(
+            "resource cleanup failed:\n" + "\n".join(f"  - {leak}" for leak in leaks)
+        )
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+def _message(report: pytest.TestReport) -> str:
+    if report.outcome == "passed":
+        return ""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash: Any = getattr(longrepr, "reprcrash", None)
+    message = str(getattr(crash, "message", "") or "")
+    if message:
+        return message
+    text = str(longrepr or "")
+    return text[-2000:]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Runs in the process that prints the results: the only process without xdist, the
+    # controller with it (workers forward their reports there).
+    config = _CONFIG.get("config")
+    if config is None or hasattr(config, "workerinput"):
+        return
+    state = _state(config)
+    state.collector.add_report(
+        report.nodeid,
+        report.when,
+        report.outcome,
+        report.duration,
+        _message(report),
+        report.user_properties,
+    )
+    for key, value in report.user_properties:
+        if key == PROP_RUN_ID and not state.collector.run_id:
+            state.collector.run_id = str(value)
+
+
+def _clean_open_contexts(state: PluginState, reason: str) -> list[Leak]:
+    leaks: list[Leak] = []
+    for context in list(state.open_contexts.values()):
+        leaks.extend(context.close())
+        state.open_contexts.pop(id(context), None)
+    if leaks:
+        for leak in leaks:
+            state.collector.leaks.append({**leak.to_dict(), "during": reason})
+    return leaks
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    config = _CONFIG.get("config")
+    if config is None:
+        return
+    state = _state(config)
+    if state.session is None and not state.collector.active:
+        return
+    state.collector.interrupted = True
+    if state.open_contexts:
+        print(
+            f"\ncsi-sanity: interrupted; undoing what {len(state.open_contexts)} running case(s) "
+            "created before exiting",
+            file=sys.stderr,
+        )
+        _clean_open_contexts(state, "interrupt")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = _state(config)
+    # Fixture teardown normally ran already; this catches cases whose teardown never ran.
+    _clean_open_contexts(state, "session end")
+    if state.session is not None:
+        state.session.close()
+    if hasattr(config, "workerinput") or not state.collector.active:
+        return
+    try:
+        sanity_config = config_from_raw(raw_settings(config))
+    except ConfigError:
+        sanity_config = None
+    if sanity_config is not None:
+        state.collector.endpoint = sanity_config.endpoint
+        state.collector.profile = sanity_config.profile
+        if sanity_config.json_report:
+            state.collector.write_json(sanity_config.json_report)
+    _remove_lock_dir(state.collector.run_id)
+
+
+def _remove_lock_dir(run_id: str) -> None:
+    if not run_id:
+        return
+    directory = default_lock_dir(run_id)
+    for name in ("turnstile.lock", "cases.lock"):
+        Path(directory, name).unlink(missing_ok=True)
+    # Another process may still use it, or it never existed.
+    with contextlib.suppress(OSError):
+        Path(directory).rmdir()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    collector = state.collector
+    if hasattr(config, "workerinput") or not collector.active:
+        return
+    terminalreporter.write_sep("=", "csi-sanity summary per service")
+    for line in collector.summary_lines():
+        terminalreporter.write_line(line)
+    document = collector.to_json()
+    terminalreporter.write_line(f"time inside driver RPCs: {document['rpc_seconds_total']:.2f}s")
+    if collector.leaks:
+        terminalreporter.write_sep(
+            "-", f"leak report: {len(collector.leaks)} resource(s) left behind"
+        )
+        for leak in collector.leaks:
+            terminalreporter.write_line(
+                f"{leak.get('resource')}: {leak.get('action')} failed: {leak.get('error')} "
+                f"(case {leak.get('case')})"
+            )
+    else:
+        terminalreporter.write_line("leak report: empty (every created resource was cleaned up)")
+    json_path = config.getoption("csi_json_report") or config.getini("csi_json_report")
+    if json_path:
+        terminalreporter.write_line(f"JSON result: {json_path}")

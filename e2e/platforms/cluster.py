@@ -1,0 +1,363 @@
+"""Platform `cluster`: any cluster a kubeconfig reaches (EKS, an existing kind, ...).
+
+- `--driver installed`: the FSx CSI driver already in the cluster is the target (for example
+  the upstream Go driver installed with helm), detected through its CSIDriver object
+  `fsx.csi.aws.com`; nothing is deployed. It talks to real AWS, so a profile is needed.
+- otherwise the reference driver is deployed: the `aws` overlay with a profile (real AWS), the
+  `emulated` overlay without (the FSx emulator in the cluster; cross-node sharing then needs
+  nodes that share the emulation root, as the kind config arranges), and removed at the end
+  unless `--keep-cluster`.
+
+Real-AWS settings come from a profile file (`--profile`, see fixtures/profiles/aws-example.yaml):
+region, StorageClass parameters (subnetId, securityGroupIds, deploymentType, ...), timeouts.
+Without AWS credentials (the boto3 session finds none) the real-AWS run is refused, saying so.
+
+Settings (`--set KEY=VALUE`): `image` (the driver image the nodes can pull), `pod-image`
+(needs POSIX sh; default busybox from ECR Public), `context` (kubeconfig context), `wait`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from e2e.platforms import Prerequisite, RunOptions
+
+if TYPE_CHECKING:
+    from e2e.platforms.commands import CommandRunner
+    from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.progress import Progress
+    from e2e.results import RunResult
+    from e2e.scenarios import Scenario
+
+DEFAULT_POD_IMAGE = "public.ecr.aws/docker/library/busybox:1.36"
+
+
+@dataclass(frozen=True)
+class AwsProfile:
+    """Real-AWS settings for a cluster run (fixtures/profiles/aws-example.yaml)."""
+
+    region: str
+    storage_class_parameters: Mapping[str, str]
+    provisioning_timeout_s: float = 1200.0
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def subnet_id(self) -> str | None:
+        return self.storage_class_parameters.get("subnetId")
+
+    @property
+    def security_group_ids(self) -> tuple[str, ...] | None:
+        value = self.storage_class_parameters.get("securityGroupIds")
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+    def storage_class_defaults(self) -> dict[str, str]:
+        defaults = dict(self.storage_class_parameters)
+        if self.extra_tags:
+            tags = ",".join(f"{k}={v}" for k, v in self.extra_tags.items())
+            existing = defaults.get("extraTags", "").strip(",")
+            defaults["extraTags"] = f"{existing},{tags}" if existing else tags
+        return defaults
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used: names the file, the key, expected and seen."""
+
+
+def load_profile(path: Path) -> AwsProfile:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{path}: cannot read the AWS profile: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: expected a mapping, seen {type(data).__name__}")
+    known = {"region", "storageClassParameters", "provisioningTimeoutSeconds", "extraTags"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ProfileError(f"{path}: unknown keys {unknown}; expected some of {sorted(known)}")
+    region = data.get("region")
+    if not isinstance(region, str) or not region:
+        raise ProfileError(
+            f"{path}: region: expected an AWS region such as us-east-1, seen {region!r}"
+        )
+    parameters = data.get("storageClassParameters") or {}
+    if not isinstance(parameters, dict) or "subnetId" not in parameters:
+        raise ProfileError(
+            f"{path}: storageClassParameters: expected a mapping with at least subnetId "
+            f"(and usually securityGroupIds), seen {parameters!r}"
+        )
+    tags = data.get("extraTags") or {}
+    if not isinstance(tags, dict):
+        raise ProfileError(f"{path}: extraTags: expected a mapping, seen {tags!r}")
+    return AwsProfile(
+        region=region,
+        storage_class_parameters={str(k): str(v) for k, v in parameters.items()},
+        provisioning_timeout_s=float(data.get("provisioningTimeoutSeconds", 1200)),
+        extra_tags={str(k): str(v) for k, v in tags.items()},
+    )
+
+
+def kubeconfig_path(options: RunOptions, environ: Mapping[str, str]) -> Path | None:
+    """The kubeconfig a run uses: --kubeconfig, else the first file of $KUBECONFIG, else
+    ~/.kube/config; None when none exists (in-cluster config may still work)."""
+    if options.kubeconfig is not None:
+        return options.kubeconfig
+    candidates = [Path(p) for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    candidates.append(Path(environ.get("HOME", "~")).expanduser() / ".kube" / "config")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def aws_credentials_present(session_factory: Callable[[], Any] | None = None) -> bool:
+    """Whether the default credential chain finds credentials (env, files, SSO, IMDS, ...)."""
+    if session_factory is None:
+        import boto3
+
+        session_factory = boto3.Session
+    return session_factory().get_credentials() is not None
+
+
+class ClusterPlatform:
+    name = "cluster"
+
+    def __init__(
+        self,
+        runner: CommandRunner | None = None,
+        connect: Callable[[Path | None, str | None], KubeClients] | None = None,
+        port_forward: PortForward | None = None,
+        fsx_client_factory: FsxClientFactory | None = None,
+        credentials_present: Callable[[], bool] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._connect = connect
+        self._port_forward = port_forward
+        self._fsx_client_factory = fsx_client_factory
+        self._credentials_present = credentials_present or aws_credentials_present
+        self._environ = environ if environ is not None else os.environ
+
+    def _commands(self, progress: Progress | None = None) -> CommandRunner:
+        if self._runner is None:
+            from e2e.platforms.commands import SubprocessRunner
+
+            self._runner = SubprocessRunner(progress.info if progress else None)
+        return self._runner
+
+    def _clients(self, options: RunOptions) -> KubeClients:
+        if self._connect is not None:
+            return self._connect(
+                kubeconfig_path(options, self._environ), options.settings.get("context")
+            )
+        from e2e.platforms import kube
+
+        return kube.connect(
+            kubeconfig_path(options, self._environ), options.settings.get("context")
+        )
+
+    @staticmethod
+    def real_aws(options: RunOptions) -> bool:
+        return options.profile is not None or options.settings.get("aws") == "real"
+
+    def missing_prerequisites(self, options: RunOptions) -> list[Prerequisite]:
+        missing: list[Prerequisite] = []
+        path = kubeconfig_path(options, self._environ)
+        in_cluster = "KUBERNETES_SERVICE_HOST" in self._environ
+        if path is None and not in_cluster:
+            return [
+                Prerequisite(
+                    "a kubeconfig",
+                    "no --kubeconfig, no file in $KUBECONFIG and no ~/.kube/config",
+                    "pass --kubeconfig PATH (for EKS: `aws eks update-kubeconfig --name CLUSTER`)",
+                )
+            ]
+        if self.real_aws(options):
+            if options.profile is None:
+                missing.append(
+                    Prerequisite(
+                        "an AWS profile file",
+                        "aws=real without --profile",
+                        "copy fixtures/profiles/aws-example.yaml, fill in subnet and security "
+                        "groups, pass it with --profile",
+                    )
+                )
+            else:
+                try:
+                    load_profile(options.profile)
+                except ProfileError as exc:
+                    missing.append(Prerequisite("a valid AWS profile", str(exc), "fix the file"))
+            if not self._credentials_present():
+                missing.append(
+                    Prerequisite(
+                        "AWS credentials",
+                        "the boto3 default credential chain found none",
+                        "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run "
+                        "`aws sso login`",
+                    )
+                )
+        elif options.driver == "installed":
+            missing.append(
+                Prerequisite(
+                    "an AWS profile file",
+                    "--driver installed tests a driver that talks to real AWS, and no --profile "
+                    "was given",
+                    "pass --profile with the subnet and security groups the driver may use",
+                )
+            )
+        if options.driver == "reference" or not self.real_aws(options):
+            # Rendering our manifests, or port-forwarding to the in-cluster emulator.
+            from e2e.platforms.kind import kustomize_missing
+
+            missing += kustomize_missing(self._commands())
+        if missing:
+            return missing
+        # Reachability last: it is the slowest check and needs the kubeconfig.
+        from e2e.platforms import kube, manifests
+
+        where = str(path) if path else "in-cluster config"
+        try:
+            clients = self._clients(options)
+            kube.check_reachable(clients, where)
+        except kube.ClusterUnreachable as exc:
+            return [Prerequisite("a reachable cluster", str(exc), "see above")]
+        except Exception as exc:  # noqa: BLE001 - a broken kubeconfig raises many kinds
+            return [
+                Prerequisite(
+                    "a usable kubeconfig",
+                    f"{where}: {type(exc).__name__}: {exc}",
+                    "check it with `kubectl config view` and `kubectl get nodes`",
+                )
+            ]
+        if options.driver == "installed":
+            from kubernetes.client.exceptions import ApiException
+
+            try:
+                clients.storage.read_csi_driver(manifests.DRIVER_NAME)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                missing.append(
+                    Prerequisite(
+                        "an installed FSx CSI driver",
+                        f"no CSIDriver {manifests.DRIVER_NAME} in the cluster at {where}",
+                        "install it (helm install aws-fsx-csi-driver ...) or drop "
+                        "--driver installed to deploy the reference driver",
+                    )
+                )
+        return missing
+
+    def run(
+        self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
+    ) -> RunResult:
+        from e2e.platforms import kube, manifests
+        from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.manifests import RenderError
+        from e2e.results import RunResult
+
+        runner = self._commands(progress)
+        result = RunResult(options.run_id, self.name, options.driver)
+        timings: dict[str, str] = {}
+        real = self.real_aws(options)
+        profile = load_profile(options.profile) if options.profile is not None else None
+        region = profile.region if profile else options.region
+        kubeconfig = kubeconfig_path(options, self._environ)
+        clients = self._clients(options)
+        deployed: list[dict[str, Any]] = []
+        result.details["aws"] = "real" if real else "emulated"
+        try:
+            if options.driver == "installed":
+                installed = clients.storage.read_csi_driver(manifests.DRIVER_NAME)
+                result.details["driver"] = f"installed CSIDriver {installed.metadata.name}"
+            else:
+                with kube.timed(progress, "deploying the reference driver", timings):
+                    image = options.settings.get("image")
+                    deployed = kube.deploy_driver(
+                        clients,
+                        runner,
+                        "aws" if real else "emulated",
+                        image,
+                        None,
+                        options.run_id,
+                        progress,
+                    )
+                    kube.wait_driver_ready(
+                        clients,
+                        progress,
+                        manifests.DRIVER_NAMESPACE,
+                        float(options.settings.get("wait", "300")),
+                        with_emulator=not real,
+                        nodes=kube.schedulable_nodes(clients),
+                    )
+            timeout = profile.provisioning_timeout_s if profile else options.provision_timeout_s
+            settings = kube.KubeRunSettings(
+                run_id=options.run_id,
+                platform=self.name,
+                namespace=kube.kube_name(f"fsx-csi-{options.run_id}"),
+                pod_image=options.settings.get("pod-image", DEFAULT_POD_IMAGE),
+                storage_class_defaults=profile.storage_class_defaults() if profile else {},
+                static_subnet_id=profile.subnet_id if profile else None,
+                static_security_group_ids=profile.security_group_ids if profile else None,
+                provision_timeout_s=timeout,
+                file_system_delete_timeout_s=timeout,
+            )
+            diagnostics = [] if options.driver == "installed" else [manifests.DRIVER_NAMESPACE]
+            with kube.timed(progress, "running the scenarios", timings):
+                if real:
+                    fsx = self._fsx_factory()(None, region)
+                    kube.run_scenarios(
+                        clients,
+                        fsx,
+                        scenarios,
+                        settings,
+                        progress,
+                        result,
+                        options.report_dir,
+                        diagnostics,
+                    )
+                else:
+                    forward = self._port_forward or kube.kubectl_port_forward
+                    with forward(
+                        kubeconfig,
+                        manifests.DRIVER_NAMESPACE,
+                        manifests.EMULATOR_SERVICE,
+                        manifests.EMULATOR_PORT,
+                    ) as url:
+                        kube.run_scenarios(
+                            clients,
+                            self._fsx_factory()(url, region),
+                            scenarios,
+                            settings,
+                            progress,
+                            result,
+                            options.report_dir,
+                            diagnostics,
+                        )
+        except (CommandFailed, RenderError, *kube.SETUP_ERRORS) as exc:
+            kube.record_setup_failure(result, scenarios, self.name, str(exc))
+            progress.info(f"cluster setup failed: {exc}")
+            if options.report_dir is not None:
+                kube.collect_diagnostics(
+                    clients, options.report_dir, [manifests.DRIVER_NAMESPACE], progress
+                )
+        finally:
+            if deployed and not options.keep_cluster:
+                with kube.timed(progress, "removing the reference driver", timings):
+                    problems = kube.delete_manifests(clients, deployed, progress)
+                if problems:
+                    result.details["undeploy_problems"] = "; ".join(problems)
+            result.details.update(timings)
+        return result
+
+    def _fsx_factory(self) -> FsxClientFactory:
+        if self._fsx_client_factory is not None:
+            return self._fsx_client_factory
+        from e2e.platforms.kube import boto3_fsx_client
+
+        return boto3_fsx_client
+
+
+def create_platform() -> ClusterPlatform:
+    return ClusterPlatform()

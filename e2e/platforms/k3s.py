@@ -1,0 +1,272 @@
+"""Platform `k3s`: a throwaway single-node K3s cluster through testcontainers, for users who
+have Docker but not the kind binary (install the `k3s` extra: `pip install
+fsx-csi-harness[k3s]`).
+
+Steps: build the driver image with docker and save it as a tarball into a run directory;
+start testcontainers' K3sContainer with that directory and the emulation root mounted; make
+the container's root mount shared (the node plugin's Bidirectional mount propagation needs
+it, as kind's entrypoint arranges for kind nodes); import the image with `k3s ctr`; then the
+same deploy / scenarios / sweep as kind. K3s runs one node, so the "other node" pods share it
+(the scenario's details say so): cross-node sharing is proven on kind, not here.
+
+Settings (`--set KEY=VALUE`): `image` (skip the build; must exist in the local docker),
+`k3s-image` (default rancher/k3s:v1.31.0-k3s1), `wait`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from e2e.platforms import Prerequisite, RunOptions
+
+if TYPE_CHECKING:
+    from e2e.platforms.commands import CommandRunner
+    from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.progress import Progress
+    from e2e.results import RunResult
+    from e2e.scenarios import Scenario
+
+DEFAULT_K3S_IMAGE = "rancher/k3s:v1.31.0-k3s1"
+DEFAULT_IMAGE = "fsx-csi-harness:k3s-e2e"
+IMAGES_DIR_IN_NODE = "/var/lib/fsx-csi-images"
+
+
+class K3sNode(Protocol):
+    """What the platform uses of testcontainers' K3SContainer (the tests pass a fake)."""
+
+    def with_volume_mapping(self, host: str, container: str, mode: str = ...) -> Any: ...
+
+    def start(self) -> Any: ...
+
+    def stop(self, force: bool = ..., delete_volume: bool = ...) -> None: ...
+
+    def config_yaml(self) -> str: ...
+
+    def get_wrapped_container(self) -> Any: ...
+
+
+def testcontainers_k3s(image: str) -> K3sNode:
+    from testcontainers.k3s import K3SContainer
+
+    node: K3sNode = K3SContainer(image=image)
+    return node
+
+
+class K3sPlatform:
+    name = "k3s"
+
+    def __init__(
+        self,
+        runner: CommandRunner | None = None,
+        node_factory: Callable[[str], K3sNode] | None = None,
+        connect: Callable[[Path], KubeClients] | None = None,
+        port_forward: PortForward | None = None,
+        fsx_client_factory: FsxClientFactory | None = None,
+        testcontainers_available: Callable[[], bool] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._node_factory = node_factory or testcontainers_k3s
+        self._connect = connect
+        self._port_forward = port_forward
+        self._fsx_client_factory = fsx_client_factory
+        self._testcontainers_available = testcontainers_available or _testcontainers_installed
+
+    def _commands(self, progress: Progress | None = None) -> CommandRunner:
+        if self._runner is None:
+            from e2e.platforms.commands import SubprocessRunner
+
+            self._runner = SubprocessRunner(progress.info if progress else None)
+        return self._runner
+
+    def missing_prerequisites(self, options: RunOptions) -> list[Prerequisite]:
+        from e2e.platforms.kind import docker_missing, kustomize_missing
+
+        missing: list[Prerequisite] = []
+        if options.driver == "installed":
+            missing.append(
+                Prerequisite(
+                    "a cluster with an installed driver",
+                    "--driver installed, but k3s starts a new, empty cluster",
+                    "use --platform cluster with the kubeconfig of that cluster",
+                )
+            )
+        if not self._testcontainers_available():
+            missing.append(
+                Prerequisite(
+                    "testcontainers' K3s module",
+                    "the Python package testcontainers (with its k3s extra) is not installed",
+                    "pip install 'fsx-csi-harness[k3s]'",
+                )
+            )
+        runner = self._commands()
+        missing += docker_missing(runner)
+        missing += kustomize_missing(runner)
+        return missing
+
+    def run(
+        self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
+    ) -> RunResult:
+        from e2e.platforms import kube, manifests
+        from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.manifests import RenderError
+        from e2e.results import RunResult
+
+        runner = self._commands(progress)
+        result = RunResult(options.run_id, self.name, options.driver)
+        timings: dict[str, str] = {}
+        work = Path(tempfile.mkdtemp(prefix=f"k3s-{options.run_id}-", dir=options.work_dir))
+        emulation_root = work / "emulation-root"
+        images = work / "images"
+        emulation_root.mkdir()
+        images.mkdir()
+        node: K3sNode | None = None
+        clients: KubeClients | None = None
+        try:
+            image = self._image(runner, options, progress, timings, images)
+            node = self._node_factory(options.settings.get("k3s-image", DEFAULT_K3S_IMAGE))
+            node.with_volume_mapping(str(emulation_root), manifests.NODE_EMULATION_ROOT, "rw")
+            node.with_volume_mapping(str(images), IMAGES_DIR_IN_NODE, "ro")
+            with kube.timed(progress, "starting the K3s container", timings):
+                node.start()
+            with kube.timed(progress, f"importing image {image} into K3s", timings):
+                self._exec(node, ["mount", "--make-rshared", "/"], "sharing the root mount")
+                self._exec(
+                    node,
+                    ["k3s", "ctr", "images", "import", f"{IMAGES_DIR_IN_NODE}/image.tar"],
+                    f"importing {image}",
+                )
+            kubeconfig = work / "kubeconfig"
+            kubeconfig.write_text(node.config_yaml(), encoding="utf-8")
+            kubeconfig.chmod(0o600)
+            clients = (self._connect or (lambda path: kube.connect(path)))(kubeconfig)
+            with kube.timed(progress, "deploying the driver and the emulator", timings):
+                kube.deploy_driver(
+                    clients, runner, "emulated", image, "Never", options.run_id, progress
+                )
+                kube.wait_driver_ready(
+                    clients,
+                    progress,
+                    manifests.DRIVER_NAMESPACE,
+                    float(options.settings.get("wait", "300")),
+                    with_emulator=True,
+                    nodes=kube.schedulable_nodes(clients),
+                )
+            settings = kube.KubeRunSettings(
+                run_id=options.run_id,
+                platform=self.name,
+                namespace=kube.kube_name(f"fsx-csi-{options.run_id}"),
+                pod_image=image,
+                pod_image_pull_policy="Never",
+                provision_timeout_s=options.provision_timeout_s,
+                pod_start_allowance_s=60.0,
+                share_nodes=True,
+                file_system_delete_timeout_s=options.provision_timeout_s,
+            )
+            forward = self._port_forward or kube.kubectl_port_forward
+            fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
+            with (
+                kube.timed(progress, "running the scenarios", timings),
+                forward(
+                    kubeconfig,
+                    manifests.DRIVER_NAMESPACE,
+                    manifests.EMULATOR_SERVICE,
+                    manifests.EMULATOR_PORT,
+                ) as url,
+            ):
+                kube.run_scenarios(
+                    clients,
+                    fsx_factory(url, options.region),
+                    scenarios,
+                    settings,
+                    progress,
+                    result,
+                    options.report_dir,
+                    [manifests.DRIVER_NAMESPACE],
+                )
+        except (CommandFailed, RenderError, K3sExecFailed, *kube.SETUP_ERRORS) as exc:
+            kube.record_setup_failure(result, scenarios, self.name, str(exc))
+            progress.info(f"k3s setup failed: {exc}")
+            if clients is not None and options.report_dir is not None:
+                kube.collect_diagnostics(
+                    clients, options.report_dir, [manifests.DRIVER_NAMESPACE], progress
+                )
+        finally:
+            if node is not None and not options.keep_cluster:
+                with kube.timed(progress, "stopping the K3s container", timings):
+                    node.stop()
+            elif node is not None:
+                progress.info(f"kept the K3s container; kubeconfig: {work / 'kubeconfig'}")
+            result.details.update(timings)
+            if not options.keep_cluster:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(work)
+        return result
+
+    def _image(
+        self,
+        runner: CommandRunner,
+        options: RunOptions,
+        progress: Progress,
+        timings: dict[str, str],
+        images: Path,
+    ) -> str:
+        from e2e.platforms import kube, manifests
+        from e2e.platforms.kind import BUILD_TIMEOUT_S, LOAD_TIMEOUT_S
+
+        image = options.settings.get("image")
+        if image is None:
+            image = DEFAULT_IMAGE
+            with kube.timed(progress, f"building image {image}", timings):
+                runner.run(
+                    [
+                        "docker",
+                        "build",
+                        "--file",
+                        str(manifests.DOCKERFILE),
+                        "--target",
+                        "emulated",
+                        "--tag",
+                        image,
+                        str(manifests.REPO_ROOT),
+                    ],
+                    what=f"building image {image}",
+                    timeout_s=BUILD_TIMEOUT_S,
+                )
+        with kube.timed(progress, f"saving image {image}", timings):
+            runner.run(
+                ["docker", "save", "--output", str(images / "image.tar"), image],
+                what=f"saving image {image} for K3s",
+                timeout_s=LOAD_TIMEOUT_S,
+                hint=f"check that `docker image inspect {image}` finds the image",
+            )
+        return image
+
+    @staticmethod
+    def _exec(node: K3sNode, argv: list[str], what: str) -> None:
+        exit_code, output = node.get_wrapped_container().exec_run(argv)
+        if exit_code != 0:
+            text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output
+            raise K3sExecFailed(
+                f"{what} in the K3s container failed: `{' '.join(argv)}` expected exit code 0, "
+                f"seen {exit_code}: {str(text).strip()[-500:]}; try another --set "
+                "k3s-image=... (K3s 1.27 or newer)"
+            )
+
+
+class K3sExecFailed(Exception):
+    """A command inside the K3s container failed."""
+
+
+def _testcontainers_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("testcontainers") is not None
+
+
+def create_platform() -> K3sPlatform:
+    return K3sPlatform()

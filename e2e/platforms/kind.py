@@ -1,0 +1,336 @@
+"""Platform `kind`: a throwaway kind cluster with the reference driver and the FSx emulator.
+
+Steps (each timed into the run's details; expected budgets in e2e/README.md):
+
+1. create the cluster from fixtures/kind/cluster.yaml (one control plane, two workers, one
+   host directory shared by every node as the Lustre emulation root), named after the run;
+2. build the image (`docker build`, target `emulated`) and `kind load docker-image` it;
+3. render fixtures/manifests/overlays/emulated, apply it, wait until the emulator, controller
+   and node plugins run and the driver is registered on every node;
+4. run the scenarios (e2e.platforms.kube), reaching the emulator through a port-forward to
+   prove that file systems are gone;
+5. on failure save events, object dumps, pod logs and `kind export logs` into the report
+   directory; sweep leftovers; delete the cluster unless `--keep-cluster`.
+
+kind and docker are detected on PATH and never downloaded.
+
+Settings (`--set KEY=VALUE`): `image` (skip the build and load this image, which must exist in
+the local docker), `kind-config` (another cluster config with the same placeholder),
+`cluster-name`, `wait` (seconds for the driver to become ready, default 300).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from e2e.platforms import Prerequisite, RunOptions
+
+if TYPE_CHECKING:
+    from e2e.platforms.commands import CommandRunner
+    from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.progress import Progress
+    from e2e.results import RunResult
+    from e2e.scenarios import Scenario
+
+DEFAULT_IMAGE = "fsx-csi-harness:kind-e2e"
+CREATE_TIMEOUT_S = 600.0
+BUILD_TIMEOUT_S = 1200.0
+LOAD_TIMEOUT_S = 600.0
+
+
+def cluster_name_for(run_id: str) -> str:
+    """kind cluster names become container names (`<name>-control-plane`): keep them short."""
+    from e2e.platforms.kube import kube_name
+
+    return kube_name(f"fsx-{run_id}", 40)
+
+
+def docker_missing(runner: CommandRunner) -> list[Prerequisite]:
+    """What keeps docker from working here: the CLI on PATH, then a daemon that answers."""
+    from e2e.platforms.commands import CommandFailed
+
+    if runner.which("docker") is None:
+        return [
+            Prerequisite(
+                "docker",
+                "not on PATH",
+                "install Docker (Engine or Desktop) and make sure `docker info` works",
+            )
+        ]
+    try:
+        runner.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            what="asking the docker daemon for its version",
+            timeout_s=30.0,
+        )
+    except CommandFailed as exc:
+        tail = exc.result.output_tail.splitlines()[-1] if exc.result.output_tail else ""
+        return [
+            Prerequisite(
+                "a Docker engine",
+                f"`docker info` failed: {tail}",
+                "start the Docker daemon (or Docker Desktop), or point DOCKER_HOST at one",
+            )
+        ]
+    return []
+
+
+def kustomize_missing(runner: CommandRunner) -> list[Prerequisite]:
+    if runner.which("kubectl") or runner.which("kustomize"):
+        return []
+    return [
+        Prerequisite(
+            "kubectl",
+            "neither kubectl nor kustomize is on PATH (the driver manifests are rendered with "
+            "`kubectl kustomize`, the emulator is reached with `kubectl port-forward`)",
+            "install kubectl 1.27 or newer",
+        )
+    ]
+
+
+class KindPlatform:
+    name = "kind"
+
+    def __init__(
+        self,
+        runner: CommandRunner | None = None,
+        connect: Callable[[Path], KubeClients] | None = None,
+        port_forward: PortForward | None = None,
+        fsx_client_factory: FsxClientFactory | None = None,
+    ) -> None:
+        self._runner = runner
+        self._connect = connect
+        self._port_forward = port_forward
+        self._fsx_client_factory = fsx_client_factory
+
+    # Effects are built lazily so that loading the platform imports only the stdlib.
+    def _commands(self, progress: Progress | None = None) -> CommandRunner:
+        if self._runner is None:
+            from e2e.platforms.commands import SubprocessRunner
+
+            self._runner = SubprocessRunner(progress.info if progress else None)
+        return self._runner
+
+    def missing_prerequisites(self, options: RunOptions) -> list[Prerequisite]:
+        runner = self._commands()
+        missing: list[Prerequisite] = []
+        if options.driver == "installed":
+            missing.append(
+                Prerequisite(
+                    "a cluster with an installed driver",
+                    "--driver installed asks for a driver already in the cluster, but kind "
+                    "creates a new, empty cluster",
+                    "use --platform cluster with the kubeconfig of that cluster",
+                )
+            )
+        if runner.which("kind") is None:
+            missing.append(
+                Prerequisite(
+                    "kind",
+                    "not on PATH",
+                    "install kind v0.24.0 or newer (https://kind.sigs.k8s.io/docs/user/quick-start/"
+                    "#installation); the harness never downloads it",
+                )
+            )
+        missing += docker_missing(runner)
+        missing += kustomize_missing(runner)
+        return missing
+
+    def run(
+        self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
+    ) -> RunResult:
+        from e2e.platforms import kube, manifests
+        from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.manifests import RenderError
+        from e2e.results import RunResult
+
+        runner = self._commands(progress)
+        connect = self._connect or (lambda path: kube.connect(path))
+        port_forward = self._port_forward or kube.kubectl_port_forward
+        fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
+        result = RunResult(options.run_id, self.name, options.driver)
+        timings: dict[str, str] = {}
+        name = options.settings.get("cluster-name") or cluster_name_for(options.run_id)
+        work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=options.work_dir))
+        kubeconfig = work / "kubeconfig"
+        emulation_root = work / "emulation-root"
+        emulation_root.mkdir()
+        created = False
+        clients: KubeClients | None = None
+        try:
+            config_path = work / "kind-config.yaml"
+            template = Path(options.settings.get("kind-config", str(manifests.KIND_CONFIG)))
+            config_path.write_text(manifests.kind_config(emulation_root, template))
+            with kube.timed(progress, f"creating kind cluster {name}", timings):
+                created = True  # a failed create can leave containers behind: always delete
+                runner.run(
+                    [
+                        "kind",
+                        "create",
+                        "cluster",
+                        "--name",
+                        name,
+                        "--config",
+                        str(config_path),
+                        "--kubeconfig",
+                        str(kubeconfig),
+                        "--wait",
+                        "180s",
+                    ],
+                    what=f"creating kind cluster {name}",
+                    timeout_s=CREATE_TIMEOUT_S,
+                    hint="check `docker ps -a` and free disk space; `kind create cluster` alone "
+                    "should work on this machine",
+                )
+            image = self._image(runner, options, progress, timings, name)
+            clients = connect(kubeconfig)
+            with kube.timed(progress, "deploying the driver and the emulator", timings):
+                kube.deploy_driver(
+                    clients, runner, "emulated", image, "Never", options.run_id, progress
+                )
+                nodes = kube.schedulable_nodes(clients)
+                kube.wait_driver_ready(
+                    clients,
+                    progress,
+                    manifests.DRIVER_NAMESPACE,
+                    float(options.settings.get("wait", "300")),
+                    with_emulator=True,
+                    nodes=nodes,
+                )
+            settings = kube.KubeRunSettings(
+                run_id=options.run_id,
+                platform=self.name,
+                namespace=kube.kube_name(f"fsx-csi-{options.run_id}"),
+                # The driver image has sh and is already on every node: no pull.
+                pod_image=image,
+                pod_image_pull_policy="Never",
+                provision_timeout_s=options.provision_timeout_s,
+                pod_start_allowance_s=60.0,
+                file_system_delete_timeout_s=options.provision_timeout_s,
+            )
+            with (
+                kube.timed(progress, "running the scenarios", timings),
+                port_forward(
+                    kubeconfig,
+                    manifests.DRIVER_NAMESPACE,
+                    manifests.EMULATOR_SERVICE,
+                    manifests.EMULATOR_PORT,
+                ) as emulator_url,
+            ):
+                result.details["emulator"] = f"in-cluster, reached via {emulator_url}"
+                kube.run_scenarios(
+                    clients,
+                    fsx_factory(emulator_url, options.region),
+                    scenarios,
+                    settings,
+                    progress,
+                    result,
+                    options.report_dir,
+                    [manifests.DRIVER_NAMESPACE],
+                )
+        except (CommandFailed, RenderError, *kube.SETUP_ERRORS) as exc:
+            kube.record_setup_failure(result, scenarios, self.name, str(exc))
+            progress.info(f"kind setup failed: {exc}")
+            if clients is not None and options.report_dir is not None:
+                kube.collect_diagnostics(
+                    clients, options.report_dir, [manifests.DRIVER_NAMESPACE], progress
+                )
+        finally:
+            if options.report_dir is not None and created and not result.passed:
+                self._export_logs(runner, name, options.report_dir / "kind-logs")
+            if created and not options.keep_cluster:
+                with kube.timed(progress, f"deleting kind cluster {name}", timings):
+                    runner.run(
+                        [
+                            "kind",
+                            "delete",
+                            "cluster",
+                            "--name",
+                            name,
+                            "--kubeconfig",
+                            str(kubeconfig),
+                        ],
+                        what=f"deleting kind cluster {name}",
+                        timeout_s=300.0,
+                        check=False,
+                    )
+            elif created:
+                progress.info(
+                    f"kept kind cluster {name}: `kubectl --kubeconfig {kubeconfig} get pods -A`; "
+                    f"delete it with `kind delete cluster --name {name}`"
+                )
+            result.details.update(timings)
+            result.details["cluster"] = name
+            if options.keep_cluster:
+                result.details["kubeconfig"] = str(kubeconfig)
+            else:
+                self._remove_work_dir(work, result.details)
+        return result
+
+    def _image(
+        self,
+        runner: CommandRunner,
+        options: RunOptions,
+        progress: Progress,
+        timings: dict[str, str],
+        cluster: str,
+    ) -> str:
+        from e2e.platforms import kube, manifests
+
+        image = options.settings.get("image")
+        if image is None:
+            image = DEFAULT_IMAGE
+            with kube.timed(progress, f"building image {image}", timings):
+                runner.run(
+                    [
+                        "docker",
+                        "build",
+                        "--file",
+                        str(manifests.DOCKERFILE),
+                        "--target",
+                        "emulated",
+                        "--tag",
+                        image,
+                        str(manifests.REPO_ROOT),
+                    ],
+                    what=f"building image {image}",
+                    timeout_s=BUILD_TIMEOUT_S,
+                    hint="run the same `docker build` by hand; behind a proxy, pass build args "
+                    "for pip (HTTPS_PROXY)",
+                )
+        with kube.timed(progress, f"loading image {image} into {cluster}", timings):
+            runner.run(
+                ["kind", "load", "docker-image", image, "--name", cluster],
+                what=f"loading image {image} into the kind nodes",
+                timeout_s=LOAD_TIMEOUT_S,
+                hint=f"check that `docker image inspect {image}` finds the image",
+            )
+        return image
+
+    @staticmethod
+    def _export_logs(runner: CommandRunner, cluster: str, directory: Path) -> None:
+        runner.run(
+            ["kind", "export", "logs", str(directory), "--name", cluster],
+            what=f"exporting kind logs of {cluster}",
+            timeout_s=300.0,
+            check=False,
+        )
+
+    @staticmethod
+    def _remove_work_dir(work: Path, details: dict[str, Any]) -> None:
+        # Files the pods wrote through the emulation root belong to root on the host.
+        with contextlib.suppress(OSError):
+            shutil.rmtree(work)
+        if work.exists():
+            details["work_dir_left"] = (
+                f"{work} (files written by the pods are owned by root; remove with sudo)"
+            )
+
+
+def create_platform() -> KindPlatform:
+    return KindPlatform()

@@ -31,8 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--random-seconds",
         type=float,
-        default=2.0,
-        help="time cap of each random 4 KiB workload (default 2)",
+        default=1.0,
+        help="time cap of each random 4 KiB workload (default 1)",
+    )
+    parser.add_argument(
+        "--seq-seconds",
+        type=float,
+        default=1.0,
+        help="each sequential run goes over its file for this long (default 1; 0: one pass)",
     )
     parser.add_argument(
         "--engine",
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         plan = WorkloadPlan(
             size_bytes=parse_size(args.size),
             random_time_cap_s=args.random_seconds,
+            sequential_seconds=args.seq_seconds,
             metadata_files=args.metadata_files,
         )
     except ValueError as exc:

@@ -121,6 +121,8 @@ class FioEngine:
             args.append("--end_fsync=1")
         if workload.time_cap_s:
             args.append(f"--runtime={workload.time_cap_s:g}")
+        if workload.loop_for_s:
+            args += ["--time_based=1", f"--runtime={workload.loop_for_s:g}"]
         return args
 
     def run(self, workload: Workload, directory: Path, file_name: str) -> list[EngineResult]:
@@ -275,9 +277,16 @@ class PythonEngine:
         block = workload.block_size
         blocks = workload.size_bytes // block
         buffer = os.urandom(block)
-        deadline = self._clock() + workload.time_cap_s if workload.time_cap_s else None
+        started = self._clock()
+        deadline = started + workload.time_cap_s if workload.time_cap_s else None
         random_access = workload.kind in (Kind.RAND_READ, Kind.RAND_WRITE)
-        for index in range(blocks):
+        passes = 1
+        if workload.loop_for_s:
+            # Like fio's time_based: go over the file until the time is up.
+            deadline = started + workload.loop_for_s
+            passes = 1_000_000
+        for position in range(blocks * passes):
+            index = position % blocks
             offset = (self._random.randrange(blocks) if random_access else index) * block
             if workload.kind.is_write:
                 written = os.pwrite(fd, buffer, offset)

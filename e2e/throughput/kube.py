@@ -71,6 +71,7 @@ def fio_script(workloads: list[Workload]) -> str:
             "--invalidate=1 --output-format=json"
             + (" --end_fsync=1" if workload.kind.is_write else "")
             + (f" --runtime={workload.time_cap_s:g}" if workload.time_cap_s else "")
+            + (f" --time_based=1 --runtime={workload.loop_for_s:g}" if workload.loop_for_s else "")
         )
         lines.append(f'echo "{MARKER} begin {workload.name}"')
         lines.append(f"fio {args}")

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from e2e.report.model import Leak
-from e2e.throughput.runner import Client, directory_check
+from e2e.throughput.runner import Client, directory_check, mount_points
 
 GIB = 1024**3
 DEFAULT_PARAMETERS = {
@@ -420,7 +420,7 @@ class LocalVolume:
                 self.leaks.append(
                     Leak("publication", str(target), "throughput", f"NodeUnpublish: {failure}")
                 )
-            if target.is_mount():
+            if str(target.resolve()) in mount_points():
                 self.leaks.append(
                     Leak("mount", str(target), "throughput", "still mounted after unpublish")
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import statistics
 import threading
 import time
@@ -30,6 +31,21 @@ VolumeCheck = Callable[[], "str | None"]
 RawSink = Callable[[str, str], "str | None"]
 
 
+def mount_points(mountinfo: Path = Path("/proc/self/mountinfo")) -> set[str]:
+    """Every mount point of this mount namespace.
+
+    Path.is_mount() compares device numbers, so it misses bind mounts within one file
+    system, which is exactly what emulated Lustre mounts are; mountinfo lists them all.
+    """
+    points = set()
+    for line in mountinfo.read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            # mountinfo escapes space, tab, newline and backslash as octal (\040 ...).
+            points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return points
+
+
 def directory_check(directory: Path, must_be_mount: bool) -> VolumeCheck:
     """A published volume must stay a mount point: once it is unmounted, writes would land
     silently on the node's own disk, so that case is a failure, not a measurement."""
@@ -37,7 +53,7 @@ def directory_check(directory: Path, must_be_mount: bool) -> VolumeCheck:
     def check() -> str | None:
         if not directory.is_dir():
             return f"{directory} no longer exists"
-        if must_be_mount and not directory.is_mount():
+        if must_be_mount and str(directory.resolve()) not in mount_points():
             return f"{directory} is no longer a mount point (the volume was unmounted)"
         return None
 

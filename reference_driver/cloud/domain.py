@@ -41,7 +41,7 @@ _IDEMPOTENCY_PREFIX = "csi-"
 _TOKEN_HASH_LENGTH = 16
 # AWS refuses a second storage update while one runs with this message (the upstream driver
 # matches it the same way; the API has no dedicated error code for it).
-UPDATE_IN_PROGRESS_TEXT = "update already in progress"
+UPDATE_IN_PROGRESS_TEXT = "already in progress"
 
 
 def client_request_token(volume_name: str, purpose: str = "") -> str:

@@ -1,0 +1,135 @@
+"""Fixtures for the reference driver: in-process drivers over real gRPC on Unix sockets.
+
+`driver` runs the driver built by `build_server` (the production factory) with the in-memory
+FSx fake and the recording mounter; integration tests use `emulator` and real mounts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from reference_driver.cloud.fake import FakeFsxApi
+from reference_driver.config import DriverConfig, Endpoint
+from reference_driver.mounter.recording import RecordingMounter
+from reference_driver.server import DriverServer, build_server
+
+SUBNET = "subnet-0123456789abcdef0"
+GIB = 1024**3
+PERSISTENT_2 = {
+    "subnetId": SUBNET,
+    "deploymentType": "PERSISTENT_2",
+    "perUnitStorageThroughput": "125",
+}
+
+
+def mount_capability(
+    mode: csi_pb2.VolumeCapability.AccessMode.Mode.ValueType = (
+        csi_pb2.VolumeCapability.AccessMode.MULTI_NODE_MULTI_WRITER
+    ),
+    flags: tuple[str, ...] = (),
+) -> csi_pb2.VolumeCapability:
+    return csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(mount_flags=list(flags)),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(mode=mode),
+    )
+
+
+def create_request(
+    name: str, parameters: dict[str, str] | None = None, required_gib: int = 0, **kwargs: Any
+) -> csi_pb2.CreateVolumeRequest:
+    return csi_pb2.CreateVolumeRequest(
+        name=name,
+        capacity_range=csi_pb2.CapacityRange(required_bytes=required_gib * GIB),
+        volume_capabilities=[mount_capability()],
+        parameters=PERSISTENT_2 if parameters is None else parameters,
+        **kwargs,
+    )
+
+
+@dataclass
+class Csi:
+    """Stubs for one driver endpoint."""
+
+    channel: grpc.Channel
+    identity: csi_pb2_grpc.IdentityStub = field(init=False)
+    controller: csi_pb2_grpc.ControllerStub = field(init=False)
+    node: csi_pb2_grpc.NodeStub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = csi_pb2_grpc.IdentityStub(self.channel)
+        self.controller = csi_pb2_grpc.ControllerStub(self.channel)
+        self.node = csi_pb2_grpc.NodeStub(self.channel)
+
+
+@dataclass(frozen=True)
+class RpcFailure:
+    """The status a failed call ended with (what clients read: code() and details())."""
+
+    status: grpc.StatusCode
+    text: str
+
+    def code(self) -> grpc.StatusCode:
+        return self.status
+
+    def details(self) -> str:
+        return self.text
+
+
+def rpc_error(call: Any, *args: Any, **kwargs: Any) -> RpcFailure:
+    """Call and return the status of the RpcError it raises (fails the test if it succeeds)."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, **kwargs)
+    failed: Any = caught.value  # a grpc.Call as well as an RpcError
+    return RpcFailure(failed.code(), failed.details() or "")
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A short temporary directory (Unix socket paths are limited to 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="rd-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class InProcessDriver:
+    server: DriverServer
+    csi: Csi
+    fsx: FakeFsxApi
+    mounter: RecordingMounter
+    config: DriverConfig
+
+
+def driver_config(socket_dir: Path, **overrides: Any) -> DriverConfig:
+    settings: dict[str, Any] = {
+        "endpoint": Endpoint.parse(f"unix://{socket_dir}/csi.sock"),
+        "node_id": "node-1",
+        "poll_interval_min": 0.01,
+        "poll_interval_max": 0.05,
+        "create_timeout": 5.0,
+    }
+    settings.update(overrides)
+    return DriverConfig(**settings)
+
+
+@pytest.fixture
+def fake_fsx() -> FakeFsxApi:
+    return FakeFsxApi()
+
+
+@pytest.fixture
+def driver(short_dir: Path, fake_fsx: FakeFsxApi) -> Iterator[InProcessDriver]:
+    mounter = RecordingMounter()
+    config = driver_config(short_dir)
+    server = build_server(config, fsx_client=fake_fsx, mounter=mounter)
+    with server, grpc.insecure_channel(server.address) as channel:
+        yield InProcessDriver(server, Csi(channel), fake_fsx, mounter, config)

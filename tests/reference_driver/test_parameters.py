@@ -1,0 +1,293 @@
+"""StorageClass parameters: spelling, validation messages, capacity rounding, tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsx_csi_harness.fsx import GIB, DeploymentType, StorageType
+from reference_driver import parameters as p
+from reference_driver.cloud.domain import client_request_token, create_file_system_request
+from reference_driver.errors import InvalidArgument, OutOfRange
+
+SUBNET = {"subnetId": "subnet-1"}
+
+
+def parse(extra: dict[str, str], required_gib: int = 0, limit_gib: int = 0) -> object:
+    return p.parse_create_parameters({**SUBNET, **extra}, required_gib * GIB, limit_gib * GIB)
+
+
+def invalid(extra: dict[str, str]) -> str:
+    with pytest.raises(InvalidArgument) as caught:
+        parse(extra)
+    return caught.value.message
+
+
+def test_keys_are_spelled_as_upstream_spells_them() -> None:
+    upstream = {
+        "subnetId", "securityGroupIds", "deploymentType", "storageType",
+        "perUnitStorageThroughput", "driveCacheType", "kmsKeyId", "s3ImportPath", "s3ExportPath",
+        "autoImportPolicy", "automaticBackupRetentionDays", "dailyAutomaticBackupStartTime",
+        "copyTagsToBackups", "dataCompressionType", "weeklyMaintenanceStartTime",
+        "fileSystemTypeVersion", "extraTags", "efaEnabled", "metadataConfigurationMode",
+        "metadataIops",
+    }  # fmt: skip
+    assert upstream <= set(p.ALL_KEYS)
+    assert len(set(p.ALL_KEYS)) == len(p.ALL_KEYS)
+
+
+def test_defaults_give_scratch_1_at_1200_gib_and_leave_unset_fields_out() -> None:
+    options = p.parse_create_parameters(SUBNET)
+    assert options.capacity_gib == 1200
+    assert options.deployment_type is None
+    request = create_file_system_request("pvc-1", options)
+    assert request["LustreConfiguration"] == {}
+    assert "StorageType" not in request
+    assert request["SubnetIds"] == ["subnet-1"]
+    assert request["Tags"][0] == {"Key": "CSIVolumeName", "Value": "pvc-1"}
+
+
+def test_every_parameter_reaches_the_create_request() -> None:
+    options = p.parse_create_parameters(
+        {
+            "subnetId": "subnet-1",
+            "securityGroupIds": "sg-1, sg-2,",
+            "deploymentType": "PERSISTENT_1",
+            "storageType": "HDD",
+            "perUnitStorageThroughput": "40",
+            "driveCacheType": "READ",
+            "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k",
+            "s3ImportPath": "s3://bucket/in",
+            "s3ExportPath": "s3://bucket/out",
+            "autoImportPolicy": "NEW_CHANGED",
+            "automaticBackupRetentionDays": "7",
+            "dailyAutomaticBackupStartTime": "05:00",
+            "copyTagsToBackups": "true",
+            "dataCompressionType": "LZ4",
+            "weeklyMaintenanceStartTime": "7:09:00",
+            "fileSystemTypeVersion": "2.12",
+            "extraTags": "team=ml,env=dev",
+            "csi.storage.k8s.io/pvc/name": "ignored",
+            "somethingUnknown": "ignored",
+        },
+        2000 * GIB,
+    )
+    request = create_file_system_request("pvc-2", options)
+    assert request["StorageCapacity"] == 3600  # HDD at 40 MB/s/TiB: multiples of 1800
+    assert request["SecurityGroupIds"] == ["sg-1", "sg-2"]
+    assert request["StorageType"] == "HDD"
+    assert request["KmsKeyId"] == "arn:aws:kms:us-east-1:1:key/k"
+    assert request["FileSystemTypeVersion"] == "2.12"
+    assert request["LustreConfiguration"] == {
+        "DeploymentType": "PERSISTENT_1",
+        "PerUnitStorageThroughput": 40,
+        "DriveCacheType": "READ",
+        "ImportPath": "s3://bucket/in",
+        "ExportPath": "s3://bucket/out",
+        "AutoImportPolicy": "NEW_CHANGED",
+        "AutomaticBackupRetentionDays": 7,
+        "DailyAutomaticBackupStartTime": "05:00",
+        "CopyTagsToBackups": True,
+        "DataCompressionType": "LZ4",
+        "WeeklyMaintenanceStartTime": "7:09:00",
+    }
+    assert request["Tags"][1:] == [
+        {"Key": "team", "Value": "ml"},
+        {"Key": "env", "Value": "dev"},
+    ]
+
+
+def test_persistent_2_metadata_and_efa_reach_the_request() -> None:
+    options = parse(
+        {
+            "deploymentType": "PERSISTENT_2",
+            "perUnitStorageThroughput": "1000",
+            "efaEnabled": "True",
+            "metadataConfigurationMode": "USER_PROVISIONED",
+            "metadataIops": "24000",
+        },
+        required_gib=5000,
+    )
+    request = create_file_system_request("pvc-3", options)  # type: ignore[arg-type]
+    assert request["StorageCapacity"] == 9600  # EFA at 1000: multiples of 4800
+    assert request["LustreConfiguration"]["EfaEnabled"] is True
+    assert request["LustreConfiguration"]["MetadataConfiguration"] == {
+        "Mode": "USER_PROVISIONED",
+        "Iops": 24000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"deploymentType": "SCRATCH_3"}, ["deploymentType", "SCRATCH_1", "PERSISTENT_2"]),
+        ({"storageType": "NVME"}, ["storageType", "SSD", "HDD"]),
+        ({"storageType": "HDD", "deploymentType": "PERSISTENT_2"}, ["PERSISTENT_1"]),
+        (
+            {"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "125"},
+            ["perUnitStorageThroughput", "50, 100, 200"],
+        ),
+        ({"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "fast"}, ["integer"]),
+        ({"deploymentType": "PERSISTENT_2"}, ["perUnitStorageThroughput", "required"]),
+        ({"deploymentType": "SCRATCH_2", "perUnitStorageThroughput": "200"}, ["scratch"]),
+        (
+            {
+                "deploymentType": "PERSISTENT_1",
+                "storageType": "HDD",
+                "perUnitStorageThroughput": "12",
+            },
+            ["driveCacheType", "required"],
+        ),
+        ({"driveCacheType": "READ"}, ["driveCacheType", "HDD"]),
+        (
+            {
+                "copyTagsToBackups": "yes",
+                "deploymentType": "PERSISTENT_1",
+                "perUnitStorageThroughput": "50",
+            },
+            ["copyTagsToBackups", "boolean"],
+        ),
+        ({"kmsKeyId": "k"}, ["kmsKeyId", "persistent"]),
+        ({"automaticBackupRetentionDays": "3"}, ["automaticBackupRetentionDays", "persistent"]),
+        ({"extraTags": "team"}, ["extraTags", "key=value"]),
+        ({"extraTags": "a=b=c"}, ["extraTags"]),
+        ({"extraTags": "CSIVolumeName=x"}, ["reserves"]),
+        ({"s3ImportPath": "bucket/prefix"}, ["s3ImportPath", "s3://"]),
+        ({"s3ImportPath": "s3://UPPER"}, ["s3ImportPath"]),
+        ({"s3ExportPath": "s3://bucket/out"}, ["s3ExportPath", "s3ImportPath"]),
+        ({"autoImportPolicy": "NEW"}, ["autoImportPolicy", "s3ImportPath"]),
+        ({"dataCompressionType": "GZIP"}, ["dataCompressionType", "LZ4"]),
+        ({"weeklyMaintenanceStartTime": "8:00:00"}, ["weeklyMaintenanceStartTime", "d:HH:MM"]),
+        ({"fileSystemTypeVersion": "2.9"}, ["fileSystemTypeVersion", "2.15"]),
+        ({"efaEnabled": "true"}, ["efaEnabled", "PERSISTENT_2"]),
+        ({"subnetId": ""}, ["subnetId", "required"]),
+    ],
+)
+def test_invalid_parameters_name_the_parameter_and_what_is_allowed(
+    extra: dict[str, str], names: list[str]
+) -> None:
+    message = invalid(extra)
+    for name in names:
+        assert name in message
+
+
+def test_persistent_2_refuses_legacy_s3_link_and_points_to_associations() -> None:
+    message = invalid(
+        {
+            "deploymentType": "PERSISTENT_2",
+            "perUnitStorageThroughput": "125",
+            "s3ImportPath": "s3://bucket",
+        }
+    )
+    assert "dataRepositoryAssociations" in message
+
+
+def test_metadata_iops_rules() -> None:
+    base = {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"}
+    assert "USER_PROVISIONED" in invalid({**base, "metadataIops": "1500"})
+    assert "metadataIops" in invalid({**base, "metadataConfigurationMode": "USER_PROVISIONED"})
+    assert "12000" in invalid(
+        {**base, "metadataConfigurationMode": "USER_PROVISIONED", "metadataIops": "5000"}
+    )
+
+
+def test_data_repository_associations_parse_with_shared_options() -> None:
+    options = parse(
+        {
+            "deploymentType": "PERSISTENT_2",
+            "perUnitStorageThroughput": "250",
+            "dataRepositoryAssociations": "/data=s3://bucket/data; /logs=s3://bucket/logs",
+            "dataRepositoryAutoImportEvents": "NEW,CHANGED",
+            "dataRepositoryAutoExportEvents": "NEW",
+            "dataRepositoryImportedFileChunkSize": "1024",
+            "dataRepositoryBatchImportMetaDataOnCreate": "true",
+        }
+    )
+    associations = options.data_repository_associations  # type: ignore[attr-defined]
+    assert [(a.file_system_path, a.data_repository_path) for a in associations] == [
+        ("/data", "s3://bucket/data"),
+        ("/logs", "s3://bucket/logs"),
+    ]
+    assert associations[0].auto_import_events == ("NEW", "CHANGED")
+    assert associations[1].imported_file_chunk_size_mib == 1024
+    assert associations[1].batch_import_metadata_on_create is True
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("data=s3://bucket/x", "absolute"),
+        ("/a/../b=s3://bucket/x", "'..'"),
+        ("/data", "without '='"),
+        ("/data=http://bucket", "S3 path"),
+        ("/data=s3://bkt/x;/data/sub=s3://bkt/y", "overlapping"),
+    ],
+)
+def test_malformed_data_repository_associations_are_refused(value: str, fragment: str) -> None:
+    message = invalid(
+        {
+            "deploymentType": "PERSISTENT_2",
+            "perUnitStorageThroughput": "125",
+            "dataRepositoryAssociations": value,
+        }
+    )
+    assert fragment in message
+
+
+def test_associations_need_persistent_2() -> None:
+    assert "PERSISTENT_2" in invalid({"dataRepositoryAssociations": "/d=s3://bucket/d"})
+    assert "dataRepositoryAssociations" in invalid({"dataRepositoryAutoImportEvents": "NEW"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "required_gib", "expected"),
+    [
+        ({}, 0, 1200),
+        ({}, 1, 1200),
+        ({}, 1201, 2400),
+        ({}, 2401, 3600),  # SCRATCH_1: 1200, 2400, then multiples of 3600
+        ({}, 3601, 7200),
+        ({"deploymentType": "SCRATCH_2"}, 1201, 2400),
+        ({"deploymentType": "SCRATCH_2"}, 2401, 4800),
+        ({"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"}, 5000, 7200),
+        (
+            {"deploymentType": "PERSISTENT_1", "storageType": "HDD",
+             "perUnitStorageThroughput": "12", "driveCacheType": "NONE"},
+            1, 6000,
+        ),
+    ],
+)  # fmt: skip
+def test_capacity_rounds_up_to_the_next_valid_size(
+    extra: dict[str, str], required_gib: int, expected: int
+) -> None:
+    assert parse(extra, required_gib).capacity_gib == expected  # type: ignore[attr-defined]
+
+
+def test_limit_below_the_rounded_size_is_out_of_range() -> None:
+    with pytest.raises(OutOfRange) as caught:
+        parse({}, required_gib=1300, limit_gib=2000)
+    assert "2400 GiB" in caught.value.message
+    assert parse({}, required_gib=1300, limit_gib=2400).capacity_gib == 2400  # type: ignore[attr-defined]
+
+
+def test_rounding_uses_the_rule_of_the_file_system_configuration() -> None:
+    from fsx_csi_harness.fsx import capacity_rule
+
+    rule = capacity_rule(DeploymentType.PERSISTENT_1, StorageType.SSD, 50)
+    assert p.round_capacity(1300 * GIB, 0, rule) == 2400
+
+
+@pytest.mark.parametrize("length", [1, 40, 63, 64, 128, 300])
+def test_client_request_token_is_deterministic_and_fits_aws_limit(length: int) -> None:
+    name = ("pvc-" + "x" * length)[:length]
+    token = client_request_token(name)
+    assert token == client_request_token(name)
+    assert len(token) <= 63
+    assert token.isascii()
+    assert all(c.isalnum() or c in "_.-" for c in token)
+
+
+def test_distinct_names_get_distinct_tokens_even_with_a_shared_prefix() -> None:
+    a = client_request_token("pvc-" + "a" * 120 + "1")
+    b = client_request_token("pvc-" + "a" * 120 + "2")
+    assert a != b
+    assert client_request_token("pvc-12").startswith("csi-pvc-12-")

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NODE_COUNT = 2
+_MAX_SOCKET_PATH = 100
 
 # Placeholders a --set driver-command template may use; the default starts our driver.
 REFERENCE_DRIVER_COMMAND = (
@@ -96,6 +97,7 @@ class LocalCluster:
         self.tracker = ProcessTracker()
         self.leaks: list[LeakedResource] = []
         self.run_dir: Path | None = None
+        self.sockets_dir: Path | None = None
         self.emulation_root: Path | None = None
         self.endpoint_url: str | None = None
         self.controller: Plugin | None = None
@@ -166,8 +168,15 @@ class LocalCluster:
         parent = self.config.work_dir or Path(tempfile.gettempdir())
         parent.mkdir(parents=True, exist_ok=True)
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"fsx-csi-{self.config.run_id}-", dir=parent))
-        for sub in ("sockets", "logs", "pods", "nodes"):
+        for sub in ("logs", "pods", "nodes"):
             (self.run_dir / sub).mkdir()
+        # Unix socket paths are limited to 107 bytes; a deep --work-dir gets its sockets in
+        # a short directory of its own.
+        self.sockets_dir = self.run_dir / "sockets"
+        if len(str(self.sockets_dir / "controller.sock")) > _MAX_SOCKET_PATH:
+            self.sockets_dir = Path(tempfile.mkdtemp(prefix=f"fsx-csi-{self.config.run_id[-6:]}-"))
+        else:
+            self.sockets_dir.mkdir()
         self.progress.info(f"run directory {self.run_dir}")
 
         if self.config.aws_endpoint_url is None:
@@ -223,7 +232,8 @@ class LocalCluster:
 
     def _launch(self, name: str, mode: str, node_id: str, env: dict[str, str]) -> Plugin:
         assert self.run_dir is not None and self.emulation_root is not None
-        socket = self.run_dir / "sockets" / f"{name}.sock"
+        assert self.sockets_dir is not None
+        socket = self.sockets_dir / f"{name}.sock"
         values = {
             "python": shlex.quote(sys.executable),
             "endpoint": f"unix://{socket}",
@@ -306,6 +316,8 @@ class LocalCluster:
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None
+        if self.sockets_dir is not None and self.run_dir not in self.sockets_dir.parents:
+            shutil.rmtree(self.sockets_dir, ignore_errors=True)
         if self.run_dir is not None and not self.config.keep_work_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             if self.run_dir.exists():

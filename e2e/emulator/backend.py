@@ -685,6 +685,13 @@ class FidelityFSxBackend(FSxBackend):
         else:
             selected = list(self.associations.values())
         for index, condition in enumerate(filters or []):
+            if not isinstance(condition, dict) or not isinstance(
+                condition.get("Values") or [], list
+            ):
+                raise bad_request(
+                    f"Filters[{index}] must be an object with Name and a list of Values, "
+                    f"got {condition!r}."
+                )
             name, values = condition.get("Name"), condition.get("Values") or []
             if name == "file-system-id":
                 selected = [a for a in selected if a.spec.file_system_id in values]

@@ -361,6 +361,12 @@ TARGET = "AWSSimbaAPIService_v20180301."
             "BadRequest",
             id="tag-type",
         ),
+        pytest.param(
+            TARGET + "DescribeDataRepositoryAssociations",
+            b'{"Filters": ["file-system-id"]}',
+            "BadRequest",
+            id="filter-type",
+        ),
         pytest.param(None, b"{}", "UnknownOperationException", id="no-target"),
         pytest.param("Other.CreateFileSystem", b"{}", "UnknownOperationException", id="prefix"),
     ],
@@ -383,3 +389,51 @@ def test_unimplemented_operation_is_a_non_retryable_400(emu: EmulatorServer) -> 
     assert response["Error"]["Message"] == "fsx-csi emulator does not implement CreateBackup"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert response["ResponseMetadata"]["RetryAttempts"] == 0
+
+
+WRONG_VALUES: list[Any] = [None, True, -1, 0, 10**12, "", "x" * 5000, [], [1], {}, {"a": 1}]
+FULL_REQUEST = lustre_request(
+    ClientRequestToken="tok",
+    SecurityGroupIds=["sg-0123456789abcdef0"],
+    Tags=[{"Key": "k", "Value": "v"}],
+    KmsKeyId="key",
+    FileSystemTypeVersion="2.15",
+    LustreConfiguration={
+        "DeploymentType": "PERSISTENT_2",
+        "PerUnitStorageThroughput": 125,
+        "WeeklyMaintenanceStartTime": "1:00:00",
+        "AutomaticBackupRetentionDays": 1,
+        "DailyAutomaticBackupStartTime": "01:00",
+        "CopyTagsToBackups": True,
+        "DataCompressionType": "LZ4",
+        "EfaEnabled": False,
+        "LogConfiguration": {"Level": "WARN_ERROR"},
+        "RootSquashConfiguration": {"RootSquash": "65534:65534"},
+        "MetadataConfiguration": {"Mode": "AUTOMATIC"},
+    },
+)
+
+
+def mutations() -> list[Any]:
+    cases = []
+    for key in FULL_REQUEST:
+        if key != "LustreConfiguration":
+            cases += [(key, None, value) for value in WRONG_VALUES]
+    for key in FULL_REQUEST["LustreConfiguration"]:
+        cases += [("LustreConfiguration", key, value) for value in WRONG_VALUES]
+    return [pytest.param(*case, id=f"{case[0]}.{case[1]}={case[2]!r:.12}") for case in cases]
+
+
+@pytest.mark.parametrize(("key", "inner", "value"), mutations())
+def test_any_member_of_any_type_gets_an_answer_not_a_crash(
+    emu: EmulatorServer, key: str, inner: str | None, value: Any
+) -> None:
+    request = json.loads(json.dumps(FULL_REQUEST))
+    if inner is None:
+        request[key] = value
+    else:
+        request[key][inner] = value
+    status, answer = raw_post(
+        emu.endpoint_url, TARGET + "CreateFileSystem", json.dumps(request).encode()
+    )
+    assert status == 200 or (400 <= status < 500 and answer["Message"]), (status, answer)

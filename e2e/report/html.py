@@ -189,8 +189,8 @@ def _throughput(throughput: Throughput) -> str:
         )
     if throughput.ratios:
         rows = "".join(
-            f"<tr><td>{escape(r.workload)}</td><td class='n'>{format_value(r.published)}</td>"
-            f"<td class='n'>{format_value(r.raw)}</td><td class='n'><b>{r.ratio:.3f}</b></td>"
+            f"<tr><td>{escape(r.workload)}</td><td class='n'>{_maybe(r.published)}</td>"
+            f"<td class='n'>{_maybe(r.raw)}</td><td class='n'><b>{r.ratio:.3f}</b></td>"
             f"<td class='n'>&ge; {r.target:.2f}</td>"
             f"<td class='o-{'passed' if r.meets_target else 'failed'}'>"
             f"{'meets' if r.meets_target else 'below'}</td><td>{escape(r.method)}</td></tr>"
@@ -257,7 +257,10 @@ def _suite_details(suite: SuiteResult) -> str:
         for t in sorted(suite.tests, key=lambda t: (not t.outcome.is_failure, t.outcome.value))
     )
     opened = " open" if suite.outcome.is_failure or len(suite.tests) <= 30 else ""
-    raw = "".join(f' <a href="{escape(p)}">{escape(p)}</a>' for p in suite.raw)
+    links = "".join(f'<li><a href="{escape(p)}">{escape(p)}</a></li>' for p in suite.raw)
+    raw = (
+        f"<details><summary>{len(suite.raw)} raw output file(s)</summary><ul>{links}</ul></details>"
+    )
     table = (
         f"<table><tr><th>group</th><th>test</th><th>outcome</th><th>duration</th>"
         f"<th>message</th></tr>{rows}</table>"
@@ -267,7 +270,7 @@ def _suite_details(suite: SuiteResult) -> str:
     return (
         f'<h2 id="suite-{escape(suite.name)}">Suite: {escape(suite.name)} '
         f'<span class="badge {suite.outcome.value}">{suite.outcome.value}</span></h2>'
-        f"{'<p>Raw output:' + raw + '</p>' if raw else ''}"
+        f"{raw if suite.raw else ''}"
         f"<details{opened}><summary>{len(suite.tests)} test cases</summary>{table}</details>"
     )
 
@@ -305,8 +308,16 @@ def _raw_files(raw_files: list[str]) -> str:
     if not raw_files:
         return ""
     links = "".join(f'<li><a href="{escape(p)}">{escape(p)}</a></li>' for p in raw_files)
-    return f"<h2>Raw outputs</h2><ul>{links}</ul>"
+    return (
+        f"<h2>Raw outputs</h2><details><summary>{len(raw_files)} file(s) under raw/"
+        f"</summary><ul>{links}</ul></details>"
+    )
 
 
 def _per_unit(per_unit_throughput: int | None) -> str:
     return f", {per_unit_throughput} MB/s/TiB" if per_unit_throughput else ""
+
+
+def _maybe(value: float) -> str:
+    # The overall ratio has no single published or raw figure of its own.
+    return format_value(value) if value else "-"

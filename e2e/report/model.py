@@ -66,6 +66,8 @@ class Environment:
 
 @dataclass
 class TestResult:
+    __test__ = False  # a record, not a pytest test class
+
     name: str
     outcome: Outcome
     duration_s: float = 0.0

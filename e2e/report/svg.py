@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
-# Colour-blind-safe palette (Okabe-Ito); series keep their colour across charts by name.
-_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+# Colour-blind-safe palette (Okabe-Ito), without the colours the fixed series use.
+_PALETTE = ("#E69F00", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 _FIXED = {"raw": "#999999", "published": "#0072B2", "aggregate": "#009E73"}
 
 
@@ -37,7 +37,8 @@ class ReferenceLine:
 def series_colour(name: str, order: list[str]) -> str:
     if name in _FIXED:
         return _FIXED[name]
-    return _PALETTE[(order.index(name) + 1) % len(_PALETTE)] if name in order else _PALETTE[0]
+    others = [n for n in order if n not in _FIXED]
+    return _PALETTE[others.index(name) % len(_PALETTE)] if name in others else _PALETTE[0]
 
 
 def format_value(value: float) -> str:

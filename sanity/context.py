@@ -9,6 +9,7 @@ staging directories, and the Resources proxy that cleans up after the case.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 from collections.abc import Callable
@@ -70,6 +71,8 @@ class SessionState:
         self._plugin_services: frozenset[int] | None = None
         self._group_caps: frozenset[int] | None = None
         self._case_counter = 0
+        # Parent directories this process created, removed again (when empty) at the end.
+        self.created_parents: set[str] = set()
 
     # --- connections -------------------------------------------------------------------------
 
@@ -114,6 +117,9 @@ class SessionState:
             for conn in {id(c): c for c in (self._node_conn, self._controller_conn) if c}.values():
                 conn.close()
             self._node_conn = self._controller_conn = None
+        for parent in self.created_parents:
+            with contextlib.suppress(OSError):  # not empty, or another worker's
+                Path(parent).rmdir()
 
     # --- capabilities (asked once per process, re-asked while the answer is an error) --------
 
@@ -210,6 +216,9 @@ class SanityContext:
 
     def create_directories(self) -> None:
         dir_name = self.session.next_case_dir_name()
+        for parent in (self.config.mount_dir, self.config.staging_dir):
+            if not Path(parent).exists():
+                self.session.created_parents.add(parent)
         paths = self.session.paths
         self.target_path = paths.create_target(str(Path(self.config.mount_dir, dir_name)))
         self.staging_path = paths.create_staging(str(Path(self.config.staging_dir, dir_name)))

@@ -1,0 +1,134 @@
+"""`fsx-csi sanity`: csi-sanity's command line, running the pytest port of its suite.
+
+Every `--csi.*` flag of csi-sanity is accepted with the same meaning. Flags are validated and
+the endpoint is dialled (bounded by --csi.connecttimeout) before any case runs, so a typo or
+a dead socket fails in seconds with a message naming what is wrong. Only the standard library
+is imported at module level so that `fsx-csi --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+HELP = "run the CSI sanity suite (a port of csi-sanity) against any CSI endpoint"
+
+EXIT_BAD_FLAGS = 2
+EXIT_UNREACHABLE = 3
+PLUGIN_ENTRY_POINT = "fsx_csi_sanity"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sanity.config import FLAGS  # stdlib + PyYAML only at import time of config
+
+    group = parser.add_argument_group("csi-sanity flags (same names and meaning as csi-sanity)")
+    for spec in FLAGS:
+        names = [spec.flag]
+        if spec.field == "profile":
+            names.append("--profile")
+        if spec.field == "json_report":
+            names.append("--json-report")
+        group.add_argument(
+            *names,
+            dest=spec.ini_key,
+            default=None,
+            metavar="BOOL" if spec.kind == "bool" else spec.kind.upper(),
+            nargs="?" if spec.kind == "bool" else None,
+            const="true" if spec.kind == "bool" else None,
+            help=spec.help,
+        )
+    runner = parser.add_argument_group("runner")
+    runner.add_argument(
+        "-n",
+        "--numprocesses",
+        type=int,
+        default=0,
+        help="run the cases in N parallel workers (pytest-xdist); 0 runs serially",
+    )
+    runner.add_argument(
+        "--junit-xml", default=None, help="JUnit XML report path (same as --csi.junitfile)"
+    )
+    runner.add_argument("-k", dest="keyword", default=None, help="only cases matching (pytest -k)")
+    runner.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="after --: further pytest arguments, passed through unchanged",
+    )
+
+
+def plugin_arguments() -> list[str]:
+    """`-p sanity.plugin` unless the installed entry point already loads it (loading it twice
+    makes pytest refuse to start)."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="pytest11")}
+    return [] if PLUGIN_ENTRY_POINT in names else ["-p", "sanity.plugin"]
+
+
+def pytest_arguments(args: argparse.Namespace) -> list[str]:
+    """The pytest command line equivalent to these `fsx-csi sanity` flags."""
+    from sanity.config import FLAGS
+
+    argv = ["--pyargs", "sanity", *plugin_arguments(), "-p", "no:cacheprovider", "-rfEs"]
+    # pytest.main runs in this process, after the fsx-csi dispatcher imported the project's
+    # packages: pytest cannot assertion-rewrite those any more and would say so for each.
+    argv += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    for spec in FLAGS:
+        value = getattr(args, spec.ini_key, None)
+        if value is None:
+            continue
+        if spec.field == "junit_file":
+            argv.append(f"--junit-xml={value}")
+            continue
+        argv.append(f"{spec.flag}={value}")
+    if args.junit_xml:
+        argv.append(f"--junit-xml={args.junit_xml}")
+    if args.numprocesses:
+        argv += ["-n", str(args.numprocesses)]
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    extra = list(args.pytest_args or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    return argv + extra
+
+
+def run(args: argparse.Namespace) -> int:
+    from sanity.config import FLAGS, ConfigError, config_from_raw, load_inputs
+
+    raw = {spec.field: getattr(args, spec.ini_key, None) for spec in FLAGS}
+    try:
+        config = config_from_raw(raw)
+        load_inputs(config)
+    except ConfigError as exc:
+        print(f"fsx-csi sanity: {exc}", file=sys.stderr)
+        return EXIT_BAD_FLAGS
+    if args.numprocesses < 0:
+        print("fsx-csi sanity: -n must be >= 0", file=sys.stderr)
+        return EXIT_BAD_FLAGS
+
+    from sanity.connection import ConnectError, connect
+
+    for endpoint in filter(None, (config.endpoint, config.controller_endpoint)):
+        print(f"fsx-csi sanity: connecting to {endpoint} ...", file=sys.stderr, flush=True)
+        try:
+            connect(endpoint, config.connect_timeout).close()
+        except ConnectError as exc:
+            print(f"fsx-csi sanity: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+
+    import pytest
+
+    argv = pytest_arguments(args)
+    return int(pytest.main(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fsx-csi sanity", description=HELP)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -193,12 +193,16 @@ def build_server(
     controller: ControllerService | None = None
     if config.mode.runs_controller:
         if fsx_client is None:
+            import boto3
+
+            session = boto3.session.Session()
             user_agent = f"fsx-csi-harness-reference-driver/{config.vendor_version}"
             boto = make_fsx_client(
                 config.region,
                 config.aws_endpoint_url,
                 max_attempts=config.aws_max_attempts,
                 user_agent=user_agent,
+                session=session,
             )
             fsx_client = Boto3FsxApi(boto)
             if probe_client is None:
@@ -210,6 +214,7 @@ def build_server(
                         connect_timeout=1.0,
                         read_timeout=2.0,
                         user_agent=user_agent,
+                        session=session,
                     )
                 )
         ceiling = config.poll_interval_max

@@ -6,6 +6,7 @@ FSx fake and the recording mounter; integration tests use `emulator` and real mo
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from reference_driver.cloud.fake import FakeFsxApi
-from reference_driver.config import DriverConfig, Endpoint
+from reference_driver.config import DriverConfig, Endpoint, MounterKind
 from reference_driver.mounter.recording import RecordingMounter
 from reference_driver.server import DriverServer, build_server
 
@@ -133,3 +134,76 @@ def driver(short_dir: Path, fake_fsx: FakeFsxApi) -> Iterator[InProcessDriver]:
     server = build_server(config, fsx_client=fake_fsx, mounter=mounter)
     with server, grpc.insecure_channel(server.address) as channel:
         yield InProcessDriver(server, Csi(channel), fake_fsx, mounter, config)
+
+
+# Integration: the FSx emulator over HTTP, real boto3, real bind mounts ---------------------
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="real bind mounts need root (run the suite as root)"
+)
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def emulation_root() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="rd-emu-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def emulator_server(emulation_root: Path) -> Iterator[Any]:
+    from e2e.emulator import EmulatorConfig, EmulatorServer
+
+    config = EmulatorConfig(
+        creation_delay=0.2, deletion_delay=0.1, update_delay=0.05, emulation_root=emulation_root
+    )
+    with EmulatorServer(config, host="127.0.0.1", port=0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The module's emulator, reset (no file systems, no faults, default delays)."""
+    for key, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    emulator_server.control.reset()
+    emulator_server.control.set_creation_delay(0.2)
+    return emulator_server
+
+
+def emulated_config(socket_dir: Path, emulator: Any, root: Path, **overrides: Any) -> DriverConfig:
+    settings: dict[str, Any] = {
+        "region": "us-east-1",
+        "aws_endpoint_url": emulator.endpoint_url,
+        "mounter": MounterKind.EMULATED,
+        "emulation_root": root,
+        "create_timeout": 10.0,
+    }
+    settings.update(overrides)
+    return driver_config(socket_dir, **settings)
+
+
+@dataclass
+class EmulatedDriver:
+    server: DriverServer
+    csi: Csi
+    emulator: Any
+    root: Path
+
+
+@pytest.fixture
+def emulated_driver(
+    short_dir: Path, emulator: Any, emulation_root: Path
+) -> Iterator[EmulatedDriver]:
+    server = build_server(emulated_config(short_dir, emulator, emulation_root))
+    with server, grpc.insecure_channel(server.address) as channel:
+        yield EmulatedDriver(server, Csi(channel), emulator, emulation_root)
+
+
+def live_file_systems(emulator: Any) -> list[dict[str, Any]]:
+    return [fs for fs in emulator.control.file_systems() if fs["Lifecycle"] != "DELETING"]

@@ -78,8 +78,9 @@ class FidelityFSxResponse(FSxResponse):
         outcome, message = self.normalized_request.environ.get(
             CREATION_OUTCOME_KEY, (CreationOutcome.AVAILABLE, None)
         )
-        file_system = self.fsx_backend.create_lustre_file_system(params, outcome, message)
+        # One lock hold: the answer shows the state the call produced (CREATING).
         with self.fsx_backend.lock:
+            file_system = self.fsx_backend.create_lustre_file_system(params, outcome, message)
             return {"FileSystem": file_system.to_dict()}
 
     def _describe_file_systems(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -110,15 +111,15 @@ class FidelityFSxResponse(FSxResponse):
         }
 
     def _update_file_system(self, params: dict[str, Any]) -> dict[str, Any]:
-        file_system = self.fsx_backend.update_lustre_file_system(params)
         with self.fsx_backend.lock:
+            file_system = self.fsx_backend.update_lustre_file_system(params)
             return {"FileSystem": file_system.to_dict()}
 
     # -- data repository associations ----------------------------------------------------
 
     def _create_association(self, params: dict[str, Any]) -> dict[str, Any]:
-        association = self.fsx_backend.create_association(params)
         with self.fsx_backend.lock:
+            association = self.fsx_backend.create_association(params)
             return {"Association": association.to_dict()}
 
     def _describe_associations(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from botocore.config import Config
 from e2e.emulator import EmulatorConfig, EmulatorServer
 
 SUBNET = "subnet-0123456789abcdef0"
-FAST = EmulatorConfig(creation_delay=0.1, deletion_delay=0.1, update_delay=0.05)
+FAST = EmulatorConfig(creation_delay=0.1, deletion_delay=0.5, update_delay=0.05)
 
 
 def make_client(endpoint_url: str, attempts: int = 3) -> Any:

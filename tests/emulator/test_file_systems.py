@@ -132,7 +132,8 @@ def test_hdd_echoes_drive_cache_type(fsx: Any) -> None:
     assert fs["KmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
 
 
-def test_creating_then_available_after_the_delay(fsx: Any) -> None:
+def test_creating_then_available_after_the_delay(emu: EmulatorServer, fsx: Any) -> None:
+    emu.control.set_creation_delay(0.5)
     fs = create(fsx)
     assert describe(fsx, fs["FileSystemId"])["Lifecycle"] == "CREATING"
     wait_lifecycle(fsx, fs["FileSystemId"], "AVAILABLE", timeout=3)

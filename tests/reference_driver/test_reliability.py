@@ -18,6 +18,7 @@ from tests.reference_driver.conftest import (
     create_request,
     emulated_config,
     live_file_systems,
+    rpc_error,
 )
 
 
@@ -30,7 +31,7 @@ def test_twenty_concurrent_creates_of_one_name_make_one_file_system(
         try:
             return csi.controller.CreateVolume(create_request("pvc-herd")).volume.volume_id
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             assert code == grpc.StatusCode.ABORTED, exc
             return "ABORTED"
 
@@ -65,7 +66,7 @@ def test_sigkill_while_waiting_then_retry_returns_the_same_file_system(
             future.result(timeout=5)
             raise AssertionError("the call should die with the driver")
         except grpc.RpcError as exc:
-            assert exc.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE
     (created,) = emulator.control.file_systems()
     assert socket_path.exists()  # SIGKILL leaves the socket; the restart replaces it
     with (
@@ -114,19 +115,15 @@ def test_emulator_down_gives_unavailable_and_leaks_nothing(
     server = build_server(config)
     with server, grpc.insecure_channel(server.address) as channel:
         csi = Csi(channel)
-        for call, request in (
-            (csi.controller.CreateVolume, create_request("pvc-down")),
-            (
-                csi.controller.DeleteVolume,
-                csi_pb2.DeleteVolumeRequest(volume_id="fs-0123456789abcdef0"),
-            ),
-        ):
-            try:
-                call(request, timeout=30)
-                raise AssertionError("the call should fail while the FSx API is down")
-            except grpc.RpcError as exc:
-                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc  # type: ignore[attr-defined]
-                assert "could not reach the FSx API" in (exc.details() or "")  # type: ignore[attr-defined]
+        create = rpc_error(csi.controller.CreateVolume, create_request("pvc-down"), timeout=30)
+        delete = rpc_error(
+            csi.controller.DeleteVolume,
+            csi_pb2.DeleteVolumeRequest(volume_id="fs-0123456789abcdef0"),
+            timeout=30,
+        )
+        for failure in (create, delete):
+            assert failure.code() == grpc.StatusCode.UNAVAILABLE, failure
+            assert "could not reach the FSx API" in failure.details()
         probe = csi.identity.Probe(csi_pb2.ProbeRequest())
         assert probe.ready.value is False
     assert emulator.control.file_systems() == []

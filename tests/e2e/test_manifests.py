@@ -272,12 +272,13 @@ def test_dockerfile_runs_fsx_csi_and_copies_every_package() -> None:
         assert package not in ignored
 
 
-def _subcommand_flags(name: str) -> set[str]:
+def _subcommand_flags(name: str) -> set[str] | None:
+    """Option strings of `fsx-csi NAME`, or None while that part is not built yet."""
     from fsx_csi_harness import cli
 
     module = cli._load(cli.SUBCOMMANDS[name])
     if module is None:
-        pytest.skip(f"`fsx-csi {name}` is not built yet ({cli.SUBCOMMANDS[name]} is missing)")
+        return None
     parser = argparse.ArgumentParser(prog=f"fsx-csi {name}")
     module.add_arguments(parser)
     return {option for action in parser._actions for option in action.option_strings}
@@ -288,16 +289,25 @@ def _subcommand_flags(name: str) -> set[str]:
 def test_manifest_flags_exist_in_the_real_cli(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
+    not_built: set[str] = set()
+    checked = 0
     for manifest in rendered[overlay]:
         for container in manifests.containers_of(manifest):
             if not manifests.is_driver_image(container["image"]):
                 continue
             subcommand, *args = container["args"]
-            unknown = _flags(args) - _subcommand_flags(subcommand)
+            known = _subcommand_flags(subcommand)
+            if known is None:
+                not_built.add(subcommand)
+                continue
+            checked += 1
+            unknown = _flags(args) - known
             assert not unknown, (
-                f"{manifests.ref(manifest)} container {container['name']} passes {sorted(unknown)} "
-                f"to `fsx-csi {subcommand}`, which does not define them"
+                f"{manifests.ref(manifest)} container {container['name']} passes "
+                f"{sorted(unknown)} to `fsx-csi {subcommand}`, which does not define them"
             )
+    if not checked:
+        pytest.skip(f"`fsx-csi {'/'.join(sorted(not_built))}` not built yet: no flags to check")
 
 
 def test_iam_policy_is_least_privilege_json() -> None:

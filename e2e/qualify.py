@@ -136,7 +136,12 @@ def run_qualify(options: QualifyOptions) -> int:
         for name in SUITES:
             if name not in options.suites and options.command_name == "qualify":
                 summary.suites.append(
-                    SuiteResult(name, Outcome.NOT_RUN, message="excluded by --skip-suite/--only")
+                    SuiteResult(
+                        name,
+                        Outcome.NOT_RUN,
+                        message="excluded by --skip-suite/--only",
+                        required=False,
+                    )
                 )
         path = writer.finish()
     verdict = summary.verdict

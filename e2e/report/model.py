@@ -85,6 +85,9 @@ class SuiteResult:
     tests: list[TestResult] = field(default_factory=list)
     # Bundle-relative paths of this suite's raw outputs (raw/...).
     raw: list[str] = field(default_factory=list)
+    # A required suite that did not run fails the verdict: a qualification that skipped
+    # sanity because it could not start is no pass. Suites the user excluded are not required.
+    required: bool = True
 
     def counts(self) -> dict[str, int]:
         counted = {outcome.value: 0 for outcome in Outcome}
@@ -189,6 +192,8 @@ class Summary:
         for suite in self.suites:
             if suite.outcome.is_failure or any(t.outcome.is_failure for t in suite.tests):
                 return Verdict.FAILED
+            if suite.required and suite.outcome is Outcome.NOT_RUN:
+                return Verdict.FAILED
         if self.leaks:
             return Verdict.FAILED
         return Verdict.PASSED
@@ -261,6 +266,7 @@ def from_json(data: Any) -> Summary:
                     duration_s=float(s.get("duration_s", 0.0)),
                     message=s.get("message"),
                     raw=list(s.get("raw", [])),
+                    required=bool(s.get("required", True)),
                     tests=[
                         _build(TestResult, t, outcome=Outcome(t["outcome"]))
                         for t in s.get("tests", [])

@@ -18,7 +18,10 @@ def make_summary(run_id: str = "20260101-000000-abcdef", seq_write: float = 1000
     """A small but complete summary: two suites, throughput on two targets, two repeats."""
     measurements = [
         Measurement("seq-write", target, "bandwidth", value, "MB/s", repeat=repeat, engine="fio")
-        for target, values in (("published", (seq_write, seq_write * 0.98)), ("raw", (1010.0, 990.0)))
+        for target, values in (
+            ("published", (seq_write, seq_write * 0.98)),
+            ("raw", (1010.0, 990.0)),
+        )
         for repeat, value in enumerate(values)
     ] + [
         Measurement("rand-read", "published", "iops", 15000.0, "IOPS", engine="fio"),
@@ -40,10 +43,14 @@ def make_summary(run_id: str = "20260101-000000-abcdef", seq_write: float = 1000
                 12.0,
                 tests=[
                     TestResult("creates a volume", Outcome.PASSED, 0.5, classname="Controller"),
-                    TestResult("skips snapshots", Outcome.SKIPPED, 0.0, "no capability", "Snapshot"),
+                    TestResult(
+                        "skips snapshots", Outcome.SKIPPED, 0.0, "no capability", "Snapshot"
+                    ),
                 ],
             ),
-            SuiteResult("e2e", Outcome.PASSED, 20.0, tests=[TestResult("dynamic", Outcome.PASSED, 19.0)]),
+            SuiteResult(
+                "e2e", Outcome.PASSED, 20.0, tests=[TestResult("dynamic", Outcome.PASSED, 19.0)]
+            ),
         ],
         throughput=Throughput("fio", "fio-3.33", "python", measurements=measurements),
     )

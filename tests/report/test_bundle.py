@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from e2e.report.bundle import BundleWriter, IncompleteBundleError, load_bundle, BundleError
+from e2e.report.bundle import BundleError, BundleWriter, IncompleteBundleError, load_bundle
 from e2e.report.model import Outcome, TestResult, Verdict, from_json, to_json
 from tests.report.conftest import make_summary
 
@@ -16,7 +16,9 @@ SCHEMA = json.loads(Path("e2e/report/summary.schema.json").read_text())
 
 def validate(path: Path) -> dict:
     data = json.loads((path / "summary.json").read_text())
-    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(data)
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(
+        data
+    )
     return data
 
 
@@ -79,8 +81,11 @@ def test_json_round_trip_keeps_every_field(summary) -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [("{not json", "not valid JSON"), ('{"schema_version": "2.0"}', "not supported"),
-     ('{"schema_version": "1.0"}', "does not match schema")],
+    [
+        ("{not json", "not valid JSON"),
+        ('{"schema_version": "2.0"}', "not supported"),
+        ('{"schema_version": "1.0"}', "does not match schema"),
+    ],
 )
 def test_unreadable_bundles_give_a_clear_error(tmp_path: Path, content: str, expected: str) -> None:
     (tmp_path / "summary.json").write_text(content)
@@ -100,3 +105,20 @@ def test_html_is_self_contained_with_inline_svg_plots(tmp_path: Path) -> None:
     assert "<script" not in page and "<link" not in page
     # Failures come first, before the suite tables.
     assert page.index("PV never bound") < page.index("Suite: sanity")
+
+
+def test_a_required_suite_that_did_not_run_fails_the_verdict_an_excluded_one_does_not(
+    tmp_path: Path,
+) -> None:
+    from e2e.report.model import SuiteResult
+
+    missing = make_summary("20260101-000000-000001")
+    missing.suites.append(SuiteResult("throughput", Outcome.NOT_RUN, message="no kubeconfig"))
+    excluded = make_summary("20260101-000000-000002")
+    excluded.suites.append(
+        SuiteResult("throughput", Outcome.NOT_RUN, message="excluded", required=False)
+    )
+    with BundleWriter(tmp_path, missing) as writer:
+        assert validate(writer.finish())["verdict"] == "failed"
+    with BundleWriter(tmp_path, excluded) as writer:
+        assert validate(writer.finish())["verdict"] == "passed"

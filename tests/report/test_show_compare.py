@@ -19,7 +19,9 @@ def write(tmp_path: Path, summary: Summary, finish: bool = True) -> Path:
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fsx_csi_harness", "report", *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -13,8 +13,12 @@ from e2e.throughput.engines import FioEngine, MetadataEngine, PythonEngine
 from e2e.throughput.runner import Client, ThroughputRunner, directory_check, overhead_ratios
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan, parse_size
 
-SMALL = WorkloadPlan(size_bytes=4 * MIB, random_time_cap_s=0.2, sequential_seconds=0, metadata_files=50)
-needs_fio = pytest.mark.skipif(shutil.which("fio") is None, reason="fio is not installed (apt-get install fio)")
+SMALL = WorkloadPlan(
+    size_bytes=4 * MIB, random_time_cap_s=0.2, sequential_seconds=0, metadata_files=50
+)
+needs_fio = pytest.mark.skipif(
+    shutil.which("fio") is None, reason="fio is not installed (apt-get install fio)"
+)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
 
@@ -32,7 +36,11 @@ def test_every_workload_measures_something_on_a_directory(engine, tmp_path: Path
         runner = MetadataEngine() if workload.kind is Kind.METADATA else engine
         for result in runner.run(workload, tmp_path, "data"):
             assert result.ok, result.message
-            assert result.value > 0 and result.unit == {"bandwidth": "MB/s", "iops": "IOPS", "ops": "ops/s"}[result.metric]
+            assert (
+                result.value > 0
+                and result.unit
+                == {"bandwidth": "MB/s", "iops": "IOPS", "ops": "ops/s"}[result.metric]
+            )
             if workload.kind in (Kind.SEQ_WRITE, Kind.SEQ_READ):
                 assert result.bytes == 4 * MIB
     assert not (tmp_path / "data.metadata").exists()
@@ -43,13 +51,17 @@ def test_fio_command_uses_json_output_and_fsync_for_writes(tmp_path: Path) -> No
     fio = FioEngine.detect()
     assert fio is not None and fio.version and fio.version.startswith("fio-")
     write = fio.command(Workload(Kind.SEQ_WRITE, MIB, 8 * MIB, loop_for_s=1), tmp_path, "f")
-    assert "--output-format=json" in write and "--end_fsync=1" in write and "--time_based=1" in write
+    assert (
+        "--output-format=json" in write and "--end_fsync=1" in write and "--time_based=1" in write
+    )
     read = fio.command(Workload(Kind.RAND_READ, 4096, 8 * MIB, time_cap_s=2), tmp_path, "f")
     assert "--rw=randread" in read and "--runtime=2" in read and "--end_fsync=1" not in read
 
 
 def test_fio_output_without_json_is_a_failure_that_quotes_fio() -> None:
-    engine = FioEngine("fio", runner=lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "fio: bad option --foo"))
+    engine = FioEngine(
+        "fio", runner=lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "fio: bad option --foo")
+    )
     [result] = engine.run(SMALL.single_client()[0], Path("/tmp"), "f")
     assert not result.ok and "bad option --foo" in (result.message or "")
 
@@ -67,16 +79,22 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 @needs_root
 @pytest.mark.parametrize("engine", engines(), ids=lambda e: e.name)
-def test_a_full_disk_gives_a_clear_message_and_keeps_the_partial_figure(engine, tiny_tmpfs: Path) -> None:
+def test_a_full_disk_gives_a_clear_message_and_keeps_the_partial_figure(
+    engine, tiny_tmpfs: Path
+) -> None:
     workload = Workload(Kind.SEQ_WRITE, MIB, 8 * MIB)
     [result] = engine.run(workload, tiny_tmpfs, "data")
     assert not result.ok
-    assert "no space left on device" in (result.message or "") and "smaller --size" in (result.message or "")
+    assert "no space left on device" in (result.message or "") and "smaller --size" in (
+        result.message or ""
+    )
     assert 0 < result.bytes < 8 * MIB or engine.name == "python-fallback"
 
 
 @needs_root
-def test_a_volume_unmounted_mid_run_is_a_recorded_failure_and_later_runs_are_not_run(tiny_tmpfs: Path) -> None:
+def test_a_volume_unmounted_mid_run_is_a_recorded_failure_and_later_runs_are_not_run(
+    tiny_tmpfs: Path,
+) -> None:
     workloads = [Workload(Kind.SEQ_WRITE, MIB, MIB), Workload(Kind.SEQ_READ, MIB, MIB)]
 
     class UnmountAfterFirst(PythonEngine):
@@ -85,7 +103,9 @@ def test_a_volume_unmounted_mid_run_is_a_recorded_failure_and_later_runs_are_not
             subprocess.run(["umount", "-l", str(directory)], check=True)
             return results
 
-    client = Client("node-1", "published", tiny_tmpfs, directory_check(tiny_tmpfs, must_be_mount=True))
+    client = Client(
+        "node-1", "published", tiny_tmpfs, directory_check(tiny_tmpfs, must_be_mount=True)
+    )
     runner = ThroughputRunner(UnmountAfterFirst(), MetadataEngine(), progress=lambda _: None)
     first, second = runner.single([client], workloads, repeats=1)
     assert first.outcome is Outcome.FAILED and "no longer a mount point" in (first.message or "")

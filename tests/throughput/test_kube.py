@@ -32,21 +32,46 @@ def test_the_job_puts_one_fio_pod_on_each_node_all_at_once() -> None:
     spec = job["spec"]
     assert spec["parallelism"] == spec["completions"] == 3
     anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
-    assert anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"]
+        == "kubernetes.io/hostname"
+    )
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     script = spec["template"]["spec"]["containers"][0]["command"][2]
     assert "--output-format=json" in script and "--rw=write" in script and "--rw=read" in script
 
 
 def fio_json(bw_bytes: int, io_bytes: int, side: str) -> str:
-    return json.dumps({"jobs": [{"error": 0, side: {"bw_bytes": bw_bytes, "io_bytes": io_bytes, "runtime": 1000, "iops": 1.0}}]})
+    return json.dumps(
+        {
+            "jobs": [
+                {
+                    "error": 0,
+                    side: {
+                        "bw_bytes": bw_bytes,
+                        "io_bytes": io_bytes,
+                        "runtime": 1000,
+                        "iops": 1.0,
+                    },
+                }
+            ]
+        }
+    )
 
 
 def pod_log(write_bw: int, read_bw: int) -> str:
-    return "\n".join([
-        "apt noise", f"{MARKER} begin seq-write", fio_json(write_bw, write_bw, "write"), f"{MARKER} end seq-write rc=0",
-        f"{MARKER} begin seq-read", "fio: warning", fio_json(read_bw, read_bw, "read"), f"{MARKER} end seq-read rc=0",
-    ])
+    return "\n".join(
+        [
+            "apt noise",
+            f"{MARKER} begin seq-write",
+            fio_json(write_bw, write_bw, "write"),
+            f"{MARKER} end seq-write rc=0",
+            f"{MARKER} begin seq-read",
+            "fio: warning",
+            fio_json(read_bw, read_bw, "read"),
+            f"{MARKER} end seq-read rc=0",
+        ]
+    )
 
 
 class RecordingApi:
@@ -74,12 +99,20 @@ class RecordingApi:
 
 
 def test_fio_jobs_are_applied_awaited_read_aggregated_and_deleted() -> None:
-    api = RecordingApi({"node-a": pod_log(300_000_000, 500_000_000), "node-b": pod_log(200_000_000, 400_000_000)})
+    api = RecordingApi(
+        {"node-a": pod_log(300_000_000, 500_000_000), "node-b": pod_log(200_000_000, 400_000_000)}
+    )
     config = KubeThroughputConfig(run_id="r1", nodes=2, plan=PLAN)
     measurements = run_fio_jobs(api, config, progress=lambda _: None, sleep=lambda _: None)
     kinds = [c for c in api.calls if c[0] in ("apply", "delete")]
-    assert kinds == [("apply", "StorageClass"), ("apply", "PersistentVolumeClaim"), ("apply", "Job"),
-                     ("delete", "Job"), ("delete", "PersistentVolumeClaim"), ("delete", "StorageClass")]
+    assert kinds == [
+        ("apply", "StorageClass"),
+        ("apply", "PersistentVolumeClaim"),
+        ("apply", "Job"),
+        ("delete", "Job"),
+        ("delete", "PersistentVolumeClaim"),
+        ("delete", "StorageClass"),
+    ]
     assert ("pod_logs", f"{LABEL}=r1") in api.calls
     aggregate = {m.workload: m.value for m in measurements if m.target == "aggregate"}
     assert aggregate == {"seq-write": 500.0, "seq-read": 900.0}
@@ -93,8 +126,14 @@ def test_objects_are_deleted_even_when_the_job_never_finishes() -> None:
     api = Stuck({})
     ticks = iter(range(0, 10_000, 100))
     with pytest.raises(TimeoutError, match="pods Pending"):
-        run_fio_jobs(api, KubeThroughputConfig(run_id="r1"), lambda _: None, timeout_s=300,
-                     clock=lambda: float(next(ticks)), sleep=lambda _: None)
+        run_fio_jobs(
+            api,
+            KubeThroughputConfig(run_id="r1"),
+            lambda _: None,
+            timeout_s=300,
+            clock=lambda: float(next(ticks)),
+            sleep=lambda _: None,
+        )
     assert [c for c in api.calls if c[0] == "delete"][-1] == ("delete", "StorageClass")
 
 
@@ -108,5 +147,10 @@ def test_expected_figures_come_from_the_fsx_rules() -> None:
     scratch = expected_figures({"deploymentType": "SCRATCH_2"}, 2400)
     assert scratch.baseline_mbps == pytest.approx(2400 / 1024 * 200, abs=0.1)
     assert scratch.burst_mbps == pytest.approx(2400 / 1024 * 1300, abs=0.1)
-    persistent = expected_figures({"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "500"}, 1200)
-    assert persistent.baseline_mbps == pytest.approx(1200 / 1024 * 500, abs=0.1) and persistent.burst_mbps is None
+    persistent = expected_figures(
+        {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "500"}, 1200
+    )
+    assert (
+        persistent.baseline_mbps == pytest.approx(1200 / 1024 * 500, abs=0.1)
+        and persistent.burst_mbps is None
+    )

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e.qualify import QualifyOptions, parse_sanity_report, run_qualify
+from e2e.report.model import Outcome
+
+
+def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import e2e.qualify as qualify
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("platform exploded")
+
+    monkeypatch.setattr(qualify, "run_e2e_suite", crash)
+    code = run_qualify(QualifyOptions(suites=("e2e",), report_dir=tmp_path, run_id="r-crash"))
+    summary = json.loads((tmp_path / "r-crash" / "summary.json").read_text())
+    assert code == 1 and summary["complete"] is True and summary["verdict"] == "failed"
+    e2e = next(s for s in summary["suites"] if s["name"] == "e2e")
+    assert e2e["outcome"] == "error" and "platform exploded" in e2e["message"]
+    excluded = [s["name"] for s in summary["suites"] if not s.get("required", True)]
+    assert excluded == ["sanity", "throughput"]
+    assert "verdict: FAILED" in capsys.readouterr().err
+
+
+def test_the_sanity_json_result_becomes_test_cases_and_leaks() -> None:
+    leaks: list = []
+    suite = parse_sanity_report(
+        {
+            "tests": [
+                {
+                    "nodeid": "sanity/tests/test_node.py::test_publish",
+                    "outcome": "passed",
+                    "duration": 0.2,
+                },
+                {
+                    "nodeid": "sanity/tests/test_node.py::test_unpublish",
+                    "outcome": "failed",
+                    "duration": 0.1,
+                    "message": "target path still exists",
+                },
+            ],
+            "leaks": [{"kind": "volume", "id": "fs-1", "detail": "DeleteVolume failed"}],
+        },
+        leaks,
+    )
+    assert suite.outcome is Outcome.FAILED
+    assert [(t.classname, t.name, t.outcome) for t in suite.tests] == [
+        ("test_node.py", "test_publish", Outcome.PASSED),
+        ("test_node.py", "test_unpublish", Outcome.FAILED),
+    ]
+    assert [(leak.kind, leak.id) for leak in leaks] == [("volume", "fs-1")]
+
+
+def test_qualify_rejects_flag_combinations_before_running(tmp_path: Path) -> None:
+    for args in (["--aws", "real"], ["--only", "e2e", "--skip-suite", "e2e"], ["--size", "1K"]):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fsx_csi_harness",
+                "qualify",
+                "--report-dir",
+                str(tmp_path),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, (args, result.stderr)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.needs_root
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="the local platform's emulated Lustre mounts need root"
+)
+def test_qualify_on_the_defaults_writes_one_complete_bundle(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fsx_csi_harness",
+            "qualify",
+            "--report-dir",
+            str(tmp_path),
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    bundle = Path(result.stdout.strip().splitlines()[-1])
+    summary = json.loads((bundle / "summary.json").read_text())
+    assert summary["complete"] is True
+    suites = {s["name"]: s for s in summary["suites"]}
+    assert set(suites) == {"sanity", "e2e", "throughput"}
+    assert suites["e2e"]["outcome"] == "passed", suites["e2e"]
+    assert suites["throughput"]["outcome"] == "passed", suites["throughput"]
+    # Exit code = verdict; a suite that could not run is a failed qualification, never a pass.
+    assert result.returncode == (0 if summary["verdict"] == "passed" else 1)
+    if suites["sanity"]["outcome"] == "not_run":
+        assert summary["verdict"] == "failed"
+    page = (bundle / "index.html").read_text()
+    assert "<svg" in page and "Suite: e2e" in page
+    assert "[qualify" in result.stderr and "verdict:" in result.stderr

@@ -69,6 +69,13 @@ def e2e_cluster(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def e2e_k3s(session: nox.Session) -> None:
+    """The e2e scenarios on a throwaway K3s cluster from testcontainers (needs a Docker engine)."""
+    install(session, "test", extras="[k3s]")
+    session.run("fsx-csi", "e2e", "--platform", "k3s", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def throughput(session: nox.Session) -> None:
     """Throughput tests on the local platform (fio if installed); writes a report bundle."""
     install(session, "test")

@@ -30,6 +30,9 @@ from reference_driver.parameters import CONTEXT_DNS_NAME, CONTEXT_MOUNT_NAME
 log = logging.getLogger(__name__)
 
 NodeRPC = csi_pb2.NodeServiceCapability.RPC
+AccessMode = csi_pb2.VolumeCapability.AccessMode
+# Modes that allow one target path on the node (CSI: a second publish is FAILED_PRECONDITION).
+SINGLE_WRITER_ACCESS_MODES = frozenset({AccessMode.SINGLE_NODE_SINGLE_WRITER})
 # A stack of mounts at one target is unusual; unmount at most this many layers.
 MAX_UNMOUNT_LAYERS = 8
 
@@ -102,6 +105,14 @@ class NodeService(csi_pb2_grpc.NodeServicer):
                         f"asks for {'read-only' if read_only else 'read-write'}"
                     )
                 return csi_pb2.NodePublishVolumeResponse()
+            if capability.access_mode.mode in SINGLE_WRITER_ACCESS_MODES:
+                elsewhere = [t for t in self.mounter.targets_of(source) if t != target]
+                if elsewhere:
+                    raise FailedPrecondition(
+                        f"volume {volume_id} has access mode "
+                        f"{AccessMode.Mode.Name(capability.access_mode.mode)} and is already "
+                        f"published at {elsewhere[0]}; unpublish it there first"
+                    )
             created = self._make_target(target)
             try:
                 self.mounter.mount(source, target, flags)
@@ -170,7 +181,13 @@ class NodeService(csi_pb2_grpc.NodeServicer):
         self, request: csi_pb2.NodeGetVolumeStatsRequest, context: grpc.ServicerContext
     ) -> csi_pb2.NodeGetVolumeStatsResponse:
         volume_id = _require(request.volume_id, "volume_id")
-        path = checked_path(request.volume_path, "volume_path")
+        try:
+            path = checked_path(request.volume_path, "volume_path")
+        except InvalidArgument as exc:
+            if not request.volume_path:
+                raise
+            # Kubelet only asks about paths it published to; no such path holds a volume.
+            raise NotFound(f"volume {volume_id} is not mounted at it: {exc.message}") from exc
         mounted = self.mounter.mounted_at(path)
         if mounted is None or not mounted.holds(volume_id):
             seen = mounted.description if mounted else "nothing mounted"

@@ -104,6 +104,9 @@ class Mounter(Protocol):
     def mounted_at(self, target: Path) -> MountedFileSystem | None:
         """What is mounted at exactly `target`, or None (from /proc/self/mountinfo)."""
 
+    def targets_of(self, source: LustreSource) -> list[Path]:
+        """Every path where `source` is mounted on this node."""
+
 
 @dataclass(frozen=True)
 class CommandResult:

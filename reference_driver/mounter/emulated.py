@@ -137,3 +137,11 @@ class EmulatedMounter:
             file_system_id=None,
             read_only=entry.read_only,
         )
+
+    def targets_of(self, source: LustreSource) -> list[Path]:
+        targets = []
+        for entry in self.mount_table():
+            mounted = self.mounted_at(Path(entry.mount_point))
+            if mounted is not None and mounted.serves(source):
+                targets.append(Path(entry.mount_point))
+        return targets

@@ -71,3 +71,10 @@ class KernelMounter:
             file_system_id=None,
             read_only=entry.read_only,
         )
+
+    def targets_of(self, source: LustreSource) -> list[Path]:
+        return [
+            Path(entry.mount_point)
+            for entry in self.mount_table()
+            if entry.fs_type == "lustre" and entry.source.endswith(f":/{source.mount_name}")
+        ]

@@ -63,3 +63,7 @@ class RecordingMounter:
                 file_system_id=recorded.source.file_system_id,
                 read_only="ro" in recorded.flags,
             )
+
+    def targets_of(self, source: LustreSource) -> list[Path]:
+        with self._lock:
+            return [target for target, mount in self.mounts.items() if mount.source == source]

@@ -172,3 +172,26 @@ def test_node_info_and_capabilities(driver: InProcessDriver) -> None:
     }
     stage = csi_pb2.NodeStageVolumeRequest(volume_id=FS_ID)
     assert rpc_error(driver.csi.node.NodeStageVolume, stage).code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_single_node_single_writer_refuses_a_second_target(
+    driver: InProcessDriver, tmp_path: Path
+) -> None:
+    capability = mount_capability(AccessMode.SINGLE_NODE_SINGLE_WRITER)
+    first, second = tmp_path / "one", tmp_path / "two"
+    driver.csi.node.NodePublishVolume(publish_request(first, volume_capability=capability))
+    error = rpc_error(
+        driver.csi.node.NodePublishVolume, publish_request(second, volume_capability=capability)
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert str(first) in error.details()
+    assert not second.exists()
+    # Multi-writer modes may publish the same volume at several targets.
+    driver.csi.node.NodePublishVolume(publish_request(second))
+
+
+def test_stats_for_a_relative_path_is_not_found(driver: InProcessDriver) -> None:
+    request = csi_pb2.NodeGetVolumeStatsRequest(volume_id=FS_ID, volume_path="some/path")
+    error = rpc_error(driver.csi.node.NodeGetVolumeStats, request)
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "absolute" in error.details()

@@ -172,3 +172,14 @@ def test_non_fsx_dns_names_cannot_be_emulated(tmp_path: Path) -> None:
 def test_volume_context_is_checked_before_it_reaches_mount(dns: str, mount_name: str) -> None:
     with pytest.raises(InvalidArgument):
         LustreSource.from_context(dns, mount_name)
+
+
+def test_targets_of_finds_every_mount_of_a_source() -> None:
+    emulated = EmulatedMounter(Path("/tmp/emu"), Recorder(), mount_table=table)
+    assert emulated.targets_of(SOURCE) == [
+        Path("/var/lib/kubelet/pods/p one/vol"),
+        Path("/mnt/ro"),
+    ]
+    kernel = KernelMounter(Recorder(), mount_table=table)
+    assert kernel.targets_of(SOURCE) == [Path("/mnt/lustre")]
+    assert kernel.targets_of(LustreSource(SOURCE.dns_name, "other")) == []

@@ -56,7 +56,7 @@ class QualifyOptions:
     emulation_root: Path | None = None
     aws_endpoint_url: str | None = None
     plan: WorkloadPlan = field(default_factory=WorkloadPlan)
-    repeats: int = 3
+    repeats: int = 4
     nodes: int = 2
     engine: str = "auto"
     ratio_target: float = 0.95
@@ -247,6 +247,13 @@ def run_sanity_suite(
         ]  # fmt: skip
         if profile and profile != "none":
             command += ["--profile", profile]
+        # FSx drivers need a subnet (and usually a deployment type) in every CreateVolume:
+        # the same StorageClass parameters the e2e and throughput suites use.
+        parameters = work_dir / "sanity-volume-parameters.yaml"
+        parameters.write_text(
+            "".join(f"{k}: {json.dumps(v)}\n" for k, v in volume_parameters(options).items())
+        )
+        command += ["--csi.testvolumeparameters", str(parameters)]
         if options.sanity_workers:
             command += ["-n", str(options.sanity_workers)]
         reporter.line(f"sanity: {' '.join(command[2:])}")
@@ -272,6 +279,20 @@ def run_sanity_suite(
     return suite
 
 
+def volume_parameters(options: QualifyOptions) -> dict[str, str]:
+    """StorageClass parameters for test volumes: the profile's, else emulator-friendly ones."""
+    from e2e.throughput.local import DEFAULT_PARAMETERS
+
+    parameters = dict(DEFAULT_PARAMETERS)
+    if options.profile is not None:
+        import yaml
+
+        profile = yaml.safe_load(options.profile.read_text()) or {}
+        section = profile.get("storageClassParameters") or {}
+        parameters.update({str(k): str(v) for k, v in section.items()})
+    return parameters
+
+
 def parse_sanity_report(data: Any, leaks: list[Leak]) -> SuiteResult:
     """The sanity JSON result: per test nodeid/outcome/duration/message, plus a leak report."""
     tests: list[TestResult] = []
@@ -283,7 +304,7 @@ def parse_sanity_report(data: Any, leaks: list[Leak]) -> SuiteResult:
         tests.append(
             TestResult(
                 name=test_name or nodeid,
-                classname=group.rsplit("/", 1)[-1] or None,
+                classname=str(entry.get("service") or group.rsplit("/", 1)[-1]) or None,
                 outcome=outcome,
                 duration_s=round(float(entry.get("duration", entry.get("duration_s", 0.0))), 3),
                 message=entry.get("message") or None,
@@ -293,14 +314,28 @@ def parse_sanity_report(data: Any, leaks: list[Leak]) -> SuiteResult:
     for leak in leak_entries or []:
         if isinstance(leak, dict):
             kind = str(leak.get("kind", "resource"))
-            ident = str(leak.get("id", leak.get("identifier", "?")))
-            leaks.append(Leak(kind, ident, "sanity", str(leak.get("detail", ""))))
+            ident = str(leak.get("id", leak.get("identifier", leak.get("volume_id", "?"))))
+            rest = {k: v for k, v in leak.items() if k not in ("kind", "id", "identifier")}
+            detail = str(leak.get("detail") or ", ".join(f"{k}={v}" for k, v in rest.items()))
+            leaks.append(Leak(kind, ident, "sanity", detail))
         else:
             leaks.append(Leak("resource", str(leak), "sanity"))
     failed = any(t.outcome.is_failure for t in tests)
     duration = 0.0
+    interrupted = False
     if isinstance(data, dict):
         duration = float(data.get("duration") or data.get("duration_s") or 0.0)
+        if not duration and data.get("finished") and data.get("started"):
+            duration = float(data["finished"]) - float(data["started"])
+        interrupted = bool(data.get("interrupted"))
+    if interrupted:
+        return SuiteResult(
+            "sanity",
+            Outcome.ERROR,
+            duration_s=round(duration, 3),
+            message="the sanity run was interrupted before it finished; its cases are partial",
+            tests=tests,
+        )
     return SuiteResult(
         "sanity",
         Outcome.FAILED if failed else (Outcome.PASSED if tests else Outcome.ERROR),

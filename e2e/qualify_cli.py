@@ -52,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     suites.add_argument("--sanity-workers", type=int, default=0, help="sanity in parallel (-n)")
     suites.add_argument("--scenario", action="append", default=[], help="e2e scenarios to run")
     suites.add_argument("--size", default="64M", help="throughput data per workload (64M)")
-    suites.add_argument("--repeats", type=int, default=3, help="throughput repeats (3)")
+    suites.add_argument(
+        "--repeats", type=int, default=4, help="throughput repeats (4; even balances the order)"
+    )
     suites.add_argument("--engine", choices=("auto", "fio", "python"), default="auto")
     output = parser.add_argument_group("output")
     output.add_argument("--report-dir", type=Path, default=Path("reports"))

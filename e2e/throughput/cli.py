@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=3,
-        help="runs per workload and target, interleaved (default 3)",
+        default=4,
+        help="runs per workload and target, interleaved, the order flipping every run; an "
+        "even count gives each target the first slot equally often (default 4)",
     )
     parser.add_argument("--nodes", type=int, default=2, help="clients/nodes (default 2)")
     parser.add_argument(

@@ -28,7 +28,7 @@ class ThroughputOptions:
     run_id: str
     work_dir: Path
     plan: WorkloadPlan = field(default_factory=WorkloadPlan)
-    repeats: int = 3
+    repeats: int = 4
     nodes: int = 2
     ratio_target: float = DEFAULT_RATIO_TARGET
     # "auto": fio when on PATH, else the Python fallback; "python" forces the fallback.

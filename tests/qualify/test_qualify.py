@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from e2e.qualify import QualifyOptions, parse_sanity_report, run_qualify
-from e2e.report.model import Outcome
+from e2e.report.model import Leak, Outcome
 
 
 def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
-    tmp_path: Path, monkeypatch, capsys
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import e2e.qualify as qualify
 
@@ -32,7 +32,7 @@ def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
 
 
 def test_the_sanity_json_result_becomes_test_cases_and_leaks() -> None:
-    leaks: list = []
+    leaks: list[Leak] = []
     suite = parse_sanity_report(
         {
             "tests": [

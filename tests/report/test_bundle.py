@@ -3,22 +3,24 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from e2e.report.bundle import BundleError, BundleWriter, IncompleteBundleError, load_bundle
-from e2e.report.model import Outcome, TestResult, Verdict, from_json, to_json
+from e2e.report.model import Outcome, Summary, TestResult, Verdict, from_json, to_json
 from tests.report.conftest import make_summary
 
 SCHEMA = json.loads(Path("e2e/report/summary.schema.json").read_text())
 
 
-def validate(path: Path) -> dict:
+def validate(path: Path) -> dict[str, Any]:
     data = json.loads((path / "summary.json").read_text())
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(
         data
     )
+    assert isinstance(data, dict)
     return data
 
 
@@ -75,7 +77,7 @@ def test_run_ids_are_never_reused(tmp_path: Path) -> None:
         BundleWriter(tmp_path, make_summary())
 
 
-def test_json_round_trip_keeps_every_field(summary) -> None:
+def test_json_round_trip_keeps_every_field(summary: Summary) -> None:
     assert to_json(from_json(to_json(summary))) == to_json(summary)
 
 

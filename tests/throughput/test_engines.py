@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from e2e.report.model import Outcome
-from e2e.throughput.engines import FioEngine, MetadataEngine, PythonEngine
+from e2e.throughput.engines import Engine, FioEngine, MetadataEngine, PythonEngine
 from e2e.throughput.runner import Client, ThroughputRunner, directory_check, overhead_ratios
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan, parse_size
 
@@ -22,8 +22,8 @@ needs_fio = pytest.mark.skipif(
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
 
-def engines() -> list[object]:
-    found: list[object] = [PythonEngine()]
+def engines() -> list[Engine]:
+    found: list[Engine] = [PythonEngine()]
     fio = FioEngine.detect()
     if fio is not None:
         found.append(fio)
@@ -31,7 +31,7 @@ def engines() -> list[object]:
 
 
 @pytest.mark.parametrize("engine", engines(), ids=lambda e: e.name)
-def test_every_workload_measures_something_on_a_directory(engine, tmp_path: Path) -> None:
+def test_every_workload_measures_something_on_a_directory(engine: Engine, tmp_path: Path) -> None:
     for workload in SMALL.single_client():
         runner = MetadataEngine() if workload.kind is Kind.METADATA else engine
         for result in runner.run(workload, tmp_path, "data"):
@@ -80,7 +80,7 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
 @needs_root
 @pytest.mark.parametrize("engine", engines(), ids=lambda e: e.name)
 def test_a_full_disk_gives_a_clear_message_and_keeps_the_partial_figure(
-    engine, tiny_tmpfs: Path
+    engine: Engine, tiny_tmpfs: Path
 ) -> None:
     workload = Workload(Kind.SEQ_WRITE, MIB, 8 * MIB)
     [result] = engine.run(workload, tiny_tmpfs, "data")

@@ -108,6 +108,8 @@ MAX_DATA_REPOSITORY_ASSOCIATIONS = 8
 MAX_EXTRA_TAGS = 49
 MAX_STORAGE_CAPACITY_GIB = 2**31 - 1
 
+_SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 _S3_PATH = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?$")
 _DAILY_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _WEEKLY_TIME = re.compile(r"^[1-7]:([01]\d|2[0-3]):[0-5]\d$")
@@ -305,6 +307,18 @@ def parse_create_parameters(
     subnet = params.get(SUBNET_ID, "").strip()
     if not subnet:
         raise InvalidArgument(f"parameter {SUBNET_ID} is required: the subnet for the file system")
+    if not _SUBNET_ID.match(subnet):
+        raise InvalidArgument(
+            f"parameter {SUBNET_ID}={subnet!r} is not a subnet id: use subnet- followed by 8 or "
+            "17 hex digits, for example subnet-0123456789abcdef0"
+        )
+    security_groups = _split_list(params.get(SECURITY_GROUP_IDS, ""))
+    for group in security_groups:
+        if not _SECURITY_GROUP_ID.match(group):
+            raise InvalidArgument(
+                f"parameter {SECURITY_GROUP_IDS} has {group!r}, which is not a security group id: "
+                "use sg- followed by 8 or 17 hex digits, comma-separated"
+            )
 
     deployment = None
     if DEPLOYMENT_TYPE in params:
@@ -497,7 +511,7 @@ def parse_create_parameters(
     return FileSystemOptions(
         capacity_gib=round_capacity(required_bytes, limit_bytes, rule),
         subnet_id=subnet,
-        security_group_ids=_split_list(params.get(SECURITY_GROUP_IDS, "")),
+        security_group_ids=security_groups,
         deployment_type=deployment,
         storage_type=storage,
         per_unit_throughput=throughput,

@@ -17,6 +17,7 @@ from botocore.exceptions import (
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
+    ParamValidationError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -126,6 +127,14 @@ def translate(exc: Exception, operation: str, subject: str) -> CloudError:
             f"FSx {operation} for {subject} cannot be called: {exc} (configure AWS credentials "
             "and --region / AWS_REGION for the driver)",
             code=grpc.StatusCode.FAILED_PRECONDITION,
+            aws_code=type(exc).__name__,
+        )
+    if isinstance(exc, ParamValidationError):
+        # botocore checks the request against the API model before sending it.
+        return CloudError(
+            f"FSx {operation} for {subject} was refused before sending: {exc} "
+            f"({_CHECK_PARAMETERS})",
+            code=grpc.StatusCode.INVALID_ARGUMENT,
             aws_code=type(exc).__name__,
         )
     if isinstance(exc, BotoCoreError):

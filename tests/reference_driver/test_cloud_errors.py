@@ -56,3 +56,12 @@ def test_the_table_has_every_code_the_issue_names() -> None:
     for code in ("ServiceLimitExceeded", "BadRequest", "IncompatibleParameterError",
                  "FileSystemNotFound", "ThrottlingException", "InternalServerError"):  # fmt: skip
         assert code in AWS_ERROR_TABLE
+
+
+def test_requests_botocore_refuses_to_send_are_invalid_argument() -> None:
+    from botocore.exceptions import ParamValidationError
+
+    refused = ParamValidationError(report="Invalid length for parameter SubnetIds[0]")
+    error = translate(refused, "CreateFileSystem", "pvc-1")
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "SubnetIds[0]" in error.message

@@ -92,7 +92,7 @@ def test_same_name_with_another_size_is_already_exists(driver: InProcessDriver) 
 def test_invalid_parameters_and_requests_are_invalid_argument(driver: InProcessDriver) -> None:
     controller = driver.csi.controller
     error = rpc_error(
-        controller.CreateVolume, create_request("v", {"subnetId": "s", "deploymentType": "X"})
+        controller.CreateVolume, create_request("v", {**PERSISTENT_2, "deploymentType": "X"})
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "deploymentType" in error.details()

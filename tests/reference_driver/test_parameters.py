@@ -9,7 +9,7 @@ from reference_driver import parameters as p
 from reference_driver.cloud.domain import client_request_token, create_file_system_request
 from reference_driver.errors import InvalidArgument, OutOfRange
 
-SUBNET = {"subnetId": "subnet-1"}
+SUBNET = {"subnetId": "subnet-0123456789abcdef0"}
 
 
 def parse(extra: dict[str, str], required_gib: int = 0, limit_gib: int = 0) -> object:
@@ -42,15 +42,15 @@ def test_defaults_give_scratch_1_at_1200_gib_and_leave_unset_fields_out() -> Non
     request = create_file_system_request("pvc-1", options)
     assert request["LustreConfiguration"] == {}
     assert "StorageType" not in request
-    assert request["SubnetIds"] == ["subnet-1"]
+    assert request["SubnetIds"] == ["subnet-0123456789abcdef0"]
     assert request["Tags"][0] == {"Key": "CSIVolumeName", "Value": "pvc-1"}
 
 
 def test_every_parameter_reaches_the_create_request() -> None:
     options = p.parse_create_parameters(
         {
-            "subnetId": "subnet-1",
-            "securityGroupIds": "sg-1, sg-2,",
+            "subnetId": "subnet-0123456789abcdef0",
+            "securityGroupIds": "sg-0123456789abcdef0, sg-12345678,",
             "deploymentType": "PERSISTENT_1",
             "storageType": "HDD",
             "perUnitStorageThroughput": "40",
@@ -73,7 +73,7 @@ def test_every_parameter_reaches_the_create_request() -> None:
     )
     request = create_file_system_request("pvc-2", options)
     assert request["StorageCapacity"] == 3600  # HDD at 40 MB/s/TiB: multiples of 1800
-    assert request["SecurityGroupIds"] == ["sg-1", "sg-2"]
+    assert request["SecurityGroupIds"] == ["sg-0123456789abcdef0", "sg-12345678"]
     assert request["StorageType"] == "HDD"
     assert request["KmsKeyId"] == "arn:aws:kms:us-east-1:1:key/k"
     assert request["FileSystemTypeVersion"] == "2.12"
@@ -160,6 +160,8 @@ def test_persistent_2_metadata_and_efa_reach_the_request() -> None:
         ({"fileSystemTypeVersion": "2.9"}, ["fileSystemTypeVersion", "2.15"]),
         ({"efaEnabled": "true"}, ["efaEnabled", "PERSISTENT_2"]),
         ({"subnetId": ""}, ["subnetId", "required"]),
+        ({"subnetId": "not-a-subnet"}, ["subnetId", "subnet id"]),
+        ({"securityGroupIds": "sg-1"}, ["securityGroupIds", "sg-"]),
     ],
 )
 def test_invalid_parameters_name_the_parameter_and_what_is_allowed(

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ratio-target",
         type=float,
         default=0.95,
-        help="published/raw throughput below this fails the overhead check (default 0.95)",
+        help="published/raw throughput ratio the report marks as the target (default 0.95)",
     )
     parser.add_argument("--csi.endpoint", dest="csi_endpoint", help="another driver (mode all)")
     parser.add_argument(

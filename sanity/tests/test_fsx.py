@@ -52,6 +52,8 @@ FSX_CONFIGURATION_KEYS = frozenset(
 P1 = {"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "50"}
 P2 = {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"}
 S2 = {"deploymentType": "SCRATCH_2"}
+# AWS requires a drive cache type for HDD storage.
+HDD = {"deploymentType": "PERSISTENT_1", "storageType": "HDD", "driveCacheType": "NONE"}
 KMS_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # (case id, parameters replacing the FSx configuration; None removes a base key)
@@ -104,12 +106,12 @@ ROUNDING: list[tuple[str, dict[str, str], int | None]] = [
     ("PERSISTENT_1 SSD 50 1300 GiB", P1, 1300),
     (
         "PERSISTENT_1 HDD 12 1 GiB",
-        {"deploymentType": "PERSISTENT_1", "storageType": "HDD", "perUnitStorageThroughput": "12"},
+        {**HDD, "perUnitStorageThroughput": "12"},
         1,
     ),
     (
         "PERSISTENT_1 HDD 40 1 GiB",
-        {"deploymentType": "PERSISTENT_1", "storageType": "HDD", "perUnitStorageThroughput": "40"},
+        {**HDD, "perUnitStorageThroughput": "40"},
         1,
     ),
     ("PERSISTENT_2 125 1300 GiB", P2, 1300),

@@ -99,3 +99,13 @@ def test_names_carry_run_and_worker_and_respect_the_length() -> None:
 
 def test_fsx_ids_have_the_file_system_id_form() -> None:
     assert FSX_FILE_SYSTEM_ID.match(FsxIdGenerator().unique_valid_volume_id())
+
+
+def test_the_readme_parity_table_lists_every_case_and_all_95_upstream_ones() -> None:
+    from sanity import parity
+
+    readme = (Path(__file__).resolve().parents[2] / "sanity" / "README.md").read_text()
+    assert parity.markdown() in readme, "sanity/README.md is stale: paste python -m sanity.parity"
+    upstream = [row for row in parity.cases() if row[0] != "FSx"]
+    assert len(upstream) == 95
+    assert len({row[1] for row in upstream}) == 95, "two cases claim the same upstream case"

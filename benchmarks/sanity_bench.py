@@ -1,0 +1,209 @@
+"""Benchmark of the sanity suite against the reference driver on the FSx emulator.
+
+Starts the FSx emulator (1 s creation delay by default) and the reference driver with the
+emulated Lustre mounter (needs root for its bind mounts), then runs `fsx-csi sanity` serially
+and with N workers, and reports:
+
+* wall time serial vs parallel and the speed-up (target: >= 2.5x with 4 workers);
+* whether both runs reached the same verdict for every case (they must);
+* harness overhead: serial wall time / the sum of the driver's RPC times as the suite
+  measured them (target: <= 1.5).
+
+    python benchmarks/sanity_bench.py [--workers 4] [--creation-delay 1] [--profile fsx]
+                                      [--output reports/sanity-bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMETERS = """\
+subnetId: subnet-0123456789abcdef0
+securityGroupIds: sg-0123456789abcdef0
+deploymentType: SCRATCH_2
+"""
+
+
+def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout: float) -> str:
+    """Read the process's output until a line matches; fail with what it printed."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line.rstrip())
+        match = re.search(pattern, line)
+        if match:
+            return match.group(1) if match.groups() else line
+    raise RuntimeError(
+        f"waited {timeout:g}s for /{pattern}/; process exit code {process.poll()}; last "
+        "output:\n" + "\n".join(seen[-20:])
+    )
+
+
+def _wait_for_socket(path: Path, process: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"the driver exited with {process.returncode} before serving")
+        time.sleep(0.1)
+    raise RuntimeError(f"the driver did not create {path} within {timeout:g}s")
+
+
+@contextmanager
+def reference_stack(workdir: Path, creation_delay: float) -> Iterator[str]:
+    """The emulator and the reference driver; yields the driver's CSI endpoint."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    emulation_root = workdir / "lustre"
+    emulation_root.mkdir()
+    processes: list[subprocess.Popen[str]] = []
+    driver_log = (workdir / "driver.log").open("w")
+    try:
+        emulator = subprocess.Popen(
+            [
+                sys.executable, "-m", "fsx_csi_harness", "emulator", "--port", "0",
+                "--creation-delay", str(creation_delay), "--emulation-root", str(emulation_root),
+            ],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        processes.append(emulator)
+        url = _wait_for_line(emulator, r"AWS_ENDPOINT_URL_FSX=(\S+)", 60)
+        socket = workdir / "csi.sock"
+        driver = subprocess.Popen(
+            [
+                sys.executable, "-m", "fsx_csi_harness", "driver", "--endpoint",
+                f"unix://{socket}", "--mode", "all", "--node-id", "bench-node",
+                "--aws-endpoint-url", url, "--mounter", "emulated",
+                "--emulation-root", str(emulation_root), "--poll-interval-min", "0.2",
+                "--poll-interval-max", "0.5",
+            ],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=driver_log,
+            text=True,
+        )  # fmt: skip
+        processes.append(driver)
+        _wait_for_socket(socket, driver, 60)
+        yield f"unix://{socket}"
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        driver_log.close()
+
+
+def run_sanity(
+    endpoint: str, workdir: Path, workers: int, profile: str, tag: str
+) -> dict[str, Any]:
+    params = workdir / "parameters.yaml"
+    params.write_text(PARAMETERS)
+    report = workdir / f"{tag}.json"
+    command = [
+        sys.executable, "-m", "fsx_csi_harness", "sanity", f"--csi.endpoint={endpoint}",
+        f"--csi.testvolumeparameters={params}", f"--csi.mountdir={workdir}/mnt-{tag}",
+        f"--csi.stagingdir={workdir}/stage-{tag}", f"--json-report={report}",
+        f"--profile={profile}", "-n", str(workers), "--", "-q",
+    ]  # fmt: skip
+    started = time.monotonic()
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    if not report.exists():
+        raise RuntimeError(
+            f"sanity ({tag}) wrote no result:\n{completed.stdout}\n{completed.stderr}"
+        )
+    result: dict[str, Any] = json.loads(report.read_text())
+    summary = [line for line in completed.stdout.splitlines() if " passed, " in line]
+    return {
+        "wall_seconds": wall,
+        "exit_code": completed.returncode,
+        "result": result,
+        "summary": summary,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--creation-delay", type=float, default=1.0)
+    parser.add_argument("--profile", choices=("none", "fsx"), default="none")
+    parser.add_argument("--output", default="")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print(
+            "sanity_bench: the emulated Lustre mounter needs root for bind mounts", file=sys.stderr
+        )
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="sanity-bench-", dir="/tmp"))
+    try:
+        with reference_stack(workdir, args.creation_delay) as endpoint:
+            serial = run_sanity(endpoint, workdir, 0, args.profile, "serial")
+            parallel = run_sanity(endpoint, workdir, args.workers, args.profile, f"n{args.workers}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def verdicts(run: dict[str, Any]) -> dict[str, str]:
+        return {t["nodeid"]: t["outcome"] for t in run["result"]["tests"]}
+
+    rpc_seconds = serial["result"]["rpc_seconds_total"]
+    figures = {
+        "workers": args.workers,
+        "creation_delay_seconds": args.creation_delay,
+        "profile": args.profile,
+        "serial_wall_seconds": round(serial["wall_seconds"], 2),
+        "parallel_wall_seconds": round(parallel["wall_seconds"], 2),
+        "speedup": round(serial["wall_seconds"] / parallel["wall_seconds"], 2),
+        "same_verdicts": verdicts(serial) == verdicts(parallel),
+        "serial_totals": serial["result"]["totals"],
+        "parallel_totals": parallel["result"]["totals"],
+        "serial_rpc_seconds": rpc_seconds,
+        "harness_overhead_ratio": round(serial["wall_seconds"] / rpc_seconds, 2)
+        if rpc_seconds
+        else None,
+        "serial_leaks": serial["result"]["leaks"],
+        "parallel_leaks": parallel["result"]["leaks"],
+    }
+    print(json.dumps(figures, indent=2))
+    for line in serial["summary"]:
+        print("serial  ", line)
+    if not figures["same_verdicts"]:
+        differing = {
+            k: (v, verdicts(parallel).get(k)) for k, v in verdicts(serial).items()
+            if verdicts(parallel).get(k) != v
+        }  # fmt: skip
+        print("verdicts differ:", json.dumps(differing, indent=2))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0 if figures["same_verdicts"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

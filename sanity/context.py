@@ -211,6 +211,7 @@ class SanityContext:
         )
         self.target_path = ""
         self.staging_path = ""
+        self._closed = False
 
     # --- directories ---------------------------------------------------------------------------
 
@@ -224,7 +225,14 @@ class SanityContext:
         self.staging_path = paths.create_staging(str(Path(self.config.staging_dir, dir_name)))
 
     def close(self) -> list[Leak]:
-        """Undo what the case created, then remove its directories; return what leaked."""
+        """Undo what the case created, then remove its directories; return what leaked.
+
+        Idempotent: after Ctrl-C the interrupt hook closes running cases first, and their
+        fixture teardown closes them again at session end.
+        """
+        if self._closed:
+            return []
+        self._closed = True
         leaks = self.resources.cleanup()
         for path, remove in (
             (self.target_path, self.session.paths.remove_target),

@@ -44,7 +44,8 @@ class CaseResult:
     nodeid: str
     upstream: str = ""
     service: str = ""
-    outcome: str = "passed"  # passed, failed, skipped, error
+    # passed, failed, skipped, error; "interrupted" when the case never finished its body
+    outcome: str = "interrupted"
     duration: float = 0.0
     message: str = ""
     rpc_seconds: float = 0.0
@@ -106,7 +107,9 @@ class ResultCollector:
                 if leak not in self.leaks:
                     self.leaks.append(leak)
         case.duration += duration
-        if outcome == "skipped":
+        if outcome == "passed" and when == "call" and case.outcome == "interrupted":
+            case.outcome = "passed"
+        elif outcome == "skipped":
             if when in ("setup", "call"):
                 case.outcome = "skipped"
                 case.message = message
@@ -135,6 +138,7 @@ class ResultCollector:
             lines.append(
                 f"{service:<16} {counts['passed']:>3} passed, {counts['failed']:>3} failed, "
                 f"{counts['error']:>3} errors, {counts['skipped']:>3} skipped"
+                + (f", {counts['interrupted']} interrupted" if counts["interrupted"] else "")
             )
         return lines
 
@@ -148,7 +152,9 @@ class ResultCollector:
             "started": self.started,
             "finished": time.time(),
             "interrupted": self.interrupted,
-            "totals": {k: totals[k] for k in ("passed", "failed", "error", "skipped")},
+            "totals": {
+                k: totals[k] for k in ("passed", "failed", "error", "skipped", "interrupted")
+            },
             "services": {name: dict(counts) for name, counts in self.summary().items()},
             "rpc_seconds_total": round(sum(c.rpc_seconds for c in self.cases.values()), 4),
             "tests": [case.to_dict() for case in self.cases.values()],

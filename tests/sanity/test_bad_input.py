@@ -124,3 +124,38 @@ def test_a_driver_that_crashes_mid_run_errors_the_remaining_cases_and_cleanup_is
     assert run.result["leaks"], run.stdout[-3000:]
     assert any("UNAVAILABLE" in leak["error"] for leak in run.result["leaks"])
     assert "leak report:" in run.stdout
+
+
+def test_ctrl_c_still_cleans_up_what_the_running_case_created(
+    serve: Callable[..., FaultyDriver], endpoint: str, workdir: Path
+) -> None:
+    import json
+    import signal
+
+    from sanity.cli import plugin_arguments
+
+    driver = serve()
+    report = workdir / "interrupted.json"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "pytest", "--pyargs", "sanity.tests.test_node",
+            *plugin_arguments(), "-p", "no:cacheprovider", "-q", "-k", "idempotent",
+            f"--csi.endpoint={endpoint}", f"--csi.mountdir={workdir}/mnt",
+            f"--csi.stagingdir={workdir}/stage", "--csi.idempotentcount=1000000",
+            f"--csi.jsonreport={report}",
+        ],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (driver.volumes and driver.staged) and time.monotonic() < deadline:
+        time.sleep(0.1)  # wait until the case holds a volume and a staging
+    assert driver.volumes and driver.staged, "the case never got going"
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output[-3000:]  # pytest's "interrupted"
+    assert "interrupted; undoing what 1 running case(s) created" in output
+    assert not driver.volumes and not driver.staged and not driver.published
+    result = json.loads(report.read_text())
+    assert result["interrupted"] is True and result["leaks"] == []
+    assert [t["outcome"] for t in result["tests"]] == ["interrupted"]
+    assert not (workdir / "mnt").exists() and not (workdir / "stage").exists()

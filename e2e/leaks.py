@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import LeakedResource
+from fsx_csi_harness import mountinfo
 
 if TYPE_CHECKING:
     from mypy_boto3_fsx import FSxClient
@@ -136,19 +137,12 @@ class MountPoint:
     options: str
 
 
-def mounts_under(root: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[MountPoint]:
+def mounts_under(root: Path, table: Path = mountinfo.MOUNTINFO) -> list[MountPoint]:
     """Mounts at or below `root`, deepest first (the order to unmount them)."""
-    resolved = root.resolve()
-    found = []
-    for line in mountinfo.read_text().splitlines():
-        fields = line.split(" ")
-        # mountinfo escapes spaces and other special characters as octal (\040).
-        mount_point = Path(fields[4].encode().decode("unicode_escape"))
-        separator = fields.index("-")
-        source = fields[separator + 2] if len(fields) > separator + 2 else "?"
-        if mount_point == resolved or resolved in mount_point.parents:
-            found.append(MountPoint(mount_point, source, fields[5]))
-    return sorted(found, key=lambda m: len(m.mount_point.parts), reverse=True)
+    return [
+        MountPoint(Path(entry.mount_point), entry.source, ",".join(entry.mount_options))
+        for entry in mountinfo.mounts_under(mountinfo.read(table), str(root.resolve()))
+    ]
 
 
 def sweep_mounts(

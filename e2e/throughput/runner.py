@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import statistics
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from e2e.report.model import Measurement, Outcome, Ratio, SuiteResult, TestResult
 from e2e.throughput.engines import MB, Engine, EngineResult, MetadataEngine
 from e2e.throughput.workloads import DATA_FILE, Kind, Workload
+from fsx_csi_harness import mountinfo
 
 DEFAULT_RATIO_TARGET = 0.95
 
@@ -31,19 +31,9 @@ VolumeCheck = Callable[[], "str | None"]
 RawSink = Callable[[str, str], "str | None"]
 
 
-def mount_points(mountinfo: Path = Path("/proc/self/mountinfo")) -> set[str]:
-    """Every mount point of this mount namespace.
-
-    Path.is_mount() compares device numbers, so it misses bind mounts within one file
-    system, which is exactly what emulated Lustre mounts are; mountinfo lists them all.
-    """
-    points = set()
-    for line in mountinfo.read_text().splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            # mountinfo escapes space, tab, newline and backslash as octal (\040 ...).
-            points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
-    return points
+def mount_points(path: Path = mountinfo.MOUNTINFO) -> set[str]:
+    """Every mount point of this mount namespace, bind mounts included (see mountinfo)."""
+    return {entry.mount_point for entry in mountinfo.read(path)}
 
 
 def directory_check(directory: Path, must_be_mount: bool) -> VolumeCheck:

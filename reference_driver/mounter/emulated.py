@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from reference_driver.mounter import mountinfo
+from fsx_csi_harness import mountinfo
 from reference_driver.mounter.base import (
     CommandRunner,
     LustreSource,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reference_driver.mounter import mountinfo
+from fsx_csi_harness import mountinfo
 from reference_driver.mounter.base import (
     CommandRunner,
     LustreSource,

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import errno
 import math
-import os
 from pathlib import Path
 
 import pytest
 from grpc import StatusCode
 
-from fsx_csi_harness import fsx
+from fsx_csi_harness import fsx, mountinfo
 from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SanityContext
 from sanity.names import FSX_FILE_SYSTEM_ID
@@ -354,7 +353,7 @@ class TestFsxNode(_FsxProfile):
     def test_read_only_publish_refuses_writes(self, sanity: SanityContext) -> None:
         _, target = self._publish(sanity, readonly=True)
         assert Path(target).is_dir(), f"read-only NodePublishVolume left no directory at {target}"
-        if not os.path.ismount(target):
+        if not mountinfo.is_mount_point(str(Path(target).resolve())):
             pytest.skip(
                 f"{target} is not a mount point (the driver publishes without mounting), so "
                 "read-only enforcement cannot be observed from here"

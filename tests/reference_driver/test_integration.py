@@ -17,8 +17,8 @@ from typing import Any
 import grpc
 import pytest
 
+from fsx_csi_harness import mountinfo
 from fsx_csi_harness.csi import csi_pb2
-from reference_driver.mounter import mountinfo
 from reference_driver.process import DriverProcess
 from tests.reference_driver.conftest import (
     AWS_TEST_ENV,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fsx_csi_harness import mountinfo
 from reference_driver.errors import InvalidArgument
-from reference_driver.mounter import mountinfo
 from reference_driver.mounter.base import CommandResult, LustreSource, MountError
 from reference_driver.mounter.emulated import EmulatedMounter
 from reference_driver.mounter.kernel import KernelMounter

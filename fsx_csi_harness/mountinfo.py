@@ -1,4 +1,9 @@
-"""/proc/self/mountinfo, parsed (proc(5)): the kernel's word on what is mounted where."""
+"""/proc/self/mountinfo, parsed (proc(5)): the kernel's word on what is mounted where.
+
+Shared by the driver's mounters, the sanity suite, the e2e leak sweep and the throughput
+checks. Path.is_mount() and os.path.ismount() compare device numbers, so they miss bind mounts
+within one file system (every emulated Lustre mount); mountinfo lists them all.
+"""
 
 from __future__ import annotations
 
@@ -89,3 +94,15 @@ def mount_containing(entries: list[MountEntry], path: str) -> MountEntry | None:
         if inside and (best is None or len(point) >= len(best.mount_point)):
             best = entry
     return best
+
+
+def mounts_under(entries: list[MountEntry], root: str) -> list[MountEntry]:
+    """Mounts at or below `root`, deepest first (the order to unmount them in)."""
+    prefix = root.rstrip("/") + "/"
+    found = [e for e in entries if e.mount_point == root or e.mount_point.startswith(prefix)]
+    return sorted(found, key=lambda e: e.mount_point.count("/"), reverse=True)
+
+
+def is_mount_point(path: str, entries: list[MountEntry] | None = None) -> bool:
+    """Whether something is mounted at exactly `path` (bind mounts included)."""
+    return mount_at(read() if entries is None else entries, path) is not None

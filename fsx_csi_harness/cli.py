@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:
+        # Only the process's own entry point may replace the process: callers that pass argv
+        # (tests, embedding code) keep theirs.
+        from fsx_csi_harness import userns
+
+        refused = userns.enter_if_needed(args, sys.argv[1:])
+        if refused is not None:
+            return refused
     try:
         return int(args._run(args))
     except KeyboardInterrupt:

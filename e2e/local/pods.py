@@ -2,7 +2,8 @@
 
 A pod sees its volume at /data, as on every platform. Two ways to get there:
 
-* `namespace` (root; the default when running as root): the pod runs in a private mount
+* `namespace` (the default for root, including root of a user namespace, which is how
+  `fsx-csi` runs the local platform for other users): the pod runs in a private mount
   namespace (`unshare --mount --fork --kill-child`) and chroots into a root made of recursive
   bind mounts of the host's top-level directories plus /data, a bind mount of the published
   target (read-only when the pod mounts the claim read-only, as kubelet's container mount is).
@@ -67,7 +68,7 @@ def rewrite_data_path(command: str, target: Path) -> str:
 def namespace_isolation_missing() -> str | None:
     """Why namespace isolation cannot run here, or None."""
     if os.geteuid() != 0:
-        return "not root (mount namespaces with bind mounts need root)"
+        return "not root (mount namespaces with bind mounts need root, or root of a user namespace)"
     for tool in ("unshare", "nsenter", "chroot", "mount"):
         if shutil.which(tool) is None:
             return f"{tool} is not on PATH (util-linux / coreutils)"

@@ -71,7 +71,9 @@ class LocalPlatform:
                 Prerequisite(
                     "root",
                     f"running as uid {os.geteuid()}",
-                    "the emulated Lustre mounts are real bind mounts: run as root (sudo)",
+                    "the emulated Lustre mounts are real bind mounts: run as root (sudo), or "
+                    "through the fsx-csi command, which runs itself in a private user+mount "
+                    "namespace where the kernel allows unprivileged user namespaces",
                 )
             )
         if shutil.which("mount") is None or shutil.which("umount") is None:

@@ -3,16 +3,26 @@
 
 The FSx emulator creates that directory when a file system becomes AVAILABLE and removes it
 when deletion starts, so a missing directory fails the mount the way a real Lustre mount of an
-unknown or unavailable file system fails. Mounts are real kernel bind mounts (root needed).
+unknown or unavailable file system fails. Mounts are real kernel bind mounts: the driver must
+run as root, or as root of a user namespace with its own mount namespace (what `fsx-csi e2e`,
+`qualify` and `throughput` do on the local platform when run by another user).
+
+Inside such a namespace the kernel locks the per-mount flags (ro, nosuid, nodev, noexec, the
+atime setting) of every mount inherited from the host: a remount that would clear one fails
+with EPERM (mount_namespaces(7)). A bind mount starts with its source's flags, so the
+read-only remount states them again; a requested flag that contradicts a locked one (noatime
+over a locked relatime, say) is left out there, with a warning, rather than failing the mount.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fsx_csi_harness import mountinfo
+from fsx_csi_harness.userns import in_user_namespace
 from reference_driver.mounter.base import (
     CommandRunner,
     LustreSource,
@@ -42,6 +52,39 @@ BIND_REMOUNT_FLAGS = frozenset(
     }
 )
 _DELETED_SUFFIX = "//deleted"
+# Per-mount settings, each with the flags that state it. A bind remount replaces all of them,
+# so each setting the request does not state is carried over from the mount as it is.
+_MOUNT_SETTINGS = (
+    ("ro", "rw"),
+    ("nosuid", "suid"),
+    ("nodev", "dev"),
+    ("noexec", "exec"),
+    ("noatime", "relatime", "strictatime", "nodiratime"),
+)
+_NOT_PERMITTED = ("must be superuser", "permission denied", "operation not permitted")
+
+log = logging.getLogger(__name__)
+
+
+def remount_flags(requested: Sequence[str], current: Sequence[str]) -> list[str]:
+    """The flags of a bind remount applying `requested` to a mount whose mountinfo options
+    are `current`: the requested ones, plus the current state of every setting the request
+    leaves alone (so that nothing the source had, locked or not, is silently cleared)."""
+    flags = list(requested)
+    for setting in _MOUNT_SETTINGS:
+        if not any(flag in setting for flag in requested):
+            flags += [flag for flag in current if flag in setting]
+    return flags
+
+
+def _locked_conflicts(requested: Sequence[str], current: Sequence[str]) -> list[str]:
+    """Requested flags that change a setting other than ro/rw away from its current state."""
+    conflicts = []
+    for setting in _MOUNT_SETTINGS[1:]:
+        asked = {flag for flag in requested if flag in setting}
+        if asked and asked != {flag for flag in current if flag in setting}:
+            conflicts += sorted(asked)
+    return conflicts
 
 
 class EmulatedMounter:
@@ -50,10 +93,12 @@ class EmulatedMounter:
         emulation_root: Path,
         runner: CommandRunner | None = None,
         mount_table: MountTable = mountinfo.read,
+        user_namespace: Callable[[], bool] = in_user_namespace,
     ) -> None:
         self.emulation_root = Path(os.path.realpath(emulation_root))
         self.runner = runner or SubprocessRunner()
         self.mount_table = mount_table
+        self.user_namespace = user_namespace
 
     def source_directory(self, source: LustreSource) -> Path:
         fs_id = source.file_system_id
@@ -73,18 +118,58 @@ class EmulatedMounter:
                 f"not available (emulation: no directory {directory}; the FSx emulator creates "
                 "it when the file system becomes AVAILABLE)"
             )
-        self._run(["mount", "--bind", str(directory), str(target)], f"bind-mounting {source}")
-        remount = [flag for flag in checked if flag in BIND_REMOUNT_FLAGS]
-        if remount:
-            try:
-                self._run(
-                    ["mount", "-o", ",".join(["remount", "bind", *remount]), str(target)],
-                    f"applying {','.join(remount)} to {target}",
+        bind = ["mount", "--bind", str(directory), str(target)]
+        result = self.runner.run(bind)
+        if result.returncode != 0:
+            said = (result.output or "no output").rstrip(".")
+            hint = ""
+            if any(words in said.lower() for words in _NOT_PERMITTED):
+                hint = (
+                    ". Emulated Lustre mounts are real bind mounts: run the driver as root, or "
+                    "as root of a user namespace with its own mount namespace (unshare --user "
+                    "--map-root-user --mount) shared with whatever reads the target"
                 )
+            raise MountError(
+                f"bind-mounting {source} failed (exit {result.returncode}, {' '.join(bind)}): "
+                f"{said}{hint}"
+            )
+        requested = [flag for flag in checked if flag in BIND_REMOUNT_FLAGS]
+        if requested:
+            try:
+                self._remount(target, requested)
             except MountError:
                 # Never leave a writable mount behind when a read-only one was asked for.
                 self.runner.run(["umount", str(target)])
                 raise
+
+    def _remount(self, target: Path, requested: list[str]) -> None:
+        entry = mountinfo.mount_at(self.mount_table(), str(target))
+        current = entry.mount_options if entry is not None else ()
+        flags = remount_flags(requested, current)
+        argv = ["mount", "-o", ",".join(["remount", "bind", *flags]), str(target)]
+        result = self.runner.run(argv)
+        if result.returncode == 0:
+            return
+        conflicts = _locked_conflicts(requested, current)
+        if conflicts and self.user_namespace():
+            kept = [flag for flag in requested if flag not in conflicts]
+            log.warning(
+                "mount flags %s left out at %s: the bind source's %s are locked in this user "
+                "namespace (run as root to apply them)",
+                ",".join(conflicts),
+                target,
+                ",".join(current),
+                extra={"fields": {"target": str(target), "left_out": conflicts}},
+            )
+            flags = remount_flags(kept, current)
+            argv = ["mount", "-o", ",".join(["remount", "bind", *flags]), str(target)]
+            result = self.runner.run(argv)
+            if result.returncode == 0:
+                return
+        raise MountError(
+            f"applying {','.join(requested)} to {target} failed (exit {result.returncode}, "
+            f"{' '.join(argv)}): {result.output or 'no output'}"
+        )
 
     def _run(self, argv: list[str], what: str) -> None:
         result = self.runner.run(argv)

@@ -13,7 +13,7 @@ import pytest
 from fsx_csi_harness import mountinfo
 from reference_driver.errors import InvalidArgument
 from reference_driver.mounter.base import CommandResult, LustreSource, MountError
-from reference_driver.mounter.emulated import EmulatedMounter
+from reference_driver.mounter.emulated import EmulatedMounter, remount_flags
 from reference_driver.mounter.kernel import KernelMounter
 
 FS_ID = "fs-0123456789abcdef0"
@@ -183,3 +183,100 @@ def test_targets_of_finds_every_mount_of_a_source() -> None:
     kernel = KernelMounter(Recorder(), mount_table=table)
     assert kernel.targets_of(SOURCE) == [Path("/mnt/lustre")]
     assert kernel.targets_of(LustreSource(SOURCE.dns_name, "other")) == []
+
+
+# -- user namespaces: locked flags and EPERM -------------------------------------------------
+
+LOCKED_TABLE = (
+    "50 27 0:40 /emu/fs-0123456789abcdef0/abcdwxyz /mnt/t rw,nosuid,nodev,noexec,relatime "
+    "- tmpfs tmpfs rw\n"
+)
+
+
+def locked_table() -> list[mountinfo.MountEntry]:
+    return mountinfo.parse(LOCKED_TABLE)
+
+
+class FailingRemount(Recorder):
+    """Refuses (EPERM) every remount that would change a flag the source's mount locks."""
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
+        self.commands.append(list(argv))
+        if argv[1] == "-o" and argv[2].startswith("remount,"):
+            flags = set(argv[2].split(","))
+            if not {"nosuid", "nodev", "noexec", "relatime"} <= flags:
+                return CommandResult(32, "mount: /mnt/t: permission denied.")
+        return CommandResult(0, "")
+
+
+def test_remount_flags_keep_every_setting_the_request_leaves_alone() -> None:
+    current = ("rw", "nosuid", "nodev", "noexec", "relatime")
+    assert remount_flags(["ro"], current) == ["ro", "nosuid", "nodev", "noexec", "relatime"]
+    assert remount_flags(["ro", "noatime"], current) == [
+        "ro",
+        "noatime",
+        "nosuid",
+        "nodev",
+        "noexec",
+    ]
+    assert remount_flags(["exec"], current) == ["exec", "rw", "nosuid", "nodev", "relatime"]
+    assert remount_flags(["ro"], ()) == ["ro"]  # target not in the table: nothing to keep
+
+
+def test_read_only_remount_restates_the_sources_locked_flags(tmp_path: Path) -> None:
+    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
+    runner = FailingRemount()
+    mounter = EmulatedMounter(
+        tmp_path, runner, mount_table=locked_table, user_namespace=lambda: True
+    )
+    mounter.mount(SOURCE, Path("/mnt/t"), ["ro", "flock"])
+    assert runner.commands[-1] == [
+        "mount", "-o", "remount,bind,ro,nosuid,nodev,noexec,relatime", "/mnt/t",
+    ]  # fmt: skip
+
+
+def test_in_a_user_namespace_flags_contradicting_locked_ones_are_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
+    runner = FailingRemount()
+    mounter = EmulatedMounter(
+        tmp_path, runner, mount_table=locked_table, user_namespace=lambda: True
+    )
+    mounter.mount(SOURCE, Path("/mnt/t"), ["ro", "noatime", "exec"])
+    assert runner.commands[1:] == [
+        ["mount", "-o", "remount,bind,ro,noatime,exec,nosuid,nodev", "/mnt/t"],
+        ["mount", "-o", "remount,bind,ro,nosuid,nodev,noexec,relatime", "/mnt/t"],
+    ]
+    assert "exec,noatime left out at /mnt/t" in caplog.text
+    assert "locked in this user namespace" in caplog.text
+
+
+def test_outside_a_user_namespace_a_refused_remount_fails_and_unmounts(tmp_path: Path) -> None:
+    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
+    runner = FailingRemount()
+    mounter = EmulatedMounter(
+        tmp_path, runner, mount_table=locked_table, user_namespace=lambda: False
+    )
+    with pytest.raises(
+        MountError, match=r"applying ro,noatime to /mnt/t failed .*permission denied"
+    ):
+        mounter.mount(SOURCE, Path("/mnt/t"), ["ro", "noatime"])
+    assert runner.commands[-1] == ["umount", "/mnt/t"]
+
+
+def test_a_refused_bind_mount_says_to_run_as_root_or_in_a_user_namespace(tmp_path: Path) -> None:
+    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
+
+    class NotSuperuser(Recorder):
+        def run(self, argv: Sequence[str]) -> CommandResult:
+            self.commands.append(list(argv))
+            return CommandResult(32, "mount: /mnt/t: must be superuser to use mount.")
+
+    with pytest.raises(MountError) as failure:
+        EmulatedMounter(tmp_path, NotSuperuser(), mount_table=table).mount(
+            SOURCE, Path("/mnt/t"), []
+        )
+    message = str(failure.value)
+    assert "must be superuser to use mount" in message and "run the driver as root" in message
+    assert "unshare --user --map-root-user --mount" in message

@@ -1,0 +1,190 @@
+"""Real mounts without root: re-run the command in a private user + mount namespace.
+
+The local platform's emulated Lustre volumes are real bind mounts, and its pods are mount
+namespaces with a chroot; the kernel lets only root make those, or a process that is root in
+a user namespace of its own (`unshare --user --map-root-user --mount`). So when a non-root user
+runs a command that mounts (`qualify`, `e2e` and `throughput` on the local platform), the CLI
+re-executes that same command inside such a namespace, once (`GUARD_ENV` marks the re-executed
+process). Everything the harness starts there (the FSx emulator, the driver processes, the
+pods, the sanity run) is its child and shares the namespace, so they see each other's mounts;
+the host sees none of them, and they all vanish with the namespace, even after a crash.
+
+`fsx-csi driver` is never re-executed: a driver alone in a namespace of its own would publish
+volumes that kubelet (or whoever asked) cannot see.
+
+Python 3.11 has no os.unshare, hence util-linux's `unshare` binary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+# Set (to "1") in the environment of the re-executed command: it never re-executes again.
+GUARD_ENV = "FSX_CSI_IN_USERNS"
+
+# Propagation `slave`, not `private`: mounts made on the host (say an external driver given by
+# --csi.endpoint publishing into the run's work dir) still show up inside, while nothing
+# mounted inside ever reaches the host.
+UNSHARE_OPTIONS = ("--user", "--map-root-user", "--mount", "--propagation", "slave")
+
+_LOCAL_MOUNTS = "the local platform's emulated Lustre volumes and pods are real mounts"
+
+Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
+Exec = Callable[[str, list[str], Mapping[str, str]], None]
+
+
+def mount_reason(args: argparse.Namespace) -> str | None:
+    """Why the parsed command makes mounts itself (None: it makes none).
+
+    The one table of which commands need the namespace. Commands that only talk to a driver
+    someone else runs (`sanity`, or `--csi.endpoint`) mount nothing themselves.
+    """
+    command = getattr(args, "command", None)
+    if getattr(args, "platform", None) != "local":
+        return None
+    if command == "e2e":
+        return None if args.list_scenarios else f"e2e: {_LOCAL_MOUNTS}"
+    if command == "throughput":
+        # An external driver mounts in its own namespace; the harness only reads the targets.
+        return None if args.csi_endpoint else f"throughput: {_LOCAL_MOUNTS}"
+    if command == "qualify":
+        if args.aws == "real":
+            return None  # refused by qualify itself: real file systems cannot be emulated
+        suites = {s for s in ("sanity", "e2e", "throughput") if not args.only or s in args.only}
+        suites -= set(args.skip_suite)
+        # e2e on local always starts its own drivers; sanity and throughput only without
+        # --csi.endpoint (then the reference driver stack is started and mounts).
+        mounting = {"e2e"} if args.csi_endpoint else {"sanity", "e2e", "throughput"}
+        chosen = sorted(suites & mounting)
+        return f"qualify ({', '.join(chosen)}): {_LOCAL_MOUNTS}" if chosen else None
+    return None
+
+
+def reexec_reason(args: argparse.Namespace, euid: int, environ: Mapping[str, str]) -> str | None:
+    """Why this process should re-run itself in a user + mount namespace, or None."""
+    if euid == 0 or environ.get(GUARD_ENV):
+        return None  # root mounts directly; the re-executed process is already inside
+    return mount_reason(args)
+
+
+def unshare_command(argv: Sequence[str]) -> list[str]:
+    """The command line that runs `fsx-csi ARGV` in a new user + mount namespace."""
+    unshare = shutil.which("unshare") or "unshare"
+    return [unshare, *UNSHARE_OPTIONS, "--", sys.executable, "-m", "fsx_csi_harness", *argv]
+
+
+def reexec_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    env = dict(environ)
+    env[GUARD_ENV] = "1"
+    # `-m fsx_csi_harness` must import this very checkout even when it is not installed and
+    # the working directory is elsewhere.
+    package_parent = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_parent, environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=30, check=False,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def probe(run: Runner = _run) -> str | None:
+    """None when a user + mount namespace with a working bind mount can be made here;
+    otherwise what failed, in the tool's own words."""
+    if shutil.which("unshare") is None:
+        return "the unshare command (util-linux) is not on PATH"
+    if shutil.which("mount") is None:
+        return "the mount command (util-linux) is not on PATH"
+    # Bind a scratch directory onto itself in a throwaway namespace: unshare alone can
+    # succeed where mount is still refused (a seccomp or LSM profile).
+    scratch = tempfile.mkdtemp(prefix="fsx-csi-userns-probe-")
+    argv = ["unshare", *UNSHARE_OPTIONS, "--", "mount", "--bind", scratch, scratch]
+    try:
+        completed = run(argv)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"`{' '.join(argv)}` could not run: {exc}"
+    finally:
+        Path(scratch).rmdir()
+    if completed.returncode != 0:
+        said = " ".join((completed.stderr or completed.stdout or "no output").split())
+        return f"`{' '.join(argv)}` exited {completed.returncode}: {said}"
+    return None
+
+
+def unavailable_message(reason: str, failure: str, euid: int) -> str:
+    return (
+        f"fsx-csi: {reason}, which needs root or a private user+mount namespace. Running as "
+        f"uid {euid}, the harness tried to make one and could not: {failure}.\n"
+        "What it needs: root, or unprivileged user namespaces, which this kernel or a "
+        "security profile refuses.\n"
+        "Try one of:\n"
+        "  - run as root: sudo ./fsx-csi ...\n"
+        "  - allow unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 "
+        "(Debian kernels before 6.x), user.max_user_namespaces above 0, and on Ubuntu 24.04+ "
+        "kernel.apparmor_restrict_unprivileged_userns=0\n"
+        "  - in a container: allow the unshare and mount system calls (for example docker run "
+        "--security-opt seccomp=unconfined), or run it privileged\n"
+        "  - or use a platform that needs no local mounts: --platform kind or cluster"
+    )
+
+
+def enter_if_needed(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    *,
+    euid: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    run: Runner = _run,
+    execve: Exec = os.execve,
+    stderr: TextIO | None = None,
+) -> int | None:
+    """Re-execute `fsx-csi ARGV` in a user + mount namespace when the command needs it.
+
+    Returns None when the command should simply go on in this process, an exit code (2) when
+    it needs a namespace that cannot be made here (the message is printed), and does not
+    return at all when it re-executes (execve replaces this process, pid and terminal kept,
+    so Ctrl-C and the exit code behave as if nothing happened).
+    """
+    euid = os.geteuid() if euid is None else euid
+    environ = os.environ if environ is None else environ
+    stderr = sys.stderr if stderr is None else stderr
+    reason = reexec_reason(args, euid, environ)
+    if reason is None:
+        return None
+    failure = probe(run)
+    if failure is not None:
+        print(unavailable_message(reason, failure, euid), file=stderr)
+        return 2
+    command = unshare_command(argv)
+    print(
+        f"fsx-csi: running in a private user+mount namespace (unshare {' '.join(UNSHARE_OPTIONS)})"
+        f" as uid {euid}: {reason}; its mounts are invisible to the host and vanish with it",
+        file=stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    execve(command[0], command, reexec_environment(environ))
+    return None  # only reached when execve is replaced (tests)
+
+
+def in_user_namespace(uid_map: Path = Path("/proc/self/uid_map")) -> bool:
+    """Whether this process lives in a user namespace other than the host's (whose uid_map
+    maps every uid to itself)."""
+    try:
+        lines = uid_map.read_text().split("\n")
+    except OSError:
+        return False
+    fields = [line.split() for line in lines if line.strip()]
+    return fields != [["0", "0", "4294967295"]]

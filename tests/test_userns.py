@@ -1,0 +1,179 @@
+"""The re-exec decision: which commands run themselves in a user + mount namespace, when,
+and what the user sees when it cannot be made. The real re-exec (as nobody) is exercised in
+tests/e2e/test_unprivileged.py."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from fsx_csi_harness import userns
+from fsx_csi_harness.cli import build_parser
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["e2e"],
+        ["e2e", "--platform", "local", "--scenario", "dynamic"],
+        ["throughput"],
+        ["qualify"],
+        ["qualify", "--only", "sanity"],
+        ["qualify", "--only", "throughput"],
+        ["qualify", "--csi.endpoint", "unix:///x.sock"],  # its e2e suite starts drivers
+        ["qualify", "--skip-suite", "sanity", "--skip-suite", "throughput"],
+    ],
+)
+def test_local_commands_that_mount_need_the_namespace(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    reason = userns.mount_reason(args)
+    assert reason is not None and argv[0] in reason and "real mounts" in reason
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["e2e", "--list-scenarios"],
+        ["e2e", "--platform", "kind"],
+        ["e2e", "--platform", "cluster"],
+        ["throughput", "--platform", "kind"],
+        ["throughput", "--csi.endpoint", "unix:///x.sock"],  # the other driver mounts
+        ["qualify", "--platform", "cluster"],
+        ["qualify", "--csi.endpoint", "unix:///x.sock", "--only", "sanity"],
+        ["qualify", "--csi.endpoint", "unix:///x.sock", "--skip-suite", "e2e"],
+        ["qualify", "--aws", "real"],
+        ["driver", "--endpoint", "unix:///x.sock", "--mounter", "emulated"],
+        ["sanity", "--csi.endpoint", "unix:///x.sock"],
+        ["emulator"],
+        ["report", "show", "reports/x"],
+    ],
+)
+def test_commands_that_mount_nothing_or_elsewhere_stay_as_they_are(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert userns.mount_reason(args) is None
+
+
+def test_qualify_names_the_suites_that_mount() -> None:
+    reason = userns.mount_reason(build_parser().parse_args(["qualify", "--skip-suite", "e2e"]))
+    assert reason is not None and reason.startswith("qualify (sanity, throughput)")
+
+
+def test_root_and_the_re_executed_process_do_not_re_execute() -> None:
+    args = build_parser().parse_args(["e2e"])
+    assert userns.reexec_reason(args, euid=0, environ={}) is None
+    assert userns.reexec_reason(args, euid=1000, environ={userns.GUARD_ENV: "1"}) is None
+    assert userns.reexec_reason(args, euid=1000, environ={}) is not None
+
+
+class FakeExec:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str], dict[str, str]]] = []
+
+    def __call__(self, path: str, argv: list[str], env: Mapping[str, str]) -> None:
+        self.calls.append((path, argv, dict(env)))
+
+
+class FakeRunner:
+    """Answers the namespace probe with `returncode`; records what it was asked to run."""
+
+    def __init__(self, returncode: int, stderr: str = "") -> None:
+        self.returncode = returncode
+        self.stderr = stderr
+        self.seen: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.seen.append(list(argv))
+        return subprocess.CompletedProcess(list(argv), self.returncode, "", self.stderr)
+
+
+def test_a_non_root_local_run_re_executes_itself_under_unshare_once() -> None:
+    argv = ["e2e", "--platform", "local", "--scenario", "dynamic"]
+    execve, stderr, run = FakeExec(), io.StringIO(), FakeRunner(0)
+    outcome = userns.enter_if_needed(
+        build_parser().parse_args(argv), argv, euid=1000,
+        environ={"PATH": "/usr/bin:/bin", "PYTHONPATH": "/elsewhere"},
+        run=run, execve=execve, stderr=stderr,
+    )  # fmt: skip
+    assert outcome is None
+    [(path, command, env)] = execve.calls
+    options = list(userns.UNSHARE_OPTIONS)
+    assert command[0] == path and Path(path).name == "unshare"
+    assert command[1 : 1 + len(options)] == options
+    assert command[1 + len(options) :] == ["--", sys.executable, "-m", "fsx_csi_harness", *argv]
+    assert env[userns.GUARD_ENV] == "1" and env["PATH"] == "/usr/bin:/bin"
+    project = str(Path(userns.__file__).resolve().parents[1])
+    assert env["PYTHONPATH"].split(":") == [project, "/elsewhere"]
+    # The probe tried a bind mount inside a throwaway namespace of the same kind.
+    [probe] = run.seen
+    assert probe[1 : 1 + len(options)] == options and probe[-3] == "--bind"
+    assert not Path(probe[-1]).exists()  # its scratch directory is gone
+    line = stderr.getvalue()
+    assert line.count("\n") == 1 and "private user+mount namespace" in line
+    assert "uid 1000" in line and "e2e: the local platform" in line
+
+
+def test_when_user_namespaces_are_refused_the_message_says_what_and_what_to_try() -> None:
+    argv = ["qualify"]
+    execve, stderr = FakeExec(), io.StringIO()
+    outcome = userns.enter_if_needed(
+        build_parser().parse_args(argv), argv, euid=1000, environ={},
+        run=FakeRunner(1, "unshare: unshare failed: Operation not permitted\n"),
+        execve=execve, stderr=stderr,
+    )  # fmt: skip
+    assert outcome == 2 and execve.calls == []
+    message = stderr.getvalue()
+    for expected in (
+        "uid 1000",
+        "unshare failed: Operation not permitted",  # what failed, in the tool's words
+        "needs root or a private user+mount namespace",
+        "kernel.unprivileged_userns_clone=1",
+        "user.max_user_namespaces",
+        "sudo",
+        "--platform kind",
+    ):
+        assert expected in message
+
+
+def test_root_runs_in_place_without_probing() -> None:
+    execve, run = FakeExec(), FakeRunner(0)
+    outcome = userns.enter_if_needed(
+        build_parser().parse_args(["e2e"]), ["e2e"], euid=0, environ={}, run=run,
+        execve=execve, stderr=io.StringIO(),
+    )  # fmt: skip
+    assert outcome is None and execve.calls == [] and run.seen == []
+
+
+def test_a_missing_unshare_command_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert userns.probe(FakeRunner(0)) == "the unshare command (util-linux) is not on PATH"
+
+
+def test_in_user_namespace_reads_the_uid_map(tmp_path: Path) -> None:
+    uid_map = tmp_path / "uid_map"
+    uid_map.write_text("         0          0 4294967295\n")
+    assert not userns.in_user_namespace(uid_map)
+    uid_map.write_text("         0       1000          1\n")
+    assert userns.in_user_namespace(uid_map)
+    assert not userns.in_user_namespace(tmp_path / "missing")
+
+
+def test_only_the_entry_point_may_re_execute(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Embedding callers (these tests) pass argv and keep their process; `fsx-csi` itself
+    # (argv None, read from sys.argv) goes through the namespace decision.
+    from fsx_csi_harness.cli import main
+
+    calls: list[list[str]] = []
+
+    def refuse(args: object, argv: Sequence[str]) -> int:
+        calls.append(list(argv))
+        return 2
+
+    monkeypatch.setattr(userns, "enter_if_needed", refuse)
+    assert main(["e2e", "--list-scenarios"]) == 0 and calls == []
+    monkeypatch.setattr(sys, "argv", ["fsx-csi", "e2e", "--list-scenarios"])
+    assert main() == 2 and calls == [["e2e", "--list-scenarios"]]

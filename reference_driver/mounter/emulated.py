@@ -121,7 +121,7 @@ class EmulatedMounter:
         bind = ["mount", "--bind", str(directory), str(target)]
         result = self.runner.run(bind)
         if result.returncode != 0:
-            said = (result.output or "no output").rstrip(".")
+            said = " ".join((result.output or "no output").split()).rstrip(".")
             hint = ""
             if any(words in said.lower() for words in _NOT_PERMITTED):
                 hint = (

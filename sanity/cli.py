@@ -84,13 +84,18 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
         argv.append(f"{spec.flag}={value}")
     if args.junit_xml:
         argv.append(f"--junit-xml={args.junit_xml}")
-    if args.numprocesses:
-        argv += ["-n", str(args.numprocesses)]
-    if args.keyword:
-        argv += ["-k", args.keyword]
     extra = list(args.pytest_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
+    if args.numprocesses:
+        argv += ["-n", str(args.numprocesses)]
+        if not any(arg.startswith(("--dist", "-d", "--maxschedchunk")) for arg in extra):
+            # Hand the cases out one at a time, in the plugin's order (counting cases, then
+            # provisioning ones, then quick ones): xdist's default sends each worker a batch
+            # up front, which leaves one worker with several slow cases at the end.
+            argv += ["--dist", "load", "--maxschedchunk", "1"]
+    if args.keyword:
+        argv += ["-k", args.keyword]
     return argv + extra
 
 

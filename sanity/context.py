@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
+from google.protobuf.message import Message
+
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from sanity.config import SanityConfig, SanityInputs
 from sanity.connection import ConnectError, Connection, connect
-from sanity.locks import RunLock
+from sanity.locks import CaseLock, RunLock
 from sanity.names import DefaultIdGenerator, FsxIdGenerator, IdGenerator, NameGenerator
 from sanity.paths import PathKind, PathManager
 from sanity.resources import Leak, Resources
-from sanity.rpc import DriverHealth, DriverUnavailable, RpcCaller, RpcClock
+from sanity.rpc import DriverHealth, DriverUnavailable, Response, RpcCaller, RpcClock
 
 # The enum value types of the generated bindings (plain ints at run time).
 VolumeMode: TypeAlias = csi_pb2.VolumeCapability.AccessMode.Mode.ValueType
@@ -62,6 +64,7 @@ class SessionState:
             check_timeout=self.config.check_path_cmd_timeout,
         )
         self.run_lock = RunLock(self.lock_dir)
+        self.case_lock = CaseLock(self.run_lock)
         self._lock = threading.Lock()
         self._node_conn: Connection | None = None
         self._controller_conn: Connection | None = None
@@ -112,7 +115,16 @@ class SessionState:
             return
         raise DriverUnavailable(lost)
 
+    def locked_call(self, rpc: str, method: Callable[..., Response], request: Message) -> Response:
+        """`call` holding what the run lock asks for this RPC (see sanity/locks.py).
+
+        The lock wait is not RPC time: the clock inside `call` starts after it.
+        """
+        with self.case_lock.around_rpc(rpc):
+            return self.call(rpc, method, request)
+
     def close(self) -> None:
+        self.case_lock.release_exclusive()
         with self._lock:
             for conn in {id(c): c for c in (self._node_conn, self._controller_conn) if c}.values():
                 conn.close()
@@ -193,7 +205,7 @@ class SanityContext:
         self.names = session.names
         self.ids = session.ids
         self.case = case
-        self.call = session.call
+        self.call = session.locked_call
         self.identity = csi_pb2_grpc.IdentityStub(node_conn.channel)
         # csi-test checks identity on both endpoints when they differ.
         self.identities: dict[str, csi_pb2_grpc.IdentityStub] = {"Node Service": self.identity}
@@ -202,7 +214,7 @@ class SanityContext:
                 controller_conn.channel
             )
         self.resources = Resources(
-            session.call,
+            session.locked_call,
             csi_pb2_grpc.ControllerStub(controller_conn.channel),
             csi_pb2_grpc.NodeStub(node_conn.channel),
             csi_pb2_grpc.GroupControllerStub(controller_conn.channel),

@@ -30,7 +30,7 @@ from sanity.results import (
     PROP_UPSTREAM,
     ResultCollector,
 )
-from sanity.spec import EXCLUSIVE_ATTRIBUTE, IT_ATTRIBUTE, upstream_name
+from sanity.spec import EXCLUSIVE_ATTRIBUTE, IT_ATTRIBUTE, PROVISIONS_ATTRIBUTE, upstream_name
 
 SANITY_TESTS_PACKAGE = "sanity.tests"
 PROP_RUN_ID = "csi_sanity_run_id"
@@ -122,6 +122,32 @@ def _is_sanity_item(item: pytest.Item) -> bool:
     return bool(module and module.__name__.startswith(SANITY_TESTS_PACKAGE + "."))
 
 
+def _is_exclusive(item: pytest.Item | None) -> bool:
+    function = getattr(item, "function", None)
+    return bool(item is not None and _is_sanity_item(item)) and bool(
+        getattr(function, EXCLUSIVE_ATTRIBUTE, False)
+    )
+
+
+def _run_order(item: pytest.Item) -> int:
+    """Sort key of the cases: those that count driver-wide state, then those that provision,
+    then the quick ones (stable, so each group keeps its collection order).
+
+    The counting cases come first because at the start of a run nothing changes yet, so they
+    take the run lock without waiting, and back to back they take it once. The provisioning
+    ones come next because xdist hands each worker its next case before the current one
+    ends and cannot move that one elsewhere: when those last cases are quick ones, the
+    workers finish together instead of one of them running two slow cases at the end.
+    Verdicts do not depend on the order: each case cleans up after itself.
+    """
+    if not _is_sanity_item(item):
+        return 2
+    function = getattr(item, "function", None)
+    if getattr(function, EXCLUSIVE_ATTRIBUTE, False):
+        return 0
+    return 1 if getattr(function, PROVISIONS_ATTRIBUTE, False) else 2
+
+
 def _upstream_of(item: pytest.Item) -> tuple[str, str]:
     cls = getattr(item, "cls", None)
     function = getattr(item, "function", None)
@@ -143,6 +169,7 @@ def pytest_collection_modifyitems(
         item.user_properties.append((PROP_UPSTREAM, upstream))
         item.user_properties.append((PROP_SERVICE, service))
         item.user_properties.append((PROP_RUN_ID, state.run_id))
+    items.sort(key=_run_order)
     if config.option.collectonly:
         return  # listing the cases needs no endpoint
     sanity_config = build_config(config)
@@ -176,32 +203,63 @@ def sanity_session(pytestconfig: pytest.Config) -> SessionState:
 def sanity(request: pytest.FixtureRequest, sanity_session: SessionState) -> Iterator[SanityContext]:
     """The per-case context; everything the case creates is undone at teardown."""
     state = _state(request.config)
-    function = getattr(request, "function", None)
-    run_lock = sanity_session.run_lock
-    guard = (
-        run_lock.exclusive() if getattr(function, EXCLUSIVE_ATTRIBUTE, False) else run_lock.shared()
-    )
-    with guard:
-        rpc_before = sanity_session.clock.snapshot()
-        context = sanity_session.new_context(request.node.nodeid)
-        state.open_contexts[id(context)] = context
-        leaks: list[Leak] = []
-        try:
-            context.create_directories()
-            yield context
-        finally:
-            leaks = context.close()
-            state.open_contexts.pop(id(context), None)
-            seconds, calls = sanity_session.clock.snapshot()
-            request.node.user_properties.append((PROP_RPC_SECONDS, seconds - rpc_before[0]))
-            request.node.user_properties.append((PROP_RPC_CALLS, calls - rpc_before[1]))
-            for leak in leaks:
-                request.node.user_properties.append((PROP_LEAK, leak.to_dict()))
-            sanity_session.leaks.extend(leaks)
+    rpc_before = sanity_session.clock.snapshot()
+    context = sanity_session.new_context(request.node.nodeid)
+    state.open_contexts[id(context)] = context
+    leaks: list[Leak] = []
+    try:
+        context.create_directories()
+        yield context
+    finally:
+        leaks = context.close()
+        state.open_contexts.pop(id(context), None)
+        seconds, calls = sanity_session.clock.snapshot()
+        request.node.user_properties.append((PROP_RPC_SECONDS, seconds - rpc_before[0]))
+        request.node.user_properties.append((PROP_RPC_CALLS, calls - rpc_before[1]))
+        for leak in leaks:
+            request.node.user_properties.append((PROP_LEAK, leak.to_dict()))
+        sanity_session.leaks.extend(leaks)
     if leaks:
         raise AssertionError(
             "resource cleanup failed:\n" + "\n".join(f"  - {leak}" for leak in leaks)
         )
+
+
+# --- the run lock (sanity/locks.py) ----------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    session = _state(item.config).session
+    if session is not None and _is_exclusive(item):
+        session.case_lock.try_exclusive_now()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A counting case takes the run lock exclusively at its first RPC: after its capability
+    gates, so that a case skipped for a missing capability never stops the other workers."""
+    session = _state(item.config).session
+    armed = session is not None and _is_exclusive(item)
+    if session is not None and armed:
+        session.case_lock.armed = True
+    try:
+        yield
+    finally:
+        if session is not None and armed:
+            session.case_lock.armed = False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the case's cleanup (fixture teardown) runs here, still under the lock
+    session = _state(item.config).session
+    if session is None or not session.case_lock.holds_exclusive:
+        return
+    if not _is_exclusive(nextitem):
+        session.case_lock.release_exclusive()
+    # else: the next case of this worker counts too; it keeps the lock instead of queueing
+    # behind the other workers' RPCs again.
 
 
 # --- reporting ------------------------------------------------------------------------------

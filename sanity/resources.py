@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from sanity.config import CsiSecrets
-from sanity.rpc import RpcCaller, RpcFailure
+from sanity.rpc import Caller, RpcFailure
 
 Response = TypeVar("Response")
 
@@ -71,7 +71,7 @@ class Resources:
 
     def __init__(
         self,
-        call: RpcCaller,
+        call: Caller,
         controller: csi_pb2_grpc.ControllerStub,
         node: csi_pb2_grpc.NodeStub,
         group_controller: csi_pb2_grpc.GroupControllerStub,

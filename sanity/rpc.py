@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf import text_format
@@ -100,6 +100,12 @@ class RpcClock:
     def snapshot(self) -> tuple[float, int]:
         with self._lock:
             return self.total_seconds, self.calls
+
+
+class Caller(Protocol):
+    """What the cases call RPCs through: an `RpcCaller`, or one wrapped with the run lock."""
+
+    def __call__(self, rpc: str, method: Callable[..., Response], request: Message) -> Response: ...
 
 
 @dataclass

@@ -14,6 +14,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 IT_ATTRIBUTE = "__csi_sanity_it__"
 EXCLUSIVE_ATTRIBUTE = "__csi_sanity_exclusive__"
+PROVISIONS_ATTRIBUTE = "__csi_sanity_provisions__"
 
 
 def it(text: str) -> Callable[[F], F]:
@@ -30,6 +31,15 @@ def exclusive(function: F) -> F:
     """The case counts what the whole driver holds, so no other case may run meanwhile
     (in any xdist worker)."""
     setattr(function, EXCLUSIVE_ATTRIBUTE, True)
+    return function
+
+
+def provisions(function: F) -> F:
+    """The case creates volumes or snapshots when the driver offers them, so it lasts as long
+    as the driver takes to provision (minutes on real FSx). A scheduling hint only: such
+    cases run before the quick ones, so that in a parallel run the quick ones fill the
+    workers' last gaps instead of one worker finishing alone with several slow cases."""
+    setattr(function, PROVISIONS_ATTRIBUTE, True)
     return function
 
 

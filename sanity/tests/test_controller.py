@@ -11,7 +11,7 @@ from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SanityContext
 from sanity.resources import verify_volume_info
 from sanity.rpc import RpcFailure, expect_code, expect_failure
-from sanity.spec import exclusive, it
+from sanity.spec import exclusive, it, provisions
 from sanity.tests._gates import ControllerRpc, require_controller
 
 MAX_NAME_LENGTH = 128
@@ -188,6 +188,7 @@ class TestCreateVolume:
         )
 
     @it("should return appropriate values SingleNodeWriter NoCapacity")
+    @provisions
     def test_creates_a_single_node_writer_volume(self, sanity: SanityContext) -> None:
         # Despite its name, csi-test sends required_bytes here too; so does the port.
         sanity.resources.must_create_volume(
@@ -199,6 +200,7 @@ class TestCreateVolume:
         )
 
     @it("should return appropriate values SingleNodeWriter WithCapacity 1Gi")
+    @provisions
     def test_creates_a_volume_at_least_as_large_as_requested(self, sanity: SanityContext) -> None:
         request = create_request(
             sanity,
@@ -223,6 +225,7 @@ class TestCreateVolume:
         "should not fail when requesting to create a "
         "volume with already existing name and same capacity"
     )
+    @provisions
     def test_returns_the_same_volume_for_a_repeated_request(self, sanity: SanityContext) -> None:
         r = sanity.resources
         name = sanity.names.unique("sanity-controller-create-twice")
@@ -242,6 +245,7 @@ class TestCreateVolume:
         "should fail when requesting to create a "
         "volume with already existing name and different capacity"
     )
+    @provisions
     def test_rejects_a_repeated_name_with_another_capacity(self, sanity: SanityContext) -> None:
         r = sanity.resources
         name = sanity.names.unique("sanity-controller-create-twice-different")
@@ -255,6 +259,7 @@ class TestCreateVolume:
         )
 
     @it("should not fail when creating volume with maximum-length name")
+    @provisions
     def test_accepts_a_name_of_maximum_length(self, sanity: SanityContext) -> None:
         name = sanity.names.unique_with_length("sanity-controller-create-maxlen", MAX_NAME_LENGTH)
         size = sanity.test_volume_size
@@ -263,6 +268,7 @@ class TestCreateVolume:
         assert capacity == 0 or capacity >= size, f"capacity_bytes {capacity} < {size}"
 
     @it("should create volume from an existing source snapshot")
+    @provisions
     def test_creates_a_volume_from_a_snapshot(self, sanity: SanityContext) -> None:
         require_controller(sanity, ControllerRpc.CREATE_DELETE_SNAPSHOT, "Snapshot")
         r = sanity.resources
@@ -305,6 +311,7 @@ class TestCreateVolume:
         )
 
     @it("should create volume from an existing source volume")
+    @provisions
     def test_clones_an_existing_volume(self, sanity: SanityContext) -> None:
         require_controller(sanity, ControllerRpc.CLONE_VOLUME, "Volume Cloning")
         r = sanity.resources
@@ -331,6 +338,7 @@ class TestCreateVolume:
         )
 
     @it("should create volume with a volume attribute class")
+    @provisions
     def test_creates_a_volume_with_mutable_parameters(self, sanity: SanityContext) -> None:
         require_controller(sanity, ControllerRpc.MODIFY_VOLUME, "Modify volume")
         request = sanity.make_create_volume_req(
@@ -377,6 +385,7 @@ class TestDeleteVolume:
         )
 
     @it("should return appropriate values (no optional values added)")
+    @provisions
     def test_deletes_a_volume(self, sanity: SanityContext) -> None:
         r = sanity.resources
         volume = r.must_create_volume(
@@ -414,6 +423,7 @@ class TestValidateVolumeCapabilities:
         )
 
     @it("should fail when no volume capabilities are provided")
+    @provisions
     def test_rejects_a_request_without_capabilities(self, sanity: SanityContext) -> None:
         volume = sanity.resources.must_create_volume(
             create_request(
@@ -430,6 +440,7 @@ class TestValidateVolumeCapabilities:
         )
 
     @it("should return appropriate values (no optional values added)")
+    @provisions
     def test_confirms_capabilities_with_the_capabilities(self, sanity: SanityContext) -> None:
         volume = sanity.resources.must_create_volume(
             create_request(
@@ -545,6 +556,7 @@ class TestControllerPublishVolume:
         )
 
     @it("should fail when the node does not exist")
+    @provisions
     def test_rejects_an_unknown_node_with_not_found(self, sanity: SanityContext) -> None:
         volume = sanity.resources.must_create_volume(
             create_request(sanity, sanity.names.unique("sanity-controller-wrong-node"))
@@ -563,6 +575,7 @@ class TestControllerPublishVolume:
         )
 
     @it("should fail when the volume is already published but is incompatible")
+    @provisions
     def test_rejects_an_incompatible_republish_with_already_exists(
         self, sanity: SanityContext
     ) -> None:
@@ -603,10 +616,12 @@ class TestVolumeLifecycle:
         )
 
     @it("should work")
+    @provisions
     def test_creates_publishes_unpublishes_and_deletes(self, sanity: SanityContext) -> None:
         volume_lifecycle(sanity, 1)
 
     @it("should be idempotent")
+    @provisions
     def test_repeats_every_step_idempotently(self, sanity: SanityContext) -> None:
         volume_lifecycle(sanity, sanity.config.idempotent_count)
 

@@ -8,7 +8,7 @@ from grpc import StatusCode
 from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SanityContext
 from sanity.rpc import expect_code
-from sanity.spec import it
+from sanity.spec import it, provisions
 from sanity.tests._gates import ControllerRpc, require_controller
 
 
@@ -42,6 +42,7 @@ class TestExpandVolume:
         )
 
     @it("should work")
+    @provisions
     def test_expands_a_volume_to_the_requested_size(self, sanity: SanityContext) -> None:
         r = sanity.resources
         request = csi_pb2.CreateVolumeRequest(

@@ -20,7 +20,7 @@ from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SanityContext
 from sanity.names import FSX_FILE_SYSTEM_ID
 from sanity.rpc import RpcFailure, expect_code
-from sanity.spec import exclusive, it
+from sanity.spec import exclusive, it, provisions
 from sanity.tests._gates import ControllerRpc, NodeRpc, require_controller, require_node
 
 GIB = fsx.GIB
@@ -209,6 +209,7 @@ class TestFsxCapacityRounding(_FsxProfile):
         [(row[1], row[2]) for row in ROUNDING],
         ids=[row[0] for row in ROUNDING],
     )
+    @provisions
     def test_rounds_capacity_up_to_a_valid_size(
         self, sanity: SanityContext, configuration: dict[str, str], requested_gib: int | None
     ) -> None:
@@ -250,12 +251,14 @@ class TestFsxVolumes(_FsxProfile):
         )
 
     @it("returns the volume context a node needs to mount: dnsname and mountname")
+    @provisions
     def test_returns_dnsname_and_mountname(self, sanity: SanityContext) -> None:
         context = dict(self._create(sanity, "fsx-context").volume.volume_context)
         for key in ("dnsname", "mountname"):
             assert context.get(key), f"volume_context lacks {key!r}: {context}"
 
     @it("uses file system ids as volume ids, as static provisioning needs")
+    @provisions
     def test_volume_ids_are_file_system_ids(self, sanity: SanityContext) -> None:
         volume_id = self._create(sanity, "fsx-id").volume.volume_id
         assert FSX_FILE_SYSTEM_ID.match(volume_id), (
@@ -350,6 +353,7 @@ class TestFsxNode(_FsxProfile):
         return volume.volume.volume_id, target
 
     @it("publishes read-only when asked, so that writes through the target fail")
+    @provisions
     def test_read_only_publish_refuses_writes(self, sanity: SanityContext) -> None:
         _, target = self._publish(sanity, readonly=True)
         assert Path(target).is_dir(), f"read-only NodePublishVolume left no directory at {target}"
@@ -368,6 +372,7 @@ class TestFsxNode(_FsxProfile):
             raise AssertionError(f"a read-only publish at {target} accepted a write")
 
     @it("reports NodeGetVolumeStats for a published volume")
+    @provisions
     def test_reports_volume_stats_of_a_published_volume(self, sanity: SanityContext) -> None:
         require_node(sanity, NodeRpc.GET_VOLUME_STATS, "NodeGetVolumeStats")
         volume_id, target = self._publish(sanity, readonly=False)

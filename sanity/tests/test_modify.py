@@ -8,7 +8,7 @@ from grpc import StatusCode
 from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SanityContext
 from sanity.rpc import expect_code
-from sanity.spec import it
+from sanity.spec import it, provisions
 from sanity.tests._gates import ControllerRpc, require_controller
 
 FAKE_MUTABLE_PARAMETERS = {"XXX_FakeKey": "XXX_FakeValue"}
@@ -59,15 +59,18 @@ class TestModifyVolume:
         )
 
     @it("should fail if specified mutable parameters are not supported by the volume")
+    @provisions
     def test_rejects_unsupported_mutable_parameters(self, sanity: SanityContext) -> None:
         self._fake_modify(sanity, self._volume(sanity, with_class=False))
 
     @it("should modify a volume created without a volume attribute class")
+    @provisions
     def test_modifies_a_volume_created_without_a_class(self, sanity: SanityContext) -> None:
         volume_id = self._volume(sanity, with_class=False)
         sanity.resources.controller_modify_volume(sanity.make_modify_req(volume_id))
 
     @it("should modify a volume created with a volume attribute class")
+    @provisions
     def test_modifies_a_volume_created_with_a_class(self, sanity: SanityContext) -> None:
         volume_id = self._volume(sanity, with_class=True)
         sanity.resources.controller_modify_volume(sanity.make_modify_req(volume_id))
@@ -76,6 +79,7 @@ class TestModifyVolume:
         "should fail to modify a volume created with a volume "
         "attribute class if new mutable parameters are not supported by volume"
     )
+    @provisions
     def test_rejects_unsupported_parameters_for_a_volume_with_a_class(
         self, sanity: SanityContext
     ) -> None:

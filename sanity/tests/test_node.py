@@ -11,7 +11,7 @@ from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SINGLE_NODE_WRITER, SanityContext, VolumeMode
 from sanity.paths import PathKind
 from sanity.rpc import expect_code
-from sanity.spec import it
+from sanity.spec import it, provisions
 from sanity.tests._gates import ControllerRpc, NodeRpc, require_node
 
 DESCRIBE = "Node Service"
@@ -253,6 +253,7 @@ class TestNodePublishVolumeWithSingleNodeMultiWriter:
         "should fail when volume with single node single writer access mode is already "
         "mounted at a different target path"
     )
+    @provisions
     def test_refuses_a_second_target_for_a_single_writer_volume(
         self, sanity: SanityContext, flow: NodeFlow
     ) -> None:
@@ -304,6 +305,7 @@ class TestNodeUnpublishVolume:
         )
 
     @it("should remove target path")
+    @provisions
     def test_removes_the_target_path(self, sanity: SanityContext, flow: NodeFlow) -> None:
         config = sanity.config
         if config.create_mount_path_cmd and not config.check_path_cmd:
@@ -368,6 +370,7 @@ class TestNodeStageVolume:
         )
 
     @it("should fail when no volume capability is provided")
+    @provisions
     def test_rejects_a_request_without_volume_capability(self, sanity: SanityContext) -> None:
         volume = sanity.resources.must_create_volume(
             sanity.make_create_volume_req(sanity.names.unique("sanity-node-stage-nocaps"))
@@ -450,6 +453,7 @@ class TestNodeGetVolumeStats:
         )
 
     @it("should fail when volume does not exist on the specified path")
+    @provisions
     def test_rejects_a_path_the_volume_is_not_published_at(
         self, sanity: SanityContext, flow: NodeFlow
     ) -> None:
@@ -484,6 +488,7 @@ class TestNodeExpandVolume:
         )
 
     @it("should fail when no volume path is provided")
+    @provisions
     def test_rejects_a_request_without_volume_path(
         self, sanity: SanityContext, flow: NodeFlow
     ) -> None:
@@ -509,6 +514,7 @@ class TestNodeExpandVolume:
         )
 
     @it("should work if node-expand is called after node-publish")
+    @provisions
     def test_expands_a_published_volume(self, sanity: SanityContext, flow: NodeFlow) -> None:
         r = sanity.resources
         name = sanity.names.unique("sanity-node-expand-volume")
@@ -545,12 +551,14 @@ class TestNodeService:
     SERVICE = SERVICE
 
     @it("should work")
+    @provisions
     def test_runs_the_whole_node_workflow(self, sanity: SanityContext, flow: NodeFlow) -> None:
         if not flow.provides_controller:
             pytest.skip("Controller Service not provided: CreateVolume not supported")
         run_controller_test(sanity, flow, 1)
 
     @it("should be idempotent")
+    @provisions
     def test_runs_every_node_step_idempotently(self, sanity: SanityContext, flow: NodeFlow) -> None:
         if not flow.provides_controller:
             pytest.skip("Controller Service not provided: CreateVolume not supported")

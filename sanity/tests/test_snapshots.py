@@ -15,7 +15,7 @@ from fsx_csi_harness.csi import csi_pb2
 from sanity.context import SanityContext
 from sanity.resources import verify_snapshot_info
 from sanity.rpc import expect_code
-from sanity.spec import exclusive, it
+from sanity.spec import exclusive, it, provisions
 from sanity.tests._gates import ControllerRpc, require_controller
 
 MAX_NAME_LENGTH = 128
@@ -59,6 +59,7 @@ class TestListSnapshots:
         return target
 
     @it("should return snapshots that match the specified snapshot id")
+    @provisions
     def test_filters_by_snapshot_id(self, sanity: SanityContext) -> None:
         target = self._three_snapshots(sanity, "s")
         response = sanity.resources.list_snapshots(
@@ -81,6 +82,7 @@ class TestListSnapshots:
         )
 
     @it("should return snapshots that match the specified source volume id")
+    @provisions
     def test_filters_by_source_volume_id(self, sanity: SanityContext) -> None:
         target = self._three_snapshots(sanity, "v")
         source = target.snapshot.source_volume_id
@@ -173,6 +175,7 @@ class TestGetSnapshot:
         )
 
     @it("should return appropriate values (no optional values added)")
+    @provisions
     def test_returns_the_snapshot(self, sanity: SanityContext) -> None:
         created, _ = sanity.must_create_snapshot_from_volume_request(
             sanity.make_create_volume_req(sanity.names.unique("GetSnapshot-volume-1")),
@@ -210,6 +213,7 @@ class TestDeleteSnapshot:
         sanity.resources.delete_snapshot(sanity.make_delete_snapshot_req("reallyfakesnapshotid"))
 
     @it("should return appropriate values (no optional values added)")
+    @provisions
     def test_creates_a_snapshot_that_cleanup_deletes(self, sanity: SanityContext) -> None:
         r = sanity.resources
         volume = r.create_volume(
@@ -256,6 +260,7 @@ class TestCreateSnapshot:
         "should succeed when requesting to create a snapshot "
         "with already existing name and same source volume ID"
     )
+    @provisions
     def test_returns_the_snapshot_again_for_a_repeated_request(self, sanity: SanityContext) -> None:
         r = sanity.resources
         volume = r.must_create_volume(
@@ -271,6 +276,7 @@ class TestCreateSnapshot:
         "should fail when requesting to create a snapshot "
         "with already existing name and different source volume ID"
     )
+    @provisions
     def test_rejects_a_repeated_name_for_another_volume(self, sanity: SanityContext) -> None:
         name = sanity.names.unique("CreateSnapshot-snapshot-2")
         sanity.must_create_snapshot_from_volume_request(
@@ -287,6 +293,7 @@ class TestCreateSnapshot:
         )
 
     @it("should succeed when creating snapshot with maximum-length name")
+    @provisions
     def test_accepts_a_name_of_maximum_length(self, sanity: SanityContext) -> None:
         r = sanity.resources
         volume = r.must_create_volume(

@@ -7,9 +7,17 @@ and with N workers, and reports:
 * wall time serial vs parallel and the speed-up (target: >= 2.5x with 4 workers);
 * whether both runs reached the same verdict for every case (they must);
 * harness overhead: serial wall time / the sum of the driver's RPC times as the suite
-  measured them (target: <= 1.5).
+  measured them (target: <= 1.5);
+* where the time goes: CPU seconds of the suite (pytest and its workers) and of the driver
+  and emulator per run, the share of the wall time that was waiting rather than computing,
+  the longest single case and the serial case time divided by the workers (lower bounds of
+  the parallel run before start-up).
 
-    python benchmarks/sanity_bench.py [--workers 4] [--creation-delay 1] [--profile fsx]
+`--profile both` (the default) measures the csi-sanity cases alone and the full suite with
+the FSx profile.
+
+    python benchmarks/sanity_bench.py [--workers 4] [--creation-delay 1]
+                                      [--profile none|fsx|both]
                                       [--output reports/sanity-bench.json]
 """
 
@@ -19,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -69,9 +78,20 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[str], timeout: float)
     raise RuntimeError(f"the driver did not create {path} within {timeout:g}s")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
-def reference_stack(workdir: Path, creation_delay: float) -> Iterator[str]:
-    """The emulator and the reference driver; yields the driver's CSI endpoint."""
+def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str, list[int]]]:
+    """The emulator and the reference driver; yields the driver's CSI endpoint and their pids."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -106,7 +126,7 @@ def reference_stack(workdir: Path, creation_delay: float) -> Iterator[str]:
         )  # fmt: skip
         processes.append(driver)
         _wait_for_socket(socket, driver, 60)
-        yield f"unix://{socket}"
+        yield f"unix://{socket}", [emulator.pid, driver.pid]
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -119,7 +139,7 @@ def reference_stack(workdir: Path, creation_delay: float) -> Iterator[str]:
 
 
 def run_sanity(
-    endpoint: str, workdir: Path, workers: int, profile: str, tag: str
+    endpoint: str, workdir: Path, workers: int, profile: str, tag: str, stack_pids: list[int]
 ) -> dict[str, Any]:
     params = workdir / "parameters.yaml"
     params.write_text(PARAMETERS)
@@ -130,9 +150,14 @@ def run_sanity(
         f"--csi.stagingdir={workdir}/stage-{tag}", f"--json-report={report}",
         f"--profile={profile}", "-n", str(workers), "--", "-q",
     ]  # fmt: skip
+    stack_cpu_before = sum(_cpu_seconds(pid) for pid in stack_pids)
+    suite_cpu_before = _children_cpu_seconds()
     started = time.monotonic()
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
+    # The pytest process reaps its xdist workers, so their CPU time is in its own.
+    suite_cpu = _children_cpu_seconds() - suite_cpu_before
+    stack_cpu = sum(_cpu_seconds(pid) for pid in stack_pids) - stack_cpu_before
     if not report.exists():
         raise RuntimeError(
             f"sanity ({tag}) wrote no result:\n{completed.stdout}\n{completed.stderr}"
@@ -141,42 +166,37 @@ def run_sanity(
     summary = [line for line in completed.stdout.splitlines() if " passed, " in line]
     return {
         "wall_seconds": wall,
+        "suite_cpu_seconds": suite_cpu,
+        "driver_and_emulator_cpu_seconds": stack_cpu,
         "exit_code": completed.returncode,
         "result": result,
         "summary": summary,
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--creation-delay", type=float, default=1.0)
-    parser.add_argument("--profile", choices=("none", "fsx"), default="none")
-    parser.add_argument("--output", default="")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        print(
-            "sanity_bench: the emulated Lustre mounter needs root for bind mounts", file=sys.stderr
-        )
-        return 2
-    workdir = Path(tempfile.mkdtemp(prefix="sanity-bench-", dir="/tmp"))
-    try:
-        with reference_stack(workdir, args.creation_delay) as endpoint:
-            serial = run_sanity(endpoint, workdir, 0, args.profile, "serial")
-            parallel = run_sanity(endpoint, workdir, args.workers, args.profile, f"n{args.workers}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+def verdicts(run: dict[str, Any]) -> dict[str, str]:
+    return {t["nodeid"]: t["outcome"] for t in run["result"]["tests"]}
 
-    def verdicts(run: dict[str, Any]) -> dict[str, str]:
-        return {t["nodeid"]: t["outcome"] for t in run["result"]["tests"]}
 
+def figures_of(
+    serial: dict[str, Any], parallel: dict[str, Any], workers: int, profile: str
+) -> dict[str, Any]:
     rpc_seconds = serial["result"]["rpc_seconds_total"]
-    figures = {
-        "workers": args.workers,
-        "creation_delay_seconds": args.creation_delay,
-        "profile": args.profile,
+    case_seconds = [t["duration"] for t in serial["result"]["tests"]]
+
+    def cpu(run: dict[str, Any]) -> dict[str, float]:
+        total = run["suite_cpu_seconds"] + run["driver_and_emulator_cpu_seconds"]
+        return {
+            "suite_cpu_seconds": round(run["suite_cpu_seconds"], 2),
+            "driver_and_emulator_cpu_seconds": round(run["driver_and_emulator_cpu_seconds"], 2),
+            # CPU seconds per wall second: 1.0 would keep one core busy for the whole run.
+            "cores_busy_on_average": round(total / run["wall_seconds"], 2),
+            "waiting_share": round(max(0.0, 1 - total / run["wall_seconds"]), 2),
+        }
+
+    return {
+        "profile": profile,
+        "workers": workers,
         "serial_wall_seconds": round(serial["wall_seconds"], 2),
         "parallel_wall_seconds": round(parallel["wall_seconds"], 2),
         "speedup": round(serial["wall_seconds"] / parallel["wall_seconds"], 2),
@@ -187,22 +207,70 @@ def main(argv: list[str] | None = None) -> int:
         "harness_overhead_ratio": round(serial["wall_seconds"] / rpc_seconds, 2)
         if rpc_seconds
         else None,
+        "serial_case_seconds": round(sum(case_seconds), 2),
+        "longest_case_seconds": round(max(case_seconds, default=0.0), 2),
+        "serial_case_seconds_per_worker": round(sum(case_seconds) / workers, 2),
+        "serial_cpu": cpu(serial),
+        "parallel_cpu": cpu(parallel),
+        "cpu_cores": os.cpu_count(),
         "serial_leaks": serial["result"]["leaks"],
         "parallel_leaks": parallel["result"]["leaks"],
     }
-    print(json.dumps(figures, indent=2))
-    for line in serial["summary"]:
-        print("serial  ", line)
-    if not figures["same_verdicts"]:
-        differing = {
-            k: (v, verdicts(parallel).get(k)) for k, v in verdicts(serial).items()
-            if verdicts(parallel).get(k) != v
-        }  # fmt: skip
-        print("verdicts differ:", json.dumps(differing, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--creation-delay", type=float, default=1.0)
+    parser.add_argument("--profile", choices=("none", "fsx", "both"), default="both")
+    parser.add_argument("--output", default="")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print(
+            "sanity_bench: the emulated Lustre mounter needs root for bind mounts", file=sys.stderr
+        )
+        return 2
+    profiles = ["none", "fsx"] if args.profile == "both" else [args.profile]
+    workdir = Path(tempfile.mkdtemp(prefix="sanity-bench-", dir="/tmp"))
+    runs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    try:
+        with reference_stack(workdir, args.creation_delay) as (endpoint, pids):
+            for profile in profiles:
+                serial = run_sanity(endpoint, workdir, 0, profile, f"{profile}-serial", pids)
+                parallel = run_sanity(
+                    endpoint, workdir, args.workers, profile, f"{profile}-n{args.workers}", pids
+                )
+                runs[profile] = (serial, parallel)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    report = {
+        "creation_delay_seconds": args.creation_delay,
+        "runs": [
+            figures_of(serial, parallel, args.workers, profile)
+            for profile, (serial, parallel) in runs.items()
+        ],
+    }
+    print(json.dumps(report, indent=2))
+    all_same = True
+    for profile, (serial, parallel) in runs.items():
+        for line in serial["summary"]:
+            print(f"{profile:4} serial  ", line)
+        for line in parallel["summary"]:
+            print(f"{profile:4} -n {args.workers:<4}", line)
+        if verdicts(serial) != verdicts(parallel):
+            all_same = False
+            differing = {
+                k: (v, verdicts(parallel).get(k)) for k, v in verdicts(serial).items()
+                if verdicts(parallel).get(k) != v
+            }  # fmt: skip
+            print(f"{profile}: verdicts differ:", json.dumps(differing, indent=2))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(figures, indent=2) + "\n")
-    return 0 if figures["same_verdicts"] else 1
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if all_same else 1
 
 
 if __name__ == "__main__":

@@ -81,9 +81,16 @@ def unshare_command(argv: Sequence[str]) -> list[str]:
     return [unshare, *UNSHARE_OPTIONS, "--", sys.executable, "-m", "fsx_csi_harness", *argv]
 
 
+# Root's tools (chroot, and on some systems mount helpers) live here; a user's PATH on Debian
+# leaves them out, and inside the namespace the harness acts as root.
+_SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
 def reexec_environment(environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
     env[GUARD_ENV] = "1"
+    path = [p for p in environ.get("PATH", os.defpath).split(os.pathsep) if p]
+    env["PATH"] = os.pathsep.join(path + [d for d in _SBIN if d not in path])
     # `-m fsx_csi_harness` must import this very checkout even when it is not installed and
     # the working directory is elsewhere.
     package_parent = str(Path(__file__).resolve().parents[1])

@@ -105,7 +105,9 @@ def test_a_non_root_local_run_re_executes_itself_under_unshare_once() -> None:
     assert command[0] == path and Path(path).name == "unshare"
     assert command[1 : 1 + len(options)] == options
     assert command[1 + len(options) :] == ["--", sys.executable, "-m", "fsx_csi_harness", *argv]
-    assert env[userns.GUARD_ENV] == "1" and env["PATH"] == "/usr/bin:/bin"
+    assert env[userns.GUARD_ENV] == "1"
+    # Root's tools (chroot) are on the PATH inside, as sudo's secure_path would have them.
+    assert env["PATH"] == "/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
     project = str(Path(userns.__file__).resolve().parents[1])
     assert env["PYTHONPATH"].split(":") == [project, "/elsewhere"]
     # The probe tried a bind mount inside a throwaway namespace of the same kind.

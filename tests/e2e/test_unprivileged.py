@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -149,17 +150,21 @@ def run_as_nobody(
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
-def nobody_pids() -> set[int]:
-    pids = set()
+def nobody_pids() -> dict[int, str]:
+    """Live processes of nobody's (pid -> name); zombies, already dead, are left out."""
+    found = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            text = status.read_text()
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
         except OSError:
             continue  # exited meanwhile
-        uid_line = next((line for line in text.splitlines() if line.startswith("Uid:")), "")
-        if uid_line.split()[1:2] == [str(NOBODY)]:
-            pids.add(int(status.parent.name))
-    return pids
+        real_uid = fields.get("Uid", "").split()[:1]
+        zombie = "zombie" in fields.get("State", "")
+        if real_uid == [str(NOBODY)] and not zombie:
+            found[int(status.parent.name)] = fields.get("Name", "?").strip()
+    return found
 
 
 def host_mounts_under(path: Path) -> list[str]:
@@ -182,10 +187,16 @@ def nobody_home() -> Iterator[Path]:
 def no_leftovers(nobody_home: Path) -> Iterator[None]:
     """After the test: no mounts under the run's directory on the host, no new process of
     nobody's (the namespace and everything in it are gone)."""
-    before = nobody_pids()
+    before = set(nobody_pids())
     yield
     assert host_mounts_under(nobody_home) == []
-    assert nobody_pids() - before == set()
+    # Killed processes may take a moment to go; give them a short deadline.
+    deadline = time.monotonic() + 5.0
+    while (left := {p: n for p, n in nobody_pids().items() if p not in before}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert left == {}, f"processes of nobody's still running after the run: {left}"
 
 
 def harness(*argv: str) -> list[str]:

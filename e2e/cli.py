@@ -16,7 +16,8 @@ HELP = "run the end-to-end scenarios (StorageClass -> claim -> pods) on a platfo
 _EPILOG = """\
 platforms:
   local    no cluster: the harness plays external-provisioner and kubelet over CSI against
-           driver processes (1 controller, 2 nodes) and the embedded FSx emulator (root)
+           driver processes (1 controller, 2 nodes) and the embedded FSx emulator (real
+           mounts: as root, or in a private user+mount namespace made for other users)
   kind     a kind cluster from fixtures/kind/ (needs docker and kind on PATH)
   cluster  any kubeconfig (EKS, an existing kind); --profile for real-AWS settings
   k3s      a throwaway K3s cluster through testcontainers (needs a Docker engine)

@@ -116,7 +116,10 @@ def probe(run: Runner = _run) -> str | None:
         return "the mount command (util-linux) is not on PATH"
     # Bind a scratch directory onto itself in a throwaway namespace: unshare alone can
     # succeed where mount is still refused (a seccomp or LSM profile).
-    scratch = tempfile.mkdtemp(prefix="fsx-csi-userns-probe-")
+    try:
+        scratch = tempfile.mkdtemp(prefix="fsx-csi-userns-probe-")
+    except OSError as exc:
+        return f"no scratch directory for the probe in {tempfile.gettempdir()} ({exc}); set TMPDIR"
     argv = ["unshare", *UNSHARE_OPTIONS, "--", "mount", "--bind", scratch, scratch]
     try:
         completed = run(argv)

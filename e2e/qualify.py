@@ -32,6 +32,7 @@ from e2e.report.model import (
     Verdict,
 )
 from e2e.throughput.workloads import WorkloadPlan
+from fsx_csi_harness.processes import die_with_parent
 
 SUITES = ("sanity", "e2e", "throughput")
 EXIT_PASSED = 0
@@ -510,6 +511,7 @@ def _stream_command(command: list[str], log_path: Path, reporter: Reporter, labe
             text=True,
             env=env,
             cwd=Path(__file__).resolve().parents[1],
+            preexec_fn=die_with_parent(),
         )
         assert process.stdout is not None
         for line in process.stdout:

@@ -58,6 +58,7 @@ from e2e.results import (
     StepFailed,
 )
 from e2e.scenarios import VOLUME_MOUNT_PATH, ExecCheck, PodSpec, Scenario
+from fsx_csi_harness.processes import die_with_parent
 
 FIELD_MANAGER: Final = "fsx-csi-harness"
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
@@ -1393,7 +1394,13 @@ def kubectl_port_forward(
         f"service/{service}",
         f":{port}",
     ]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent(),
+    )
     found: list[str] = []
     ready = threading.Event()
 

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from e2e.report.model import Leak
 from e2e.throughput.runner import Client, directory_check, mount_points
+from fsx_csi_harness.processes import die_with_parent
 
 GIB = 1024**3
 DEFAULT_PARAMETERS = {
@@ -79,6 +80,7 @@ class DriverProcess:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=Path(__file__).resolve().parents[2],
+            preexec_fn=die_with_parent(),
         )
 
     def exit_code(self) -> int | None:

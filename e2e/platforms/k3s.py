@@ -216,27 +216,13 @@ class K3sPlatform:
         images: Path,
     ) -> str:
         from e2e.platforms import kube, manifests
-        from e2e.platforms.kind import BUILD_TIMEOUT_S, LOAD_TIMEOUT_S
+        from e2e.platforms.kind import LOAD_TIMEOUT_S
 
         image = options.settings.get("image")
         if image is None:
             image = DEFAULT_IMAGE
             with kube.timed(progress, f"building image {image}", timings):
-                runner.run(
-                    [
-                        "docker",
-                        "build",
-                        "--file",
-                        str(manifests.DOCKERFILE),
-                        "--target",
-                        "emulated",
-                        "--tag",
-                        image,
-                        str(manifests.REPO_ROOT),
-                    ],
-                    what=f"building image {image}",
-                    timeout_s=BUILD_TIMEOUT_S,
-                )
+                manifests.build_image(runner, image)
         with kube.timed(progress, f"saving image {image}", timings):
             runner.run(
                 ["docker", "save", "--output", str(images / "image.tar"), image],

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 DEFAULT_IMAGE = "fsx-csi-harness:kind-e2e"
 CREATE_TIMEOUT_S = 600.0
-BUILD_TIMEOUT_S = 1200.0
 LOAD_TIMEOUT_S = 600.0
 
 
@@ -286,23 +285,7 @@ class KindPlatform:
         if image is None:
             image = DEFAULT_IMAGE
             with kube.timed(progress, f"building image {image}", timings):
-                runner.run(
-                    [
-                        "docker",
-                        "build",
-                        "--file",
-                        str(manifests.DOCKERFILE),
-                        "--target",
-                        "emulated",
-                        "--tag",
-                        image,
-                        str(manifests.REPO_ROOT),
-                    ],
-                    what=f"building image {image}",
-                    timeout_s=BUILD_TIMEOUT_S,
-                    hint="run the same `docker build` by hand; behind a proxy, pass build args "
-                    "for pip (HTTPS_PROXY)",
-                )
+                manifests.build_image(runner, image)
         with kube.timed(progress, f"loading image {image} into {cluster}", timings):
             runner.run(
                 ["kind", "load", "docker-image", image, "--name", cluster],

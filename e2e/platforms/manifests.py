@@ -50,6 +50,31 @@ class RenderError(Exception):
     """The manifests could not be rendered; says with what, what it printed, what to try."""
 
 
+# `docker build` of the driver image downloads the project's dependencies: minutes, not seconds.
+IMAGE_BUILD_TIMEOUT_S: Final = 1200.0
+
+
+def build_image(runner: CommandRunner, image: str) -> None:
+    """Build the driver image (the `emulated` target: driver and FSx emulator) as `image`."""
+    runner.run(
+        [
+            "docker",
+            "build",
+            "--file",
+            str(DOCKERFILE),
+            "--target",
+            "emulated",
+            "--tag",
+            image,
+            str(REPO_ROOT),
+        ],
+        what=f"building image {image}",
+        timeout_s=IMAGE_BUILD_TIMEOUT_S,
+        hint="run the same `docker build` by hand; behind a proxy, pass build args for pip "
+        "(HTTPS_PROXY)",
+    )
+
+
 def overlay_path(overlay: Overlay) -> Path:
     if overlay == "base":
         return MANIFEST_DIR / "base"

@@ -88,3 +88,16 @@ class Progress:
                 raise WaitTimeout(what, now - started, last_state, hint)
             self.sleep(min(delay, max(0.0, timeout_s - (now - started))))
             delay = min(delay * 1.5, max_poll_s)
+
+
+class LineProgress(Progress):
+    """Progress whose lines go to a callable, for callers that print their own lines (the
+    reporter of `fsx-csi qualify` and `throughput`) instead of the e2e "[e2e]" stream."""
+
+    def __init__(self, emit: Callable[[str], None], prefix: str = "") -> None:
+        super().__init__()
+        self._emit = emit
+        self._prefix = prefix
+
+    def info(self, message: str) -> None:
+        self._emit(f"{self._prefix}{message}")

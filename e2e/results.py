@@ -56,6 +56,10 @@ class LeakedResource:
     detail: str
     removed: bool  # whether the sweep managed to remove it
 
+    def describe(self) -> str:
+        """The detail and what the sweep did about it, for a report line."""
+        return f"{self.detail} ({'removed by the sweep' if self.removed else 'NOT removed'})"
+
 
 @dataclass
 class RunResult:

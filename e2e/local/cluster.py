@@ -1,19 +1,26 @@
-"""The local "cluster": an FSx endpoint, one controller plugin and two node plugins.
+"""The local "cluster": an FSx endpoint, one controller plugin and node plugins.
+
+The one place that brings up the reference-driver stack on this machine, for the e2e local
+platform, the throughput suite, qualify's sanity target and the sanity benchmark. Two
+layouts: a controller process and `node_count` node processes (what e2e and throughput
+publish on), or one process in mode all that is the controller and the only node (what
+csi-sanity talks to: identity, controller and node on one endpoint).
 
 Everything lives in one run-scoped directory:
 
-    <work dir>/fsx-csi-e2e-<run id>-XXXX/
-        sockets/{controller,node-0,node-1}.sock   the CSI endpoints (Unix sockets)
+    <work dir>/fsx-csi-<run id>-XXXX/
+        sockets/{controller,node-0,node-1}.sock   the CSI endpoints (Unix sockets; all.sock
+                                                   for the all-in-one layout)
         emulation/                                 the shared Lustre emulation root
         nodes/node-N/                              node N's kubelet root (/var/lib/kubelet)
         pods/<pod>/                                a pod's output and chroot
         logs/<process>.log                         driver logs
 
-The drivers are real subprocesses; two node plugins sharing one emulation root are two
-nodes seeing one file system. `LocalCluster` is a context manager: leaving it (normally, on
-an exception or on Ctrl-C) stops the processes, unmounts what is left under the run
-directory, deletes the run's file systems and removes the directory; what it had to clean up
-is listed in `leaks`.
+The drivers are real subprocesses (children that die with the harness); two node plugins
+sharing one emulation root are two nodes seeing one file system. `LocalCluster` is a
+context manager: leaving it (normally, on an exception or on Ctrl-C) stops the processes,
+unmounts what is left under the run directory, deletes the run's file systems and removes
+the directory; what it had to clean up is listed in `leaks`.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from e2e.emulator.config import EmulatorConfig
 from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
 from e2e.progress import Probe, Progress
 from e2e.results import LeakedResource
@@ -62,6 +70,7 @@ class LocalClusterConfig:
     aws_endpoint_url: str | None = None
     emulation_root: Path | None = None
     creation_delay_s: float = 1.0
+    deletion_delay_s: float = EmulatorConfig.deletion_delay
     work_dir: Path | None = None
     driver_command: str = REFERENCE_DRIVER_COMMAND
     driver_start_timeout_s: float = 30.0
@@ -69,14 +78,26 @@ class LocalClusterConfig:
     log_dir: Path | None = None
     keep_work_dir: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    node_count: int = NODE_COUNT
+    # One process in mode all, the controller and the only node (node_count is then unused).
+    all_in_one: bool = False
+
+    def __post_init__(self) -> None:
+        if self.node_count < 1:
+            raise ValueError(f"node_count must be at least 1, got {self.node_count}")
 
 
 @dataclass
 class Plugin:
-    name: str  # controller, node-0, node-1
+    name: str  # controller, node-0, node-1; all for the all-in-one layout
     socket: Path
     channel: grpc.Channel
     log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def endpoint(self) -> str:
+        return f"unix://{self.socket}"
 
 
 class DriverFailed(Exception):
@@ -88,6 +109,24 @@ def log_tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:]) or "(empty log)"
+
+
+def probe_identity(channel: grpc.Channel) -> Probe:
+    """One Identity.Probe: done when the driver answers and does not say ready=false."""
+    try:
+        response = csi_pb2_grpc.IdentityStub(channel).Probe(csi_pb2.ProbeRequest(), timeout=1.0)
+    except grpc.RpcError as exc:
+        return Probe(False, f"Probe: {exc.code().name}")
+    ready = not response.HasField("ready") or response.ready.value
+    return Probe(ready, "ready" if ready else "Probe answered ready=false")
+
+
+def plugin_info(channel: grpc.Channel) -> tuple[str, str]:
+    """The driver's (name, vendor_version) from GetPluginInfo."""
+    info = csi_pb2_grpc.IdentityStub(channel).GetPluginInfo(
+        csi_pb2.GetPluginInfoRequest(), timeout=10
+    )
+    return info.name, info.vendor_version
 
 
 class LocalCluster:
@@ -103,6 +142,7 @@ class LocalCluster:
         self.controller: Plugin | None = None
         self.nodes: list[Plugin] = []
         self.driver_name = ""
+        self.driver_version = ""
         self._emulator: EmulatorServer | None = None
         self._fsx: FSxClient | None = None
         self._guard: FileSystemGuard | None = None
@@ -180,7 +220,7 @@ class LocalCluster:
         self.progress.info(f"run directory {self.run_dir}")
 
         if self.config.aws_endpoint_url is None:
-            from e2e.emulator import EmulatorConfig, EmulatorServer
+            from e2e.emulator import EmulatorServer
 
             self.emulation_root = self.run_dir / "emulation"
             self.emulation_root.mkdir()
@@ -188,6 +228,7 @@ class LocalCluster:
                 EmulatorConfig(
                     region=self.config.region,
                     creation_delay=self.config.creation_delay_s,
+                    deletion_delay=self.config.deletion_delay_s,
                     emulation_root=self.emulation_root,
                 ),
                 host="127.0.0.1",
@@ -215,20 +256,28 @@ class LocalCluster:
         )
         self._guard = FileSystemGuard(self._fsx, self.progress)
 
-        # Start all three first, then wait: their start-up (imports) overlaps.
-        self.controller = self._launch("controller", "controller", "controller", env)
-        self.nodes = [
-            self._launch(f"node-{i}", "node", f"node-{i}", env) for i in range(NODE_COUNT)
-        ]
-        for plugin in (self.controller, *self.nodes):
+        # Start every process first, then wait: their start-up (imports) overlaps.
+        if self.config.all_in_one:
+            self.controller = self._launch("all", "all", "node-0", env)
+            self.nodes = [self.controller]
+            layout = "one process in mode all"
+        else:
+            self.controller = self._launch("controller", "controller", "controller", env)
+            self.nodes = [
+                self._launch(f"node-{i}", "node", f"node-{i}", env)
+                for i in range(self.config.node_count)
+            ]
+            layout = f"controller and {len(self.nodes)} nodes"
+        for plugin in self.plugins:
             self._wait_ready(plugin)
-        info = csi_pb2_grpc.IdentityStub(self.controller.channel).GetPluginInfo(
-            csi_pb2.GetPluginInfoRequest(), timeout=10
-        )
-        self.driver_name = info.name
-        self.progress.info(
-            f"driver {info.name} {info.vendor_version}: controller and {NODE_COUNT} nodes ready"
-        )
+        self.driver_name, self.driver_version = plugin_info(self.controller.channel)
+        self.progress.info(f"driver {self.driver_name} {self.driver_version}: {layout} ready")
+
+    @property
+    def plugins(self) -> list[Plugin]:
+        """Every driver process once (the all-in-one process is controller and node)."""
+        started = [p for p in (self.controller, *self.nodes) if p is not None]
+        return list({id(p): p for p in started}.values())
 
     def _launch(self, name: str, mode: str, node_id: str, env: dict[str, str]) -> Plugin:
         assert self.run_dir is not None and self.emulation_root is not None
@@ -252,31 +301,24 @@ class LocalCluster:
             ) from exc
         log = self.run_dir / "logs" / f"{name}.log"
         with log.open("wb") as output:
-            self.tracker.start(
+            process = self.tracker.start(
                 f"driver/{name}", argv, stdout=output, stderr=output, env=env,
                 stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT),
             )  # fmt: skip
         channel = grpc.insecure_channel(f"unix://{socket}")
-        return Plugin(name, socket, channel, log)
+        return Plugin(name, socket, channel, log, process)
 
     def _wait_ready(self, plugin: Plugin) -> None:
-        stub = csi_pb2_grpc.IdentityStub(plugin.channel)
-
         def probe() -> Probe:
-            process = self.tracker.running().get(f"driver/{plugin.name}")
-            if process is None:
+            if plugin.process.poll() is not None:
                 raise DriverFailed(
-                    f"driver {plugin.name} exited during start-up; expected it to serve CSI on "
+                    f"driver {plugin.name} exited during start-up (exit code "
+                    f"{plugin.process.returncode}); expected it to serve CSI on "
                     f"{plugin.socket}. Last log lines ({plugin.log}):\n{log_tail(plugin.log)}"
                 )
             if not plugin.socket.exists():
                 return Probe(False, "socket not created yet")
-            try:
-                response = stub.Probe(csi_pb2.ProbeRequest(), timeout=1.0)
-            except grpc.RpcError as exc:
-                return Probe(False, f"Probe: {exc.code().name}")
-            ready = not response.HasField("ready") or response.ready.value
-            return Probe(ready, "ready" if ready else "Probe answered ready=false")
+            return probe_identity(plugin.channel)
 
         self.progress.wait(
             f"driver {plugin.name} to serve CSI",
@@ -289,7 +331,7 @@ class LocalCluster:
 
     def _stop(self) -> None:
         """Stop everything; never raises (cleanup runs after failures and Ctrl-C too)."""
-        plugins = [p for p in (self.controller, *self.nodes) if p is not None]
+        plugins = self.plugins
         # Pods first, then node plugins, then the controller: as a cluster drains.
         pods = [n for n in self.tracker.running() if n.startswith("pod/")]
         self.leaks.extend(

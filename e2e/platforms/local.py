@@ -126,6 +126,7 @@ class LocalPlatform:
             with cluster:
                 result.details["fsx_endpoint"] = cluster.endpoint_url or ""
                 result.details["driver_name"] = cluster.driver_name
+                result.details["driver_version"] = cluster.driver_version
                 pods = PodRunner(isolation, cluster.tracker, cluster.pods_dir, progress)
                 runner = LocalScenarioRunner(cluster, pods, options.provision_timeout_s)
                 for scenario in scenarios:

@@ -226,19 +226,32 @@ def run_sanity_suite(
     junit = work_dir / "sanity-junit.xml"
     report = work_dir / "sanity.json"
     profile = options.sanity_profile
+    cluster = None
     with contextlib.ExitStack() as stack:
         if options.csi_endpoint is not None:
             endpoint = options.csi_endpoint
         else:
-            from e2e.throughput.local import ReferenceDriverSet
+            from e2e.local.cluster import LocalCluster, LocalClusterConfig
+            from e2e.progress import LineProgress
 
-            drivers = stack.enter_context(
-                ReferenceDriverSet(work_dir, run_id, node_count=0, all_in_one=True,
-                                   progress=reporter.line)
-            )  # fmt: skip
-            endpoint = drivers.endpoints["all"]
-            writer.summary.target.driver_name = drivers.driver_name
-            writer.summary.target.driver_version = drivers.driver_version
+            # The reference driver in mode all: sanity needs identity, controller and node
+            # on one endpoint.
+            cluster = LocalCluster(
+                LocalClusterConfig(
+                    run_id=run_id,
+                    work_dir=work_dir,
+                    creation_delay_s=0.2,
+                    deletion_delay_s=0.1,
+                    all_in_one=True,
+                    log_dir=writer.raw_dir / "sanity",
+                ),
+                LineProgress(reporter.line, prefix="sanity: "),
+            )
+            stack.enter_context(cluster)
+            assert cluster.controller is not None
+            endpoint = cluster.controller.endpoint
+            writer.summary.target.driver_name = cluster.driver_name
+            writer.summary.target.driver_version = cluster.driver_version
             profile = profile or "fsx"
         command = [
             sys.executable, "-m", "fsx_csi_harness", "sanity",
@@ -259,9 +272,11 @@ def run_sanity_suite(
             command += ["-n", str(options.sanity_workers)]
         reporter.line(f"sanity: {' '.join(command[2:])}")
         completed = _stream_command(command, work_dir / "sanity.log", reporter, "sanity")
-        if "drivers" in locals():
-            for role, log in drivers.logs():
-                writer.write_raw(f"sanity/driver-{role}.log", log.read_bytes())
+    # The driver log is in raw/sanity/ by now (the cluster copies it when it stops).
+    if cluster is not None:
+        writer.summary.leaks.extend(
+            Leak(leak.kind, leak.identifier, "sanity", leak.describe()) for leak in cluster.leaks
+        )
     writer.write_raw("sanity/sanity.log", (work_dir / "sanity.log").read_bytes())
     raw = ["raw/sanity/sanity.log"]
     for path in (junit, report):
@@ -424,11 +439,9 @@ def run_e2e_suite(
                     message=step.message or None,
                 )
             )
-    for leak in result.leaks:
-        writer.summary.leaks.append(
-            Leak(leak.kind, leak.identifier, "e2e",
-                 f"{leak.detail} ({'removed by the sweep' if leak.removed else 'NOT removed'})")
-        )  # fmt: skip
+    writer.summary.leaks.extend(
+        Leak(leak.kind, leak.identifier, "e2e", leak.describe()) for leak in result.leaks
+    )
     failed = any(t.outcome.is_failure for t in tests)
     return SuiteResult(
         "e2e",

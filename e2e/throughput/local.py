@@ -1,31 +1,35 @@
-"""Local platform for throughput: one volume, published on N node-plugin processes.
+"""Local platform for throughput: one volume, published on every node of a local cluster.
 
-The harness plays external-provisioner and kubelet over CSI gRPC, as the e2e local platform
-does: the FSx emulator runs embedded (or the user gives an AWS endpoint), the reference
-driver runs as one controller process and one node process per node, all started through
-the same `fsx-csi driver` command line that ships, and sharing one emulation root. The
-volume is created once, published on every node, and the raw emulation directory behind it
-(<root>/<file-system-id>/<mountname>) is measured in the same run for the overhead ratio.
-Alternatively `csi_endpoint` points at a driver someone else runs (mode all); then there is
-one node and no raw directory unless `emulation_root` says where that driver keeps it.
+The stack is the e2e local platform's (`e2e.local.cluster.LocalCluster`: the FSx emulator
+embedded, or the user's AWS endpoint, one controller process and one node process per node,
+sharing one emulation root), and the harness plays external-provisioner and kubelet over CSI
+the same way (`e2e.local.csi_roles`). What is throughput's own: the volume is created once,
+published on every node, and its clients are the published targets plus the raw emulation
+directory behind them (<root>/<file-system-id>/<mountname>), measured in the same run for the
+overhead ratio. Alternatively `csi_endpoint` points at a driver someone else runs (mode all);
+then there is one node and no raw directory unless `emulation_root` says where that driver
+keeps it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import TYPE_CHECKING
 
 from e2e.report.model import Leak
 from e2e.throughput.runner import Client, directory_check, mount_points
-from fsx_csi_harness.processes import die_with_parent
+
+if TYPE_CHECKING:
+    import grpc
+
+    from e2e.local.cluster import LocalCluster
+    from e2e.local.csi_roles import ExternalProvisioner, Kubelet, PersistentVolume
 
 GIB = 1024**3
 DEFAULT_PARAMETERS = {
@@ -33,6 +37,9 @@ DEFAULT_PARAMETERS = {
     "securityGroupIds": "sg-0123456789abcdef0",
     "deploymentType": "SCRATCH_2",
 }
+# The suite that reports the leaks, and the scenario tag on the file system (tagged like an
+# e2e scenario's, so that the cluster's leak sweep finds it).
+SUITE = "throughput"
 
 
 class LocalSetupError(Exception):
@@ -49,237 +56,56 @@ class LocalVolumeConfig:
     creation_delay_s: float = 0.2
     # An external driver (mode all) instead of spawning the reference driver.
     csi_endpoint: str | None = None
-    # The emulation root the external driver uses, if any (enables the raw comparison).
+    # The emulation root of the external driver, or of the emulator at `aws_endpoint_url`
+    # (that one needs it: the emulated mounts bind its directories).
     emulation_root: Path | None = None
     aws_endpoint_url: str | None = None
     region: str = "us-east-1"
     rpc_timeout_s: float = 120.0
     start_timeout_s: float = 30.0
+    # Where the driver logs are copied when the volume is torn down (the report bundle).
+    log_dir: Path | None = None
 
 
-class DriverProcess:
-    """One `fsx-csi driver` process on a Unix socket; its output goes to a log file."""
-
-    def __init__(self, name: str, args: list[str], socket_path: Path, log_path: Path) -> None:
-        self.name = name
-        self.socket_path = socket_path
-        self.log_path = log_path
-        self._args = args
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"unix://{self.socket_path}"
-
-    def start(self, env: dict[str, str]) -> None:
-        self._log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "fsx_csi_harness", "driver", *self._args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=Path(__file__).resolve().parents[2],
-            preexec_fn=die_with_parent(),
-        )
-
-    def exit_code(self) -> int | None:
-        return None if self._process is None else self._process.poll()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-class ReferenceDriverSet:
-    """Context manager: the FSx emulator (unless an AWS endpoint is given) and reference
-    driver processes on Unix sockets in `work_dir`, all sharing one emulation root.
-
-    `all_in_one`: one process in mode all (what sanity talks to); otherwise one controller
-    and `node_count` node processes (what the throughput volume is published on).
-    """
-
-    def __init__(
-        self,
-        work_dir: Path,
-        run_id: str,
-        node_count: int,
-        progress: Callable[[str], None],
-        all_in_one: bool = False,
-        aws_endpoint_url: str | None = None,
-        creation_delay_s: float = 0.2,
-        region: str = "us-east-1",
-        start_timeout_s: float = 30.0,
-    ) -> None:
-        self.work_dir = work_dir
-        self.run_id = run_id
-        self.emulation_root = work_dir / "emulation-root"
-        self.endpoints: dict[str, str] = {}
-        self.processes: list[DriverProcess] = []
-        self.driver_name: str | None = None
-        self.driver_version: str | None = None
-        self._node_count = node_count
-        self._all_in_one = all_in_one
-        self._aws_endpoint_url = aws_endpoint_url
-        self._creation_delay_s = creation_delay_s
-        self._region = region
-        self._start_timeout_s = start_timeout_s
-        self._progress = progress
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self) -> ReferenceDriverSet:
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(*sys.exc_info())
-            raise
-        return self
-
-    def _start(self) -> None:
-        from e2e.emulator.config import EmulatorConfig
-        from e2e.emulator.server import EmulatorServer
-
-        self.emulation_root.mkdir(parents=True, exist_ok=True)
-        endpoint_url = self._aws_endpoint_url
-        if endpoint_url is None:
-            server = EmulatorServer(
-                EmulatorConfig(
-                    creation_delay=self._creation_delay_s,
-                    deletion_delay=0.1,
-                    emulation_root=self.emulation_root,
-                ),
-                host="127.0.0.1",
-                port=0,
-            )
-            self._stack.enter_context(server)
-            endpoint_url = server.endpoint_url
-            self._progress(f"FSx emulator at {endpoint_url}, emulation root {self.emulation_root}")
-        env = dict(os.environ)
-        env.setdefault("AWS_ACCESS_KEY_ID", "emulated")
-        env.setdefault("AWS_SECRET_ACCESS_KEY", "emulated")
-        env["AWS_DEFAULT_REGION"] = self._region
-        env["AWS_REGION"] = self._region
-        if self._all_in_one:
-            roles = {"all": "all"}
-        else:
-            roles = {"controller": "controller"}
-            roles.update({f"node-{i + 1}": "node" for i in range(self._node_count)})
-        for role, mode in roles.items():
-            socket_path = self.work_dir / f"{role}.sock"
-            process = DriverProcess(
-                role,
-                [
-                    "--endpoint", f"unix://{socket_path}",
-                    "--mode", mode,
-                    "--node-id", f"{self.run_id}-{role}",
-                    "--aws-endpoint-url", endpoint_url,
-                    "--mounter", "emulated",
-                    "--emulation-root", str(self.emulation_root),
-                ],
-                socket_path,
-                self.work_dir / f"{role}.log",
-            )  # fmt: skip
-            process.start(env)
-            self.processes.append(process)
-            self.endpoints[role] = process.endpoint
-        for process in self.processes:
-            wait_ready(process.endpoint, self._start_timeout_s, process)
-        self._identify(self.endpoints.get("all") or self.endpoints["controller"])
-        self._progress(
-            f"reference driver {self.driver_name} {self.driver_version}: "
-            + ", ".join(f"{role} on {endpoint}" for role, endpoint in self.endpoints.items())
-        )
-
-    def _identify(self, endpoint: str) -> None:
-        import grpc
-
-        from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
-
-        with grpc.insecure_channel(endpoint) as channel:
-            info = csi_pb2_grpc.IdentityStub(channel).GetPluginInfo(
-                csi_pb2.GetPluginInfoRequest(), timeout=10
-            )
-        self.driver_name = info.name
-        self.driver_version = info.vendor_version
-
-    def logs(self) -> Iterator[tuple[str, Path]]:
-        for process in self.processes:
-            if process.log_path.exists():
-                yield process.name, process.log_path
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for process in self.processes:
-            process.stop()
-        self._stack.close()
-
-
-def wait_ready(endpoint: str, timeout_s: float, process: DriverProcess | None = None) -> None:
-    """Wait until a CSI endpoint accepts connections; a dead process fails at once."""
-    import grpc
-
-    deadline = time.monotonic() + timeout_s
-    last = "not connected yet"
-    with grpc.insecure_channel(endpoint) as channel:
-        while time.monotonic() < deadline:
-            if process is not None and process.exit_code() is not None:
-                raise LocalSetupError(
-                    f"the {process.name} driver process exited with code "
-                    f"{process.exit_code()} before serving CSI on {endpoint}; its log "
-                    f"({process.log_path}) ends with:\n{process.log_tail()}"
-                )
-            try:
-                grpc.channel_ready_future(channel).result(timeout=0.5)
-                return
-            except grpc.FutureTimeoutError:
-                last = "socket not accepting connections"
-    where = f"; log {process.log_path}:\n{process.log_tail()}" if process else ""
-    raise LocalSetupError(
-        f"the CSI endpoint {endpoint} was not ready within {timeout_s:g} s (last seen: "
-        f"{last}){where}; check that the driver runs and listens there"
-    )
+@dataclass
+class _Node:
+    name: str  # the client's name in the report: node-1, node-2, ...
+    kubelet: Kubelet
+    pod_uid: str
+    target: Path | None = None
 
 
 class LocalVolume:
-    """Context manager: emulator, driver processes, one volume published on every node.
+    """Context manager: the local cluster (or an external driver), one volume published on
+    every node.
 
-    `clients()` gives the published targets (and the raw directory when known); on exit
-    everything is unpublished, deleted and stopped, and what could not be is in `leaks`.
+    `clients()` gives the published targets and `raw_client()` the raw directory when known;
+    on exit everything is unpublished, deleted and stopped, and what could not be is in
+    `leaks`.
     """
 
     def __init__(self, config: LocalVolumeConfig, progress: Callable[[str], None]) -> None:
+        from e2e.progress import LineProgress
+
         self.config = config
-        self._progress = progress
+        self._progress = LineProgress(progress, prefix="throughput: ")
         self._stack = contextlib.ExitStack()
         self.leaks: list[Leak] = []
-        self.volume_id: str | None = None
-        self.volume_context: dict[str, str] = {}
         self.emulation_root: Path | None = config.emulation_root
-        self.targets: dict[str, Path] = {}
         self.driver_name: str | None = None
         self.driver_version: str | None = None
-        self._channels: list[Any] = []
-        self._drivers: ReferenceDriverSet | None = None
-        self._controller: Any = None
-        self._nodes: dict[str, Any] = {}
+        self._cluster: LocalCluster | None = None
+        self._provisioner: ExternalProvisioner | None = None
+        self._nodes: list[_Node] = []
+        self._volume: PersistentVolume | None = None
+
+    @property
+    def volume_id(self) -> str | None:
+        return self._volume.volume_id if self._volume is not None else None
+
+    @property
+    def targets(self) -> dict[str, Path]:
+        return {node.name: node.target for node in self._nodes if node.target is not None}
 
     # -- setup ---------------------------------------------------------------------------
     def __enter__(self) -> LocalVolume:
@@ -291,108 +117,128 @@ class LocalVolume:
         return self
 
     def _start(self) -> None:
-        import grpc
-
-        from fsx_csi_harness.csi import csi_pb2_grpc
+        from e2e.local.csi_roles import ExternalProvisioner, Kubelet
 
         config = self.config
         config.work_dir.mkdir(parents=True, exist_ok=True)
         if config.csi_endpoint is None:
-            drivers = ReferenceDriverSet(
-                config.work_dir,
-                config.run_id,
-                node_count=config.nodes,
-                progress=self._progress,
-                aws_endpoint_url=config.aws_endpoint_url,
-                creation_delay_s=config.creation_delay_s,
-                region=config.region,
-                start_timeout_s=config.start_timeout_s,
-            )
-            self._drivers = self._stack.enter_context(drivers)
-            self.emulation_root = drivers.emulation_root
-            endpoints = dict(drivers.endpoints)
+            controller, nodes = self._start_cluster()
         else:
-            wait_ready(config.csi_endpoint, config.start_timeout_s)
-            endpoints = {"controller": config.csi_endpoint, "node-1": config.csi_endpoint}
-        for role, endpoint in endpoints.items():
-            channel = grpc.insecure_channel(endpoint)
-            self._channels.append(channel)
-            if role == "controller":
-                self._controller = csi_pb2_grpc.ControllerStub(channel)
-                self._identify(channel)
-            else:
-                self._nodes[role] = csi_pb2_grpc.NodeStub(channel)
+            controller = self._connect(config.csi_endpoint)
+            nodes = [(config.csi_endpoint, controller, config.work_dir / "node-1")]
+        self._provisioner = ExternalProvisioner(controller, self._progress)
         self._create_volume()
-        for node, stub in self._nodes.items():
-            self._publish(node, stub)
+        assert self._volume is not None
+        for index, (plugin_name, channel, root) in enumerate(nodes):
+            # Clients keep the report's names (node-1, ...) whatever the plugins are called.
+            name = f"node-{index + 1}"
+            kubelet = Kubelet(plugin_name, channel, root, self.driver_name or "", self._progress)
+            node = _Node(name, kubelet, pod_uid=str(uuid.uuid4()))
+            self._nodes.append(node)
+            node.target = kubelet.publish(
+                node.pod_uid, self._volume, read_only=False, timeout_s=config.rpc_timeout_s
+            )
+            self._progress.info(
+                f"published {self.volume_id} on {name} ({kubelet.node_name}) at {node.target}"
+            )
 
-    def _identify(self, channel: Any) -> None:
-        from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+    def _start_cluster(self) -> tuple[grpc.Channel, list[tuple[str, grpc.Channel, Path]]]:
+        """The reference driver stack; its controller channel and (plugin name, channel,
+        kubelet root) per node."""
+        from e2e.local.cluster import DriverFailed, LocalCluster, LocalClusterConfig
+        from e2e.progress import WaitTimeout
 
-        info = csi_pb2_grpc.IdentityStub(channel).GetPluginInfo(
-            csi_pb2.GetPluginInfoRequest(), timeout=10
-        )
-        self.driver_name = info.name
-        self.driver_version = info.vendor_version
-
-    def _capability(self) -> Any:
-        from fsx_csi_harness.csi import csi_pb2
-
-        return csi_pb2.VolumeCapability(
-            mount=csi_pb2.VolumeCapability.MountVolume(),
-            access_mode=csi_pb2.VolumeCapability.AccessMode(
-                mode=csi_pb2.VolumeCapability.AccessMode.MULTI_NODE_MULTI_WRITER
+        config = self.config
+        if config.aws_endpoint_url is not None and config.emulation_root is None:
+            raise LocalSetupError(
+                f"--aws-endpoint-url {config.aws_endpoint_url} needs the emulation root that "
+                "endpoint's emulator serves (its --emulation-root): the emulated Lustre mounts "
+                "bind its directories; pass --emulation-root DIR"
+            )
+        cluster = LocalCluster(
+            LocalClusterConfig(
+                run_id=config.run_id,
+                region=config.region,
+                aws_endpoint_url=config.aws_endpoint_url,
+                emulation_root=config.emulation_root,
+                creation_delay_s=config.creation_delay_s,
+                deletion_delay_s=0.1,
+                work_dir=config.work_dir,
+                driver_start_timeout_s=config.start_timeout_s,
+                log_dir=config.log_dir,
+                node_count=config.nodes,
             ),
+            self._progress,
         )
+        self._cluster = cluster
+        try:
+            self._stack.enter_context(cluster)
+        except (DriverFailed, WaitTimeout) as exc:
+            raise LocalSetupError(str(exc)) from exc
+        assert cluster.controller is not None
+        self.emulation_root = cluster.emulation_root
+        self.driver_name, self.driver_version = cluster.driver_name, cluster.driver_version
+        nodes = [
+            (f"driver {plugin.name}", plugin.channel, cluster.node_root(i))
+            for i, plugin in enumerate(cluster.nodes)
+        ]
+        return cluster.controller.channel, nodes
+
+    def _connect(self, endpoint: str) -> grpc.Channel:
+        """A channel to a driver someone else runs, once it answers Probe."""
+        import grpc
+
+        from e2e.local.cluster import plugin_info, probe_identity
+        from e2e.progress import WaitTimeout
+
+        channel = grpc.insecure_channel(endpoint)
+        self._stack.callback(channel.close)
+        try:
+            self._progress.wait(
+                f"the CSI endpoint {endpoint} to serve",
+                lambda: probe_identity(channel),
+                self.config.start_timeout_s,
+                poll_s=0.05,
+                max_poll_s=0.5,
+                hint="check that the driver runs and listens there",
+            )
+        except WaitTimeout as exc:
+            raise LocalSetupError(str(exc)) from exc
+        self.driver_name, self.driver_version = plugin_info(channel)
+        return channel
 
     def _create_volume(self) -> None:
-        from fsx_csi_harness.csi import csi_pb2
+        from e2e.leaks import with_run_tags
 
-        name = f"throughput-{self.config.run_id}"
-        self._progress(f"throughput: CreateVolume {name} ({self.config.capacity_gib} GiB)")
-        response = self._controller.CreateVolume(
-            csi_pb2.CreateVolumeRequest(
-                name=name,
-                capacity_range=csi_pb2.CapacityRange(required_bytes=self.config.capacity_gib * GIB),
-                volume_capabilities=[self._capability()],
-                parameters=self.config.parameters,
-            ),
-            timeout=self.config.rpc_timeout_s,
+        assert self._provisioner is not None
+        config = self.config
+        self._progress.info(f"CreateVolume throughput-{config.run_id} ({config.capacity_gib} GiB)")
+        self._volume = self._provisioner.create_volume(
+            pv_name=f"throughput-{config.run_id}",
+            claim_name=SUITE,
+            namespace="default",
+            parameters=with_run_tags(config.parameters, config.run_id, SUITE),
+            size_bytes=config.capacity_gib * GIB,
+            access_modes=("ReadWriteMany",),
+            mount_options=(),
+            timeout_s=config.rpc_timeout_s,
         )
-        self.volume_id = response.volume.volume_id
-        self.volume_context = dict(response.volume.volume_context)
-
-    def _publish(self, node: str, stub: Any) -> None:
-        from fsx_csi_harness.csi import csi_pb2
-
-        target = self.config.work_dir / node / "target"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        stub.NodePublishVolume(
-            csi_pb2.NodePublishVolumeRequest(
-                volume_id=self.volume_id or "",
-                target_path=str(target),
-                volume_capability=self._capability(),
-                volume_context=self.volume_context,
-                readonly=False,
-            ),
-            timeout=self.config.rpc_timeout_s,
-        )
-        self.targets[node] = target
-        self._progress(f"throughput: published {self.volume_id} on {node} at {target}")
 
     # -- what the workloads run on ---------------------------------------------------------
     @property
     def raw_directory(self) -> Path | None:
-        mount_name = self.volume_context.get("mountname")
-        if self.emulation_root is None or self.volume_id is None or not mount_name:
+        if self._volume is None or self.emulation_root is None:
             return None
-        directory = self.emulation_root / self.volume_id / mount_name
+        mount_name = self._volume.volume_context.get("mountname")
+        if not mount_name:
+            return None
+        directory = self.emulation_root / self._volume.volume_id / mount_name
         return directory if directory.is_dir() else None
 
     def clients(self) -> list[Client]:
         return [
-            Client(node, "published", target, directory_check(target, must_be_mount=True))
-            for node, target in self.targets.items()
+            Client(name, "published", target, directory_check(target, must_be_mount=True))
+            for name, target in self.targets.items()
         ]
 
     def raw_client(self) -> Client | None:
@@ -408,37 +254,34 @@ class LocalVolume:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from fsx_csi_harness.csi import csi_pb2
-
-        for node, target in list(self.targets.items()):
+        volume = self._volume
+        for node in self._nodes:
+            if volume is None or node.target is None:
+                continue
             try:
-                self._nodes[node].NodeUnpublishVolume(
-                    csi_pb2.NodeUnpublishVolumeRequest(
-                        volume_id=self.volume_id or "", target_path=str(target)
-                    ),
-                    timeout=30,
-                )
+                node.kubelet.unpublish(node.pod_uid, volume, timeout_s=30)
             except Exception as failure:  # noqa: BLE001 - every failure is a leak to report
                 self.leaks.append(
-                    Leak("publication", str(target), "throughput", f"NodeUnpublish: {failure}")
+                    Leak("publication", str(node.target), SUITE, f"NodeUnpublish: {failure}")
                 )
-            if str(target.resolve()) in mount_points():
+            if str(node.target.resolve()) in mount_points():
                 self.leaks.append(
-                    Leak("mount", str(target), "throughput", "still mounted after unpublish")
+                    Leak("mount", str(node.target), SUITE, "still mounted after unpublish")
                 )
-        if self.volume_id is not None and self._controller is not None:
+        if volume is not None and self._provisioner is not None:
             try:
-                self._controller.DeleteVolume(
-                    csi_pb2.DeleteVolumeRequest(volume_id=self.volume_id), timeout=60
-                )
+                self._provisioner.delete_volume(volume.volume_id, timeout_s=60)
+                # DeleteVolume returns while the file system is DELETING; the cluster's leak
+                # sweep would count it, so wait for it to be gone, as e2e's teardown does.
+                if self._cluster is not None:
+                    self._cluster.guard.wait_gone(volume.volume_id, timeout_s=60)
             except Exception as failure:  # noqa: BLE001
                 self.leaks.append(
-                    Leak("file-system", self.volume_id, "throughput", f"DeleteVolume: {failure}")
+                    Leak("file-system", volume.volume_id, SUITE, f"DeleteVolume: {failure}")
                 )
-        for channel in self._channels:
-            channel.close()
         self._stack.close()
-
-    def logs(self) -> Iterator[tuple[str, Path]]:
-        if self._drivers is not None:
-            yield from self._drivers.logs()
+        if self._cluster is not None:
+            self.leaks.extend(
+                Leak(leak.kind, leak.identifier, SUITE, leak.describe())
+                for leak in self._cluster.leaks
+            )

@@ -86,6 +86,7 @@ def run_local_throughput(
         emulation_root=options.emulation_root,
         aws_endpoint_url=options.aws_endpoint_url,
         creation_delay_s=options.creation_delay_s,
+        log_dir=writer.raw_dir / "throughput",
     )
     volume = LocalVolume(config, progress)
     message = None
@@ -116,9 +117,7 @@ def run_local_throughput(
     except Exception as exc:  # noqa: BLE001 - a CSI error ends the suite, recorded as such
         message = f"{type(exc).__name__} while running throughput: {exc}"
     finally:
-        for name, path in volume.logs():
-            if path.exists():
-                writer.write_raw(f"throughput/driver-{name}.log", path.read_bytes())
+        # The driver logs are in raw/throughput/ by now (the cluster copies them when it stops).
         summary.leaks.extend(volume.leaks)
     throughput.ratios = overhead_ratios(throughput.measurements, options.ratio_target)
     suite = throughput_suite(throughput.measurements, time.monotonic() - started, message)

@@ -1,17 +1,19 @@
 """Benchmark of the sanity suite against the reference driver on the FSx emulator.
 
-Starts the FSx emulator (1 s creation delay by default) and the reference driver with the
-emulated Lustre mounter (needs root for its bind mounts), then runs `fsx-csi sanity` serially
-and with N workers, and reports:
+Brings up the local reference stack (`e2e.local.cluster.LocalCluster`, all-in-one: the FSx
+emulator embedded in this process, 1 s creation delay by default, and the reference driver in
+mode all with the emulated Lustre mounter, which needs root for its bind mounts), then runs
+`fsx-csi sanity` serially and with N workers, and reports:
 
 * wall time serial vs parallel and the speed-up (target: >= 2.5x with 4 workers);
 * whether both runs reached the same verdict for every case (they must);
 * harness overhead: serial wall time / the sum of the driver's RPC times as the suite
   measured them (target: <= 1.5);
 * where the time goes: CPU seconds of the suite (pytest and its workers) and of the driver
-  and emulator per run, the share of the wall time that was waiting rather than computing,
-  the longest single case and the serial case time divided by the workers (lower bounds of
-  the parallel run before start-up).
+  and emulator per run (the emulator's are this process's own, which only waits otherwise),
+  the share of the wall time that was waiting rather than computing, the longest single case
+  and the serial case time divided by the workers (lower bounds of the parallel run before
+  start-up).
 
 `--profile both` (the default) measures the csi-sanity cases alone and the full suite with
 the FSx profile.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -38,44 +39,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from e2e.local.cluster import PROJECT_ROOT as ROOT
+from e2e.local.cluster import REFERENCE_DRIVER_COMMAND, LocalCluster, LocalClusterConfig
+from e2e.progress import Progress
+
+# The driver polls FSx faster than its defaults: the emulator's file systems settle in a second.
+DRIVER_COMMAND = REFERENCE_DRIVER_COMMAND + " --poll-interval-min 0.2 --poll-interval-max 0.5"
 PARAMETERS = """\
 subnetId: subnet-0123456789abcdef0
 securityGroupIds: sg-0123456789abcdef0
 deploymentType: SCRATCH_2
 """
-
-
-def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout: float) -> str:
-    """Read the process's output until a line matches; fail with what it printed."""
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                break
-            continue
-        seen.append(line.rstrip())
-        match = re.search(pattern, line)
-        if match:
-            return match.group(1) if match.groups() else line
-    raise RuntimeError(
-        f"waited {timeout:g}s for /{pattern}/; process exit code {process.poll()}; last "
-        "output:\n" + "\n".join(seen[-20:])
-    )
-
-
-def _wait_for_socket(path: Path, process: subprocess.Popen[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            return
-        if process.poll() is not None:
-            raise RuntimeError(f"the driver exited with {process.returncode} before serving")
-        time.sleep(0.1)
-    raise RuntimeError(f"the driver did not create {path} within {timeout:g}s")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -91,51 +67,23 @@ def _children_cpu_seconds() -> float:
 
 @contextmanager
 def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str, list[int]]]:
-    """The emulator and the reference driver; yields the driver's CSI endpoint and their pids."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }
-    emulation_root = workdir / "lustre"
-    emulation_root.mkdir()
-    processes: list[subprocess.Popen[str]] = []
-    driver_log = (workdir / "driver.log").open("w")
-    try:
-        emulator = subprocess.Popen(
-            [
-                sys.executable, "-m", "fsx_csi_harness", "emulator", "--port", "0",
-                "--creation-delay", str(creation_delay), "--emulation-root", str(emulation_root),
-            ],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        processes.append(emulator)
-        url = _wait_for_line(emulator, r"AWS_ENDPOINT_URL_FSX=(\S+)", 60)
-        socket = workdir / "csi.sock"
-        driver = subprocess.Popen(
-            [
-                sys.executable, "-m", "fsx_csi_harness", "driver", "--endpoint",
-                f"unix://{socket}", "--mode", "all", "--node-id", "bench-node",
-                "--aws-endpoint-url", url, "--mounter", "emulated",
-                "--emulation-root", str(emulation_root), "--poll-interval-min", "0.2",
-                "--poll-interval-max", "0.5",
-            ],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=driver_log,
-            text=True,
-        )  # fmt: skip
-        processes.append(driver)
-        _wait_for_socket(socket, driver, 60)
-        yield f"unix://{socket}", [emulator.pid, driver.pid]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        driver_log.close()
+    """The emulator and the reference driver; yields the driver's CSI endpoint and the pids
+    whose CPU time is the stack's (this process, which runs the emulator, and the driver)."""
+    config = LocalClusterConfig(
+        run_id="sanity-bench",
+        work_dir=workdir,
+        creation_delay_s=creation_delay,
+        driver_command=DRIVER_COMMAND,
+        all_in_one=True,
+    )
+    with LocalCluster(config, Progress()) as cluster:
+        assert cluster.controller is not None
+        yield cluster.controller.endpoint, [os.getpid(), cluster.controller.process.pid]
+    for leak in cluster.leaks:
+        print(
+            f"sanity_bench: left behind: {leak.kind} {leak.identifier}: {leak.describe()}",
+            file=sys.stderr,
+        )
 
 
 def run_sanity(

@@ -55,9 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--csi.endpoint", dest="csi_endpoint", help="another driver (mode all)")
     parser.add_argument(
-        "--emulation-root", type=Path, help="that driver's emulation root (for the raw ratio)"
+        "--emulation-root",
+        type=Path,
+        help="that driver's emulation root (for the raw ratio); with --aws-endpoint-url, the "
+        "emulation root of that endpoint's emulator (required)",
     )
-    parser.add_argument("--aws-endpoint-url", help="an FSx endpoint instead of the emulator")
+    parser.add_argument(
+        "--aws-endpoint-url", help="an FSx emulator endpoint instead of the embedded one"
+    )
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     parser.add_argument("--run-id", help="default: time plus a random suffix")
     parser.add_argument("--work-dir", type=Path, help="sockets, targets (default: a temp dir)")

@@ -399,6 +399,10 @@ def run_e2e_suite(
         work_dir=work_dir,
         kubeconfig=options.kubeconfig,
         profile=options.profile,
+        # An external emulator's mounts come from its emulation root (local platform).
+        settings=(
+            {"emulation-root": str(options.emulation_root)} if options.emulation_root else {}
+        ),
     )
     missing = platform.missing_prerequisites(run_options)
     if missing:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from e2e.local.cluster import PROJECT_ROOT as ROOT
 from e2e.local.cluster import REFERENCE_DRIVER_COMMAND, LocalCluster, LocalClusterConfig
 from e2e.progress import Progress
-from fsx_csi_harness.processes import die_with_parent
+from fsx_csi_harness.processes import tied_to_parent
 
 # The driver polls FSx faster than its defaults: the emulator's file systems settle in a second.
 DRIVER_COMMAND = REFERENCE_DRIVER_COMMAND + " --poll-interval-min 0.2 --poll-interval-max 0.5"
@@ -103,9 +103,8 @@ def run_sanity(
     suite_cpu_before = _children_cpu_seconds()
     started = time.monotonic()
     completed = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, check=False,
-        preexec_fn=die_with_parent(),
-    )  # fmt: skip
+        tied_to_parent(command), cwd=ROOT, capture_output=True, text=True, check=False
+    )
     wall = time.monotonic() - started
     # The pytest process reaps its xdist workers, so their CPU time is in its own.
     suite_cpu = _children_cpu_seconds() - suite_cpu_before

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import LeakedResource
 from fsx_csi_harness import mountinfo
-from fsx_csi_harness.processes import die_with_parent
+from fsx_csi_harness.processes import tied_to_parent
 
 if TYPE_CHECKING:
     from mypy_boto3_fsx import FSxClient
@@ -181,9 +181,7 @@ class ProcessTracker:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, argv: list[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            argv, start_new_session=True, preexec_fn=die_with_parent(), **popen_kwargs
-        )
+        process = subprocess.Popen(tied_to_parent(argv), start_new_session=True, **popen_kwargs)
         self._processes[name] = process
         return process
 

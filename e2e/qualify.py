@@ -32,7 +32,7 @@ from e2e.report.model import (
     Verdict,
 )
 from e2e.throughput.workloads import WorkloadPlan
-from fsx_csi_harness.processes import die_with_parent
+from fsx_csi_harness.processes import tied_to_parent
 
 SUITES = ("sanity", "e2e", "throughput")
 EXIT_PASSED = 0
@@ -97,8 +97,14 @@ class Reporter:
             f"suite {self.index}/{self._total}: {suite.name}: {suite.outcome.value} "
             f"in {suite.duration_s:.1f}s ({tally}); failures so far: {len(self.failures)}"
         )
-        for name in [f"{suite.name} :: {t.name}" for t in bad][:10]:
-            self.line(f"  FAILED {name}")
+        for test in bad[:10]:
+            # The first line of the message: enough to act on; the bundle has the rest.
+            why = (test.message or "").strip().splitlines()[:1]
+            self.line(
+                f"  FAILED {suite.name} :: {test.name}" + (f": {why[0][:300]}" if why else "")
+            )
+        if len(bad) > 10:
+            self.line(f"  ... and {len(bad) - 10} more failure(s): see the bundle")
         if suite.outcome is Outcome.NOT_RUN and suite.message:
             self.line(f"  not run: {suite.message}")
 
@@ -522,13 +528,12 @@ def _stream_command(command: list[str], log_path: Path, reporter: Reporter, labe
     env.setdefault("PYTHONUNBUFFERED", "1")
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            command,
+            tied_to_parent(command),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
             cwd=Path(__file__).resolve().parents[1],
-            preexec_fn=die_with_parent(),
         )
         assert process.stdout is not None
         for line in process.stdout:

@@ -1,31 +1,30 @@
 """Child processes that do not outlive the harness.
 
-The harness starts long-lived children (the FSx emulator, driver processes, pods, the sanity
-run, port-forwards). Normal exits and Ctrl-C stop them through context managers; a harness
-killed with SIGKILL runs no cleanup at all, so each child also asks the kernel to send it
-SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG, Linux only). SIGTERM, not SIGKILL: the
-reference driver answers it by finishing calls in flight and removing its socket.
+The harness starts long-lived children (driver processes, pods, the sanity run,
+port-forwards). Normal exits and Ctrl-C stop them through context managers; a harness killed
+with SIGKILL runs no cleanup at all, so each child also asks the kernel to send it SIGTERM
+when its parent dies (PR_SET_PDEATHSIG). SIGTERM, not SIGKILL: the reference driver answers it
+by finishing calls in flight and removing its socket.
+
+The setting is made by util-linux's `setpriv --pdeathsig`, which then execs the command (same
+pid; the setting survives exec). Not by a subprocess `preexec_fn`: that runs Python between
+fork and exec in a parent with live threads (gRPC, the embedded emulator), where a lock held
+by another thread at fork time can deadlock or abort the child.
 """
 
 from __future__ import annotations
 
-import ctypes
-import signal
-import sys
-from collections.abc import Callable
-
-_PR_SET_PDEATHSIG = 1
+import shutil
+from collections.abc import Sequence
 
 
-def _set_parent_death_signal() -> None:
-    # Runs in the child between fork and exec: no allocation-heavy work, no raising.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+def tied_to_parent(argv: Sequence[str]) -> list[str]:
+    """`argv`, run so that it gets SIGTERM when the process that starts it dies.
 
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A `preexec_fn` for subprocess.Popen that ties the child's life to this process.
-
-    None where the kernel has no such feature (not Linux), so callers pass it unconditionally.
+    Unchanged where setpriv is missing (not Linux, no util-linux): the child then relies on
+    the harness's normal cleanup alone.
     """
-    return _set_parent_death_signal if sys.platform.startswith("linux") else None
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return list(argv)
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]

@@ -22,7 +22,7 @@ from typing import IO
 import grpc
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
-from fsx_csi_harness.processes import die_with_parent
+from fsx_csi_harness.processes import tied_to_parent
 
 
 class DriverProcessError(RuntimeError):
@@ -75,12 +75,11 @@ class DriverProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            self.argv,
+            tied_to_parent(self.argv),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
             cwd=self.cwd,
-            preexec_fn=die_with_parent(),
         )
         deadline = self.started_at + self.startup_timeout
         last_error = "the socket does not exist yet"

@@ -14,9 +14,9 @@ import pytest
 PARENT = textwrap.dedent(
     """
     import subprocess, sys, time
-    from fsx_csi_harness.processes import die_with_parent
-    preexec = die_with_parent() if sys.argv[1] == "tied" else None
-    child = subprocess.Popen(["sleep", "60"], preexec_fn=preexec)
+    from fsx_csi_harness.processes import tied_to_parent
+    argv = ["sleep", "60"]
+    child = subprocess.Popen(tied_to_parent(argv) if sys.argv[1] == "tied" else argv)
     print(child.pid, flush=True)
     time.sleep(60)
     """
@@ -48,15 +48,19 @@ def _orphan_after_parent_is_killed(mode: str, wait_s: float) -> tuple[int, bool]
     return child_pid, survived
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG (setpriv) is Linux's"
+)
 def test_a_tied_child_ends_when_its_parent_is_killed() -> None:
     pid, survived = _orphan_after_parent_is_killed("tied", wait_s=5)
     assert not survived, f"child {pid} outlived its SIGKILLed parent"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG (setpriv) is Linux's"
+)
 def test_an_untied_child_would_outlive_its_parent() -> None:
-    # The control case: without die_with_parent the orphan keeps running, so the test above
+    # The control case: without tied_to_parent the orphan keeps running, so the test above
     # proves the mechanism rather than a quirk of how the parent was killed.
     _, survived = _orphan_after_parent_is_killed("untied", wait_s=1)
     assert survived

@@ -58,7 +58,7 @@ from e2e.results import (
     StepFailed,
 )
 from e2e.scenarios import VOLUME_MOUNT_PATH, ExecCheck, PodSpec, Scenario
-from fsx_csi_harness.processes import die_with_parent
+from fsx_csi_harness.processes import tied_to_parent
 
 FIELD_MANAGER: Final = "fsx-csi-harness"
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
@@ -1395,11 +1395,10 @@ def kubectl_port_forward(
         f":{port}",
     ]
     process = subprocess.Popen(
-        argv,
+        tied_to_parent(argv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=die_with_parent(),
     )
     found: list[str] = []
     ready = threading.Event()

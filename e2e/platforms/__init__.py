@@ -62,6 +62,9 @@ class RunOptions:
     provision_timeout_s: float = 300.0
     # Platform-specific settings from `--set KEY=VALUE` (for example image=..., kind-config=...).
     settings: Mapping[str, str] = field(default_factory=dict)
+    # Another driver's manifests to deploy instead of the reference driver (kind, cluster,
+    # k3s): a kustomize directory, a directory of YAML manifests, or one YAML file.
+    manifests: Path | None = None
 
 
 class Platform(Protocol):

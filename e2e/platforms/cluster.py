@@ -12,8 +12,15 @@ Real-AWS settings come from a profile file (`--profile`, see fixtures/profiles/a
 region, StorageClass parameters (subnetId, securityGroupIds, deploymentType, ...), timeouts.
 Without AWS credentials (the boto3 session finds none) the real-AWS run is refused, saying so.
 
-Settings (`--set KEY=VALUE`): `image` (the driver image the nodes can pull), `pod-image`
-(needs POSIX sh; default busybox from ECR Public), `context` (kubeconfig context), `wait`.
+- `--manifests PATH`: another driver's manifests (kustomize directory, YAML directory or file)
+  are applied instead of the reference driver (beside the FSx emulator's Deployment and Service
+  on emulated AWS), waited for, and removed at the end unless `--keep-cluster`. A CSIDriver of
+  the same name that the harness did not create refuses the run: the teardown would delete it.
+
+Settings (`--set KEY=VALUE`): `image` (the harness image the nodes can pull: the reference
+driver's and the emulator's), `pod-image` (needs POSIX sh; default busybox from ECR Public),
+`context` (kubeconfig context), `wait`, `driver-name` (the CSIDriver of `--driver installed` or
+`--manifests`, default fsx.csi.aws.com).
 """
 
 from __future__ import annotations
@@ -212,6 +219,9 @@ class ClusterPlatform:
             from e2e.platforms.kind import kustomize_missing
 
             missing += kustomize_missing(self._commands())
+        from e2e.platforms.kind import manifests_problems
+
+        missing += manifests_problems(self._commands(), options)
         if missing:
             return missing
         # Reachability last: it is the slowest check and needs the kubeconfig.
@@ -231,22 +241,33 @@ class ClusterPlatform:
                     "check it with `kubectl config view` and `kubectl get nodes`",
                 )
             ]
+        driver_name = options.settings.get("driver-name", manifests.DRIVER_NAME)
         if options.driver == "installed":
             from kubernetes.client.exceptions import ApiException
 
             try:
-                clients.storage.read_csi_driver(manifests.DRIVER_NAME)
+                clients.storage.read_csi_driver(driver_name)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
                 missing.append(
                     Prerequisite(
                         "an installed FSx CSI driver",
-                        f"no CSIDriver {manifests.DRIVER_NAME} in the cluster at {where}",
+                        f"no CSIDriver {driver_name} in the cluster at {where}",
                         "install it (helm install aws-fsx-csi-driver ...) or drop "
                         "--driver installed to deploy the reference driver",
                     )
                 )
+        elif options.manifests is not None and kube.foreign_csi_driver(clients, driver_name):
+            missing.append(
+                Prerequisite(
+                    f"a cluster without another {driver_name} driver",
+                    f"expected no CSIDriver {driver_name} before deploying --manifests, seen "
+                    f"one in the cluster at {where} that the harness did not create (applying "
+                    "would take over the installed driver, and the teardown would delete it)",
+                    "--driver installed to test the installed driver, or uninstall it first",
+                )
+            )
         return missing
 
     def run(
@@ -254,7 +275,9 @@ class ClusterPlatform:
     ) -> RunResult:
         from e2e.platforms import kube, manifests
         from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.kind import load_user_driver
         from e2e.platforms.manifests import RenderError
+        from e2e.platforms.user_manifests import ManifestsError
         from e2e.results import RunResult
 
         runner = self._commands(progress)
@@ -266,30 +289,44 @@ class ClusterPlatform:
         kubeconfig = kubeconfig_path(options, self._environ)
         clients = self._clients(options)
         deployed: list[dict[str, Any]] = []
+        run_settings: dict[str, Any] = {}
+        diagnostics = [] if options.driver == "installed" else [manifests.DRIVER_NAMESPACE]
         result.details["aws"] = "real" if real else "emulated"
+        driver_name = options.settings.get("driver-name", manifests.DRIVER_NAME)
         try:
             if options.driver == "installed":
-                installed = clients.storage.read_csi_driver(manifests.DRIVER_NAME)
+                installed = clients.storage.read_csi_driver(driver_name)
                 result.details["driver"] = f"installed CSIDriver {installed.metadata.name}"
+                run_settings["provisioner"] = driver_name
             else:
-                with kube.timed(progress, "deploying the reference driver", timings):
-                    image = options.settings.get("image")
-                    deployed = kube.deploy_driver(
-                        clients,
+                user = load_user_driver(
+                    runner, options, progress, result.details, emulated=not real
+                )
+                what = "the reference driver" if user is None else "the driver's manifests"
+                with kube.timed(progress, f"deploying {what}", timings):
+                    plan = kube.plan_driver(
                         runner,
                         "aws" if real else "emulated",
-                        image,
+                        user,
+                        options.settings.get("image"),
                         None,
                         options.run_id,
-                        progress,
                     )
-                    kube.wait_driver_ready(
+                    if user is not None:
+                        kube.refuse_foreign_csi_driver(
+                            clients, plan, str(kubeconfig or "in-cluster config")
+                        )
+                    result.details["driver"] = plan.description
+                    diagnostics = plan.namespaces
+                    run_settings = plan.run_settings()
+                    # Recorded before the apply: a failed apply still removes what it made.
+                    deployed = plan.objects
+                    kube.deploy_planned_driver(
                         clients,
+                        plan,
                         progress,
-                        manifests.DRIVER_NAMESPACE,
                         float(options.settings.get("wait", "300")),
-                        with_emulator=not real,
-                        nodes=kube.schedulable_nodes(clients),
+                        kube.schedulable_nodes(clients),
                     )
             timeout = profile.provisioning_timeout_s if profile else options.provision_timeout_s
             settings = kube.KubeRunSettings(
@@ -302,8 +339,8 @@ class ClusterPlatform:
                 static_security_group_ids=profile.security_group_ids if profile else None,
                 provision_timeout_s=timeout,
                 file_system_delete_timeout_s=timeout,
+                **run_settings,
             )
-            diagnostics = [] if options.driver == "installed" else [manifests.DRIVER_NAMESPACE]
             with kube.timed(progress, "running the scenarios", timings):
                 if real:
                     fsx = self._fsx_factory()(None, region)
@@ -335,16 +372,14 @@ class ClusterPlatform:
                             options.report_dir,
                             diagnostics,
                         )
-        except (CommandFailed, RenderError, *kube.SETUP_ERRORS) as exc:
+        except (CommandFailed, RenderError, ManifestsError, *kube.SETUP_ERRORS) as exc:
             kube.record_setup_failure(result, scenarios, self.name, str(exc))
             progress.info(f"cluster setup failed: {exc}")
             if options.report_dir is not None:
-                kube.collect_diagnostics(
-                    clients, options.report_dir, [manifests.DRIVER_NAMESPACE], progress
-                )
+                kube.collect_diagnostics(clients, options.report_dir, diagnostics, progress)
         finally:
             if deployed and not options.keep_cluster:
-                with kube.timed(progress, "removing the reference driver", timings):
+                with kube.timed(progress, "removing the deployed driver", timings):
                     problems = kube.delete_manifests(clients, deployed, progress)
                 if problems:
                     result.details["undeploy_problems"] = "; ".join(problems)

@@ -9,8 +9,10 @@ it, as kind's entrypoint arranges for kind nodes); import the image with `k3s ct
 same deploy / scenarios / sweep as kind. K3s runs one node, so the "other node" pods share it
 (the scenario's details say so): cross-node sharing is proven on kind, not here.
 
+`--manifests PATH` deploys another driver's manifests beside the emulator, as on kind.
+
 Settings (`--set KEY=VALUE`): `image` (skip the build; must exist in the local docker),
-`k3s-image` (default rancher/k3s:v1.31.0-k3s1), `wait`.
+`k3s-image` (default rancher/k3s:v1.31.0-k3s1), `wait`, `driver-name` (with `--manifests`).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class K3sPlatform:
         return self._runner
 
     def missing_prerequisites(self, options: RunOptions) -> list[Prerequisite]:
-        from e2e.platforms.kind import docker_missing, kustomize_missing
+        from e2e.platforms.kind import docker_missing, kustomize_missing, manifests_problems
 
         missing: list[Prerequisite] = []
         if options.driver == "installed":
@@ -106,6 +108,7 @@ class K3sPlatform:
         runner = self._commands()
         missing += docker_missing(runner)
         missing += kustomize_missing(runner)
+        missing += manifests_problems(runner, options)
         return missing
 
     def run(
@@ -113,7 +116,9 @@ class K3sPlatform:
     ) -> RunResult:
         from e2e.platforms import kube, manifests
         from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.kind import load_user_driver
         from e2e.platforms.manifests import RenderError
+        from e2e.platforms.user_manifests import ManifestsError
         from e2e.results import RunResult
 
         runner = self._commands(progress)
@@ -126,7 +131,9 @@ class K3sPlatform:
         images.mkdir()
         node: K3sNode | None = None
         clients: KubeClients | None = None
+        diagnostics = [manifests.DRIVER_NAMESPACE]
         try:
+            user = load_user_driver(runner, options, progress, result.details, emulated=True)
             image = self._image(runner, options, progress, timings, images)
             node = self._node_factory(options.settings.get("k3s-image", DEFAULT_K3S_IMAGE))
             node.with_volume_mapping(str(emulation_root), manifests.NODE_EMULATION_ROOT, "rw")
@@ -145,16 +152,15 @@ class K3sPlatform:
             kubeconfig.chmod(0o600)
             clients = (self._connect or (lambda path: kube.connect(path)))(kubeconfig)
             with kube.timed(progress, "deploying the driver and the emulator", timings):
-                kube.deploy_driver(
-                    clients, runner, "emulated", image, "Never", options.run_id, progress
-                )
-                kube.wait_driver_ready(
+                plan = kube.plan_driver(runner, "emulated", user, image, "Never", options.run_id)
+                diagnostics = plan.namespaces
+                result.details["driver"] = plan.description
+                kube.deploy_planned_driver(
                     clients,
+                    plan,
                     progress,
-                    manifests.DRIVER_NAMESPACE,
                     float(options.settings.get("wait", "300")),
-                    with_emulator=True,
-                    nodes=kube.schedulable_nodes(clients),
+                    kube.schedulable_nodes(clients),
                 )
             settings = kube.KubeRunSettings(
                 run_id=options.run_id,
@@ -166,6 +172,7 @@ class K3sPlatform:
                 pod_start_allowance_s=60.0,
                 share_nodes=True,
                 file_system_delete_timeout_s=options.provision_timeout_s,
+                **plan.run_settings(),
             )
             forward = self._port_forward or kube.kubectl_port_forward
             fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
@@ -186,15 +193,19 @@ class K3sPlatform:
                     progress,
                     result,
                     options.report_dir,
-                    [manifests.DRIVER_NAMESPACE],
+                    diagnostics,
                 )
-        except (CommandFailed, RenderError, K3sExecFailed, *kube.SETUP_ERRORS) as exc:
+        except (
+            CommandFailed,
+            RenderError,
+            ManifestsError,
+            K3sExecFailed,
+            *kube.SETUP_ERRORS,
+        ) as exc:
             kube.record_setup_failure(result, scenarios, self.name, str(exc))
             progress.info(f"k3s setup failed: {exc}")
             if clients is not None and options.report_dir is not None:
-                kube.collect_diagnostics(
-                    clients, options.report_dir, [manifests.DRIVER_NAMESPACE], progress
-                )
+                kube.collect_diagnostics(clients, options.report_dir, diagnostics, progress)
         finally:
             if node is not None and not options.keep_cluster:
                 with kube.timed(progress, "stopping the K3s container", timings):

@@ -14,9 +14,16 @@ Steps (each timed into the run's details; expected budgets in e2e/README.md):
 
 kind and docker are detected on PATH and never downloaded.
 
+With `--manifests PATH` (another driver's kustomize directory, YAML directory or file; see
+e2e/platforms/user_manifests.py) step 3 applies those objects instead of the reference driver,
+beside the FSx emulator's Deployment and Service only, and waits for that driver's CSIDriver,
+controller and node workloads and its registration on every node. The harness image is still
+built: it runs the emulator and the scenario pods.
+
 Settings (`--set KEY=VALUE`): `image` (skip the build and load this image, which must exist in
 the local docker), `kind-config` (another cluster config with the same placeholder),
-`cluster-name`, `wait` (seconds for the driver to become ready, default 300).
+`cluster-name`, `wait` (seconds for the driver to become ready, default 300), `driver-name`
+(the CSIDriver of `--manifests`, default fsx.csi.aws.com).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from e2e.platforms import Prerequisite, RunOptions
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
     from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.platforms.user_manifests import DriverManifests
     from e2e.progress import Progress
     from e2e.results import RunResult
     from e2e.scenarios import Scenario
@@ -77,6 +85,40 @@ def docker_missing(runner: CommandRunner) -> list[Prerequisite]:
             )
         ]
     return []
+
+
+def manifests_problems(runner: CommandRunner, options: RunOptions) -> list[Prerequisite]:
+    """What is wrong with `--manifests` (nothing when unset): checked before anything starts."""
+    from e2e.platforms.user_manifests import manifests_problems as problems
+
+    return problems(runner, options)
+
+
+def load_user_driver(
+    runner: CommandRunner,
+    options: RunOptions,
+    progress: Progress,
+    details: dict[str, str],
+    emulated: bool,
+) -> DriverManifests | None:
+    """Another driver's manifests (`--manifests`), checked; None for the reference driver.
+    On emulated AWS, warns (progress and the run's details) when the driver does not seem to
+    be pointed at the in-cluster FSx emulator."""
+    if options.manifests is None:
+        return None
+    from e2e.platforms.manifests import DRIVER_NAME
+    from e2e.platforms.user_manifests import emulator_endpoint_warning, load_driver_manifests
+
+    user = load_driver_manifests(
+        runner, options.manifests, options.settings.get("driver-name", DRIVER_NAME)
+    )
+    progress.info(f"driver manifests: {user.describe()}")
+    details["manifests"] = str(options.manifests)
+    warning = emulator_endpoint_warning(user) if emulated else None
+    if warning is not None:
+        progress.info(f"warning: {warning}")
+        details["manifests_warning"] = warning
+    return user
 
 
 def kustomize_missing(runner: CommandRunner) -> list[Prerequisite]:
@@ -138,6 +180,7 @@ class KindPlatform:
             )
         missing += docker_missing(runner)
         missing += kustomize_missing(runner)
+        missing += manifests_problems(runner, options)
         return missing
 
     def run(
@@ -146,6 +189,7 @@ class KindPlatform:
         from e2e.platforms import kube, manifests
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.manifests import RenderError
+        from e2e.platforms.user_manifests import ManifestsError
         from e2e.results import RunResult
 
         runner = self._commands(progress)
@@ -161,7 +205,10 @@ class KindPlatform:
         emulation_root.mkdir()
         created = False
         clients: KubeClients | None = None
+        diagnostics = [manifests.DRIVER_NAMESPACE]
         try:
+            # Another driver's manifests are read and checked before the cluster exists.
+            user = load_user_driver(runner, options, progress, result.details, emulated=True)
             config_path = work / "kind-config.yaml"
             template = Path(options.settings.get("kind-config", str(manifests.KIND_CONFIG)))
             config_path.write_text(manifests.kind_config(emulation_root, template))
@@ -189,17 +236,15 @@ class KindPlatform:
             image = self._image(runner, options, progress, timings, name)
             clients = connect(kubeconfig)
             with kube.timed(progress, "deploying the driver and the emulator", timings):
-                kube.deploy_driver(
-                    clients, runner, "emulated", image, "Never", options.run_id, progress
-                )
-                nodes = kube.schedulable_nodes(clients)
-                kube.wait_driver_ready(
+                plan = kube.plan_driver(runner, "emulated", user, image, "Never", options.run_id)
+                diagnostics = plan.namespaces
+                result.details["driver"] = plan.description
+                kube.deploy_planned_driver(
                     clients,
+                    plan,
                     progress,
-                    manifests.DRIVER_NAMESPACE,
                     float(options.settings.get("wait", "300")),
-                    with_emulator=True,
-                    nodes=nodes,
+                    kube.schedulable_nodes(clients),
                 )
             settings = kube.KubeRunSettings(
                 run_id=options.run_id,
@@ -211,6 +256,7 @@ class KindPlatform:
                 provision_timeout_s=options.provision_timeout_s,
                 pod_start_allowance_s=60.0,
                 file_system_delete_timeout_s=options.provision_timeout_s,
+                **plan.run_settings(),
             )
             with (
                 kube.timed(progress, "running the scenarios", timings),
@@ -230,15 +276,13 @@ class KindPlatform:
                     progress,
                     result,
                     options.report_dir,
-                    [manifests.DRIVER_NAMESPACE],
+                    diagnostics,
                 )
-        except (CommandFailed, RenderError, *kube.SETUP_ERRORS) as exc:
+        except (CommandFailed, RenderError, ManifestsError, *kube.SETUP_ERRORS) as exc:
             kube.record_setup_failure(result, scenarios, self.name, str(exc))
             progress.info(f"kind setup failed: {exc}")
             if clients is not None and options.report_dir is not None:
-                kube.collect_diagnostics(
-                    clients, options.report_dir, [manifests.DRIVER_NAMESPACE], progress
-                )
+                kube.collect_diagnostics(clients, options.report_dir, diagnostics, progress)
         finally:
             if options.report_dir is not None and created and not result.passed:
                 self._export_logs(runner, name, options.report_dir / "kind-logs")

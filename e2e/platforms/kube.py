@@ -7,7 +7,10 @@ Shared by the kind, cluster and k3s platforms:
   pass fakes with the same methods.
 - `apply_manifests` / `delete_manifests`: server-side apply of rendered manifests, and their
   removal in reverse order.
-- `wait_driver_ready`: the driver's workloads available and the driver registered on every node.
+- `plan_driver` / `deploy_planned_driver`: what a run deploys (the reference overlay, or another
+  driver's manifests beside the FSx emulator), applied and waited for.
+- `wait_workloads_ready` (and `wait_driver_ready` for the reference driver): the CSIDriver
+  exists, the workloads are rolled out, the driver is registered on every node.
 - `KubeScenarioRunner`: one scenario = StorageClass (or a static PV) -> claim -> pods pinned to
   nodes -> checks -> expansion -> teardown in reverse order -> proof through the FSx API that
   the file system is gone; plus the leak sweep over everything labelled with the run id.
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import yaml
 from kubernetes import client as k8s
@@ -38,9 +41,11 @@ from e2e.platforms.commands import CommandRunner
 from e2e.platforms.manifests import (
     CONTROLLER_DEPLOYMENT,
     DRIVER_NAME,
+    DRIVER_NAMESPACE,
     NODE_DAEMONSET,
     RUN_ID_LABEL,
     Manifest,
+    ObjectRef,
     Overlay,
     ref,
     render,
@@ -48,6 +53,9 @@ from e2e.platforms.manifests import (
     with_labels,
 )
 from e2e.progress import Probe, Progress, WaitTimeout
+
+if TYPE_CHECKING:
+    from e2e.platforms.user_manifests import DriverManifests
 from e2e.results import (
     LeakedResource,
     Outcome,
@@ -93,6 +101,8 @@ class KubeClients:
     apps: Any
     rbac: Any
     exec: PodExec
+    # PolicyV1Api: only for manifests that carry a PodDisruptionBudget.
+    policy: Any = None
 
 
 class ClusterUnreachable(Exception):
@@ -151,6 +161,7 @@ def connect(kubeconfig: Path | None = None, context: str | None = None) -> KubeC
         apps=k8s.AppsV1Api(api_client),
         rbac=k8s.RbacAuthorizationV1Api(api_client),
         exec=StreamPodExec(core),
+        policy=k8s.PolicyV1Api(api_client),
     )
 
 
@@ -190,7 +201,9 @@ _METHODS: Final[dict[str, tuple[str, str, bool]]] = {
     "CSIDriver": ("storage", "csi_driver", False),
     "StorageClass": ("storage", "storage_class", False),
     "Deployment": ("apps", "namespaced_deployment", True),
+    "StatefulSet": ("apps", "namespaced_stateful_set", True),
     "DaemonSet": ("apps", "namespaced_daemon_set", True),
+    "PodDisruptionBudget": ("policy", "namespaced_pod_disruption_budget", True),
 }
 
 
@@ -204,11 +217,17 @@ def _method(
             "add the kind to e2e/platforms/kube.py or remove it from the manifests"
         )
     attribute, suffix, namespaced = _METHODS[kind]
+    api = getattr(clients, attribute)
+    if api is None:
+        raise StepError(
+            f"cannot apply {ref(manifest)}: the harness was given no {attribute} API client; "
+            "build the clients with kube.connect()"
+        )
     metadata = manifest["metadata"]
     kwargs = {"name": metadata["name"]}
     if namespaced:
         kwargs["namespace"] = metadata.get("namespace") or "default"
-    return getattr(getattr(clients, attribute), f"{verb}_{suffix}"), kwargs
+    return getattr(api, f"{verb}_{suffix}"), kwargs
 
 
 def apply_manifests(clients: KubeClients, objects: Sequence[Manifest], progress: Progress) -> None:
@@ -349,15 +368,48 @@ def _pods_summary(clients: KubeClients, namespace: str, selector: Mapping[str, s
     return "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in pods)
 
 
+def _generation_lag(workload: Any) -> str | None:
+    """How far the workload's controller is behind its spec (kubectl rollout status' first
+    test): right after an apply over an older version, the old pods still count as ready."""
+    generation = workload.metadata.generation if workload.metadata else None
+    observed = workload.status.observed_generation if workload.status else None
+    if generation is not None and observed is not None and observed < generation:
+        return f"controller saw generation {observed} of {generation}"
+    return None
+
+
 def _deployment_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
     def probe() -> Probe:
         deployment = clients.apps.read_namespaced_deployment(name, namespace)
         wanted = deployment.spec.replicas if deployment.spec.replicas is not None else 1
-        available = (deployment.status.available_replicas or 0) if deployment.status else 0
-        if available >= wanted:
+        status = deployment.status
+        available = (status.available_replicas or 0) if status else 0
+        updated = status.updated_replicas if status else None
+        lag = _generation_lag(deployment)
+        rolled_out = lag is None and (updated is None or updated >= wanted)
+        if rolled_out and available >= wanted:
             return Probe(True, f"{available}/{wanted} available")
         pods = _pods_summary(clients, namespace, deployment.spec.selector.match_labels)
-        return Probe(False, f"{available}/{wanted} available; pods: {pods}")
+        progress = f"{available}/{wanted} available, {updated or 0}/{wanted} updated"
+        return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
+
+    return probe
+
+
+def _stateful_set_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
+    def probe() -> Probe:
+        stateful_set = clients.apps.read_namespaced_stateful_set(name, namespace)
+        wanted = stateful_set.spec.replicas if stateful_set.spec.replicas is not None else 1
+        status = stateful_set.status
+        ready = (status.ready_replicas or 0) if status else 0
+        updated = status.updated_replicas if status else None
+        lag = _generation_lag(stateful_set)
+        rolled_out = lag is None and (updated is None or updated >= wanted)
+        if rolled_out and ready >= wanted:
+            return Probe(True, f"{ready}/{wanted} ready")
+        pods = _pods_summary(clients, namespace, stateful_set.spec.selector.match_labels)
+        progress = f"{ready}/{wanted} ready, {updated or 0}/{wanted} updated"
+        return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
 
     return probe
 
@@ -368,15 +420,34 @@ def _daemonset_probe(clients: KubeClients, namespace: str, name: str) -> Callabl
         status = daemonset.status
         desired = status.desired_number_scheduled if status else 0
         ready = (status.number_ready or 0) if status else 0
-        if desired and ready >= desired:
+        updated = status.updated_number_scheduled if status else None
+        lag = _generation_lag(daemonset)
+        rolled_out = lag is None and (updated is None or updated >= desired)
+        if desired and rolled_out and ready >= desired:
             return Probe(True, f"{ready}/{desired} ready")
         pods = _pods_summary(clients, namespace, daemonset.spec.selector.match_labels)
-        return Probe(False, f"{ready}/{desired} ready; pods: {pods}")
+        progress = f"{ready}/{desired} ready, {updated or 0}/{desired} updated"
+        return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
 
     return probe
 
 
-def _registration_probe(clients: KubeClients, nodes: Sequence[str]) -> Callable[[], Probe]:
+def _csi_driver_probe(clients: KubeClients, driver_name: str) -> Callable[[], Probe]:
+    def probe() -> Probe:
+        try:
+            clients.storage.read_csi_driver(driver_name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return Probe(False, f"no CSIDriver {driver_name}")
+        return Probe(True, f"CSIDriver {driver_name} exists")
+
+    return probe
+
+
+def _registration_probe(
+    clients: KubeClients, nodes: Sequence[str], driver_name: str = DRIVER_NAME
+) -> Callable[[], Probe]:
     def probe() -> Probe:
         missing = []
         for node in nodes:
@@ -388,13 +459,20 @@ def _registration_probe(clients: KubeClients, nodes: Sequence[str]) -> Callable[
                 missing.append(f"{node} (no CSINode)")
                 continue
             drivers = [d.name for d in (csi_node.spec.drivers or [])]
-            if DRIVER_NAME not in drivers:
+            if driver_name not in drivers:
                 missing.append(f"{node} (drivers: {drivers or 'none'})")
         if missing:
-            return Probe(False, f"{DRIVER_NAME} not registered on {', '.join(missing)}")
+            return Probe(False, f"{driver_name} not registered on {', '.join(missing)}")
         return Probe(True, f"registered on {len(nodes)} nodes")
 
     return probe
+
+
+_WORKLOAD_PROBES: Final = {
+    "Deployment": (_deployment_probe, "to be available"),
+    "StatefulSet": (_stateful_set_probe, "to be ready"),
+    "DaemonSet": (_daemonset_probe, "to be ready on every node"),
+}
 
 
 def wait_driver_ready(
@@ -405,63 +483,87 @@ def wait_driver_ready(
     with_emulator: bool,
     nodes: Sequence[str],
 ) -> None:
-    """The emulator (if any), controller and node plugins running, the driver registered with
-    the kubelet of every node the scenarios use. On timeout: the pods' states, their events
-    and their logs."""
+    """The reference driver: the emulator (if any), controller and node plugins running, the
+    driver registered with the kubelet of every node the scenarios use."""
     from e2e.platforms.manifests import EMULATOR_DEPLOYMENT
 
-    waits: list[tuple[str, Callable[[], Probe], str, str]] = []
-    if with_emulator:
-        waits.append(
-            (
-                f"Deployment {namespace}/{EMULATOR_DEPLOYMENT} to be available",
-                _deployment_probe(clients, namespace, EMULATOR_DEPLOYMENT),
-                "Deployment",
-                EMULATOR_DEPLOYMENT,
-            )
-        )
-    waits += [
-        (
-            f"Deployment {namespace}/{CONTROLLER_DEPLOYMENT} to be available",
-            _deployment_probe(clients, namespace, CONTROLLER_DEPLOYMENT),
-            "Deployment",
-            CONTROLLER_DEPLOYMENT,
-        ),
-        (
-            f"DaemonSet {namespace}/{NODE_DAEMONSET} to be ready on every node",
-            _daemonset_probe(clients, namespace, NODE_DAEMONSET),
-            "DaemonSet",
-            NODE_DAEMONSET,
-        ),
-        (
-            f"{DRIVER_NAME} to register with the kubelets",
-            _registration_probe(clients, nodes),
-            "DaemonSet",
-            NODE_DAEMONSET,
-        ),
+    workloads = [ObjectRef("Deployment", EMULATOR_DEPLOYMENT, namespace)] if with_emulator else []
+    workloads += [
+        ObjectRef("Deployment", CONTROLLER_DEPLOYMENT, namespace),
+        ObjectRef("DaemonSet", NODE_DAEMONSET, namespace),
     ]
+    wait_workloads_ready(clients, progress, workloads, DRIVER_NAME, nodes, timeout_s)
+
+
+def wait_workloads_ready(
+    clients: KubeClients,
+    progress: Progress,
+    workloads: Sequence[ObjectRef],
+    driver_name: str,
+    nodes: Sequence[str],
+    timeout_s: float,
+) -> None:
+    """Any driver: its CSIDriver exists, every workload (Deployment, StatefulSet, DaemonSet)
+    is rolled out, and `driver_name` is registered in the CSINode of every node in `nodes`.
+    One deadline for all. On timeout: the object's state, its events, its pods' logs."""
+    waits: list[tuple[str, Callable[[], Probe], ObjectRef | None]] = [
+        (f"CSIDriver {driver_name} to exist", _csi_driver_probe(clients, driver_name), None)
+    ]
+    for workload in workloads:
+        make_probe, goal = _WORKLOAD_PROBES[workload.kind]
+        namespace = workload.namespace or "default"
+        waits.append(
+            (f"{workload} {goal}", make_probe(clients, namespace, workload.name), workload)
+        )
+    node_plugin = next((w for w in workloads if w.kind == "DaemonSet"), None)
+    waits.append(
+        (
+            f"{driver_name} to register with the kubelets",
+            _registration_probe(clients, nodes, driver_name),
+            node_plugin,
+        )
+    )
     started = progress.clock()
-    for what, probe, kind, name in waits:
+    for what, probe, subject in waits:
         remaining = max(1.0, timeout_s - (progress.clock() - started))
         try:
             progress.wait(what, probe, remaining, poll_s=0.5, max_poll_s=3.0)
         except WaitTimeout as exc:
+            if subject is None:
+                raise StepError(
+                    f"{exc}\ntry: `kubectl get csidriver`; the manifests applied must include "
+                    f"the CSIDriver {driver_name}"
+                ) from exc
+            namespace = subject.namespace or "default"
+            events = events_for(clients, namespace, subject.kind, subject.name)
             raise StepError(
-                f"{exc}\nevents: {describe_events(events_for(clients, namespace, kind, name))}\n"
-                f"{_workload_logs(clients, namespace)}\ntry: `kubectl -n {namespace} describe "
-                f"{kind.lower()} {name}`; an ImagePullBackOff means the image is not on the "
-                "nodes (kind load docker-image / --set image=...)"
+                f"{exc}\nevents: {describe_events(events)}\n"
+                f"{_workload_logs(clients, subject)}\ntry: `kubectl -n {namespace} describe "
+                f"{subject.kind.lower()} {subject.name}`; an ImagePullBackOff means the image "
+                "is not on the nodes (kind load docker-image / --set image=...)"
             ) from exc
 
 
-def _workload_logs(clients: KubeClients, namespace: str) -> str:
-    """The last log lines of every container in the driver's namespace."""
+def _workload_logs(clients: KubeClients, workload: ObjectRef) -> str:
+    """The last log lines of every container of the workload's pods."""
+    namespace = workload.namespace or "default"
+    read = {
+        "Deployment": clients.apps.read_namespaced_deployment,
+        "StatefulSet": clients.apps.read_namespaced_stateful_set,
+        "DaemonSet": clients.apps.read_namespaced_daemon_set,
+    }[workload.kind]
+    try:
+        selector = read(workload.name, namespace).spec.selector.match_labels or {}
+        label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+        pods = clients.core.list_namespaced_pod(namespace, label_selector=label_selector).items
+    except ApiException as exc:
+        return f"(no logs of {workload}: HTTP {exc.status} {_api_message(exc)})"
     parts = []
-    for pod in clients.core.list_namespaced_pod(namespace).items:
+    for pod in pods:
         for container in pod.spec.containers:
             text = pod_logs(clients, namespace, pod.metadata.name, container.name, _LOG_TAIL_LINES)
             parts.append(f"--- logs {pod.metadata.name}/{container.name}:\n{_tail(text)}")
-    return "\n".join(parts) or "(no pods)"
+    return "\n".join(parts) or f"(no pods of {workload})"
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -504,6 +606,16 @@ class KubeRunSettings:
     # With fewer nodes than a scenario wants: share nodes (k3s: one node) or skip the scenario.
     share_nodes: bool = False
     file_system_delete_timeout_s: float = 600.0
+    # Where failure messages read the driver's logs: pods by (namespace, label selector), and
+    # which containers (None: every container of the pod).
+    controller_pods: Sequence[tuple[str, str]] = ((DRIVER_NAMESPACE, "app=fsx-csi-controller"),)
+    controller_containers: Sequence[str] | None = ("fsx-plugin", "csi-provisioner", "csi-resizer")
+    node_pods: Sequence[tuple[str, str]] = ((DRIVER_NAMESPACE, "app=fsx-csi-node"),)
+    node_containers: Sequence[str] | None = ("fsx-plugin",)
+    # Added to a claim that does not bind, and to a pod that fails to start or to see its
+    # data (for example: a third-party driver on emulated Lustre cannot mount).
+    provisioning_hint: str | None = None
+    mount_hint: str | None = None
 
 
 @dataclass
@@ -782,7 +894,10 @@ class KubeScenarioRunner:
                 hint="check the controller's csi-provisioner and fsx-plugin logs",
             )
         except WaitTimeout as exc:
-            raise StepFailed(f"{exc}\n{self._controller_logs()}") from exc
+            hint = self._settings.provisioning_hint
+            raise StepFailed(
+                f"{exc}\n{self._controller_logs()}" + (f"\nnote: {hint}" if hint else "")
+            ) from exc
         claim = self._read_claim(claim_name)
         volume = claim.spec.volume_name
         self._bound_volumes.add(volume)
@@ -922,6 +1037,7 @@ class KubeScenarioRunner:
             f"{reason}\npod events: {describe_events(events)}\n"
             f"pod log: {_tail(pod_logs(self._clients, namespace, pod.name, APP_CONTAINER, 20))}\n"
             f"{self._node_plugin_logs(node)}"
+            + (f"\nnote: {self._settings.mount_hint}" if self._settings.mount_hint else "")
         )
 
     def _wait_pod_exit(self, pod: PodSpec, node: str) -> None:
@@ -1167,29 +1283,29 @@ class KubeScenarioRunner:
     # ----------------------------------------------------------------- logs for failures
 
     def _controller_logs(self) -> str:
-        from e2e.platforms.manifests import DRIVER_NAMESPACE
-
-        return self._logs_of(
-            DRIVER_NAMESPACE,
-            "app=fsx-csi-controller",
-            ("fsx-plugin", "csi-provisioner", "csi-resizer"),
+        settings = self._settings
+        return "\n".join(
+            self._logs_of(namespace, selector, settings.controller_containers)
+            for namespace, selector in settings.controller_pods
         )
 
     def _node_plugin_logs(self, node: str) -> str:
-        from e2e.platforms.manifests import DRIVER_NAMESPACE
-
-        return self._logs_of(
-            DRIVER_NAMESPACE,
-            "app=fsx-csi-node",
-            ("fsx-plugin",),
-            field_selector=f"spec.nodeName={node}",
+        settings = self._settings
+        return "\n".join(
+            self._logs_of(
+                namespace,
+                selector,
+                settings.node_containers,
+                field_selector=f"spec.nodeName={node}",
+            )
+            for namespace, selector in settings.node_pods
         )
 
     def _logs_of(
         self,
         namespace: str,
         label_selector: str,
-        containers: Sequence[str],
+        containers: Sequence[str] | None,
         field_selector: str | None = None,
     ) -> str:
         try:
@@ -1206,7 +1322,8 @@ class KubeScenarioRunner:
             )
         parts = []
         for pod in pods:
-            for container in containers:
+            names = containers or [c.name for c in pod.spec.containers]
+            for container in names:
                 text = pod_logs(
                     self._clients, namespace, pod.metadata.name, container, _LOG_TAIL_LINES
                 )
@@ -1524,6 +1641,153 @@ def deploy_driver(
     objects = with_labels(objects, {RUN_ID_LABEL: kube_name(run_id)})
     apply_manifests(clients, objects, progress)
     return objects
+
+
+@dataclass
+class DriverPlan:
+    """The driver a kind, cluster or k3s run deploys: the reference overlay, or another
+    driver's manifests (`--manifests`), with the FSx emulator beside it on emulated AWS."""
+
+    # Every object the run applies, labelled with the run id, in apply order.
+    objects: list[Manifest]
+    driver_name: str
+    # Waited for after the apply (the emulator first when there is one).
+    workloads: list[ObjectRef]
+    # The driver's namespaces, for diagnostics.
+    namespaces: list[str]
+    description: str
+    # Only for another driver's manifests: what the run should add to its failure messages.
+    user: DriverManifests | None = None
+    with_emulator: bool = False
+
+    def run_settings(self) -> dict[str, Any]:
+        """KubeRunSettings fields that depend on the driver: provisioner, where its logs are,
+        and hints for failures that another driver meets on emulated AWS."""
+        if self.user is None:
+            return {}
+        from e2e.platforms.user_manifests import (
+            EMULATED_MOUNT_HINT,
+            ENDPOINT_HINT,
+        )
+
+        def pods(workloads: Sequence[ObjectRef]) -> list[tuple[str, str]]:
+            found = []
+            for workload in workloads:
+                manifest = next(
+                    m
+                    for m in self.objects
+                    if m["kind"] == workload.kind and m["metadata"]["name"] == workload.name
+                )
+                labels = manifest["spec"]["selector"].get("matchLabels") or {}
+                selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+                found.append((workload.namespace or "default", selector))
+            return found
+
+        return {
+            "provisioner": self.driver_name,
+            "controller_pods": pods(self.user.controllers),
+            "controller_containers": None,
+            "node_pods": pods(self.user.node_plugins),
+            "node_containers": None,
+            "provisioning_hint": (
+                f"the driver under test must reach the FSx emulator: {ENDPOINT_HINT}"
+                if self.with_emulator
+                else None
+            ),
+            "mount_hint": EMULATED_MOUNT_HINT if self.with_emulator else None,
+        }
+
+
+def plan_driver(
+    runner: CommandRunner,
+    overlay: Overlay,
+    user: DriverManifests | None,
+    image: str | None,
+    pull_policy: str | None,
+    run_id: str,
+) -> DriverPlan:
+    """What to apply and wait for. `overlay` is the reference driver's ("emulated" also
+    brings the FSx emulator); with `user`, only the emulator's objects are taken from it.
+    `image` replaces the harness image (the reference driver's and the emulator's) wherever
+    it appears; another driver's own images are left alone."""
+    from e2e.platforms.manifests import DRIVER_NAMESPACE, EMULATOR_DEPLOYMENT
+    from e2e.platforms.user_manifests import emulator_objects, merged
+
+    with_emulator = overlay == "emulated"
+    emulator = [ObjectRef("Deployment", EMULATOR_DEPLOYMENT, DRIVER_NAMESPACE)]
+    if user is None:
+        objects = render(runner, overlay)
+        workloads = [
+            ObjectRef("Deployment", CONTROLLER_DEPLOYMENT, DRIVER_NAMESPACE),
+            ObjectRef("DaemonSet", NODE_DAEMONSET, DRIVER_NAMESPACE),
+        ]
+        namespaces = [DRIVER_NAMESPACE]
+        description = f"the reference driver (overlay {overlay})"
+        driver_name = DRIVER_NAME
+    else:
+        objects = user.objects
+        if with_emulator:
+            objects = merged(emulator_objects(render(runner, overlay)), objects)
+        workloads = user.workloads
+        namespaces = user.namespaces
+        description = f"--manifests {user.describe()}"
+        driver_name = user.driver_name
+    if with_emulator:
+        workloads = [*emulator, *workloads]
+        namespaces = sorted({DRIVER_NAMESPACE, *namespaces})
+    if image is not None:
+        objects = with_driver_image(objects, image, pull_policy)
+    return DriverPlan(
+        objects=with_labels(objects, {RUN_ID_LABEL: kube_name(run_id)}),
+        driver_name=driver_name,
+        workloads=workloads,
+        namespaces=namespaces,
+        description=description,
+        user=user,
+        with_emulator=with_emulator,
+    )
+
+
+def deploy_planned_driver(
+    clients: KubeClients,
+    plan: DriverPlan,
+    progress: Progress,
+    timeout_s: float,
+    nodes: Sequence[str],
+) -> None:
+    """Apply the plan's objects and wait until the driver is ready on `nodes`."""
+    progress.info(f"deploying {plan.description}")
+    if plan.user is not None:
+        for note in plan.user.notes:
+            progress.info(note)
+    apply_manifests(clients, plan.objects, progress)
+    wait_workloads_ready(clients, progress, plan.workloads, plan.driver_name, nodes, timeout_s)
+
+
+def foreign_csi_driver(clients: KubeClients, driver_name: str) -> bool:
+    """Whether the cluster has a CSIDriver `driver_name` that no harness run created."""
+    try:
+        existing = clients.storage.read_csi_driver(driver_name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    labels = (existing.metadata.labels or {}) if existing.metadata else {}
+    # One left by an earlier harness run is ours to replace.
+    return RUN_ID_LABEL not in labels
+
+
+def refuse_foreign_csi_driver(clients: KubeClients, plan: DriverPlan, where: str) -> None:
+    """On a shared cluster, another driver's manifests must not take over an installed
+    driver: the run's teardown would delete it. Raises StepError before anything is applied."""
+    if not foreign_csi_driver(clients, plan.driver_name):
+        return
+    raise StepError(
+        f"CSIDriver {plan.driver_name} already exists in the cluster at {where}, not created "
+        "by the harness: expected none before deploying --manifests (applying would take over "
+        "the installed driver and the teardown would delete it); try --driver installed to "
+        "test the installed driver, or uninstall it first"
+    )
 
 
 SETUP_ERRORS: Final = (StepError, WaitTimeout, ClusterUnreachable, ApiException)

@@ -44,6 +44,16 @@ class LocalPlatform:
         from e2e.local.pods import namespace_isolation_missing
 
         missing = []
+        if options.manifests is not None:
+            missing.append(
+                Prerequisite(
+                    "a cluster for --manifests",
+                    f"--manifests {options.manifests} deploys Kubernetes objects, and the local "
+                    "platform has no cluster",
+                    "--platform kind, cluster or k3s; on local, start the driver's binary with "
+                    "--driver installed --set driver-command='...'",
+                )
+            )
         unknown = sorted(set(options.settings) - set(KNOWN_SETTINGS))
         if unknown:
             missing.append(

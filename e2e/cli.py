@@ -27,6 +27,7 @@ examples:
   fsx-csi e2e --platform local --scenario dynamic --report-dir reports/
   fsx-csi e2e --platform local --set pod-isolation=rewrite
   fsx-csi e2e --platform cluster --driver installed --kubeconfig ~/.kube/config
+  fsx-csi e2e --platform kind --manifests path/to/other-driver/   # kustomize dir or YAML
 """
 
 
@@ -50,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--driver", choices=("reference", "installed"), default="reference",
         help="reference: deploy/start this project's driver; installed: use the driver already "
         "in the cluster (local: --set driver-command=...)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--manifests", type=Path, default=None, metavar="PATH",
+        help="kind/cluster/k3s: deploy another driver from these manifests instead of the "
+        "reference driver (a kustomize directory, a directory of YAML files, or one YAML file "
+        "such as `helm template` output); --set driver-name=NAME if its CSIDriver is not "
+        "fsx.csi.aws.com",
     )  # fmt: skip
     parser.add_argument(
         "--aws-endpoint-url", default=None, metavar="URL",
@@ -88,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
         help="platform-specific setting (local: pod-isolation, driver-command, emulation-root, "
-        "keep-work-dir)",
+        "keep-work-dir; kind/cluster/k3s: image, wait, driver-name, ...)",
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -154,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         creation_delay_s=args.creation_delay,
         provision_timeout_s=args.provision_timeout,
         settings=settings,
+        manifests=args.manifests,
     )
     missing = platform.missing_prerequisites(options)
     if missing:

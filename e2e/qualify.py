@@ -63,6 +63,8 @@ class QualifyOptions:
     ratio_target: float = 0.95
     sanity_workers: int = 0  # 0: serial
     e2e_scenarios: tuple[str, ...] = ()
+    # The e2e platform's `--set KEY=VALUE` settings (image, driver-name, wait, ...).
+    settings: dict[str, str] = field(default_factory=dict)
     command_name: str = "qualify"
     stream: TextIO | None = None
 
@@ -406,9 +408,11 @@ def run_e2e_suite(
         kubeconfig=options.kubeconfig,
         profile=options.profile,
         # An external emulator's mounts come from its emulation root (local platform).
-        settings=(
-            {"emulation-root": str(options.emulation_root)} if options.emulation_root else {}
-        ),
+        settings={
+            **options.settings,
+            **({"emulation-root": str(options.emulation_root)} if options.emulation_root else {}),
+        },
+        manifests=options.manifests,
     )
     missing = platform.missing_prerequisites(run_options)
     if missing:

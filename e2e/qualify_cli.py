@@ -18,7 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--csi.endpoint", dest="csi_endpoint", help="another driver's CSI socket (mode all)"
     )
-    target.add_argument("--manifests", type=Path, help="deploy this driver's manifests (kind)")
+    target.add_argument(
+        "--manifests",
+        type=Path,
+        metavar="PATH",
+        help="kind/cluster: deploy this driver's manifests instead of the reference driver (a "
+        "kustomize directory, a directory of YAML files, or one YAML file such as `helm "
+        "template` output); see e2e/README.md",
+    )
     target.add_argument(
         "--driver",
         choices=("reference", "installed"),
@@ -33,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--aws-endpoint-url", help="an FSx API endpoint instead of the emulator")
     where.add_argument(
         "--emulation-root", type=Path, help="with --csi.endpoint: its emulation root (raw ratio)"
+    )
+    where.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e2e platform setting, as `fsx-csi e2e --set` (kind/cluster: image, wait, "
+        "driver-name, pod-image, ...)",
     )
     suites = parser.add_argument_group("suites")
     suites.add_argument(
@@ -83,6 +99,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fsx-csi qualify: --size: {exc}", file=sys.stderr)
         return 2
+    settings: dict[str, str] = {}
+    for pair in args.settings:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            print(f"fsx-csi qualify: --set expects KEY=VALUE, seen {pair!r}", file=sys.stderr)
+            return 2
+        settings[key] = value
+    if args.manifests is not None:
+        problem = _manifests_problem(args, settings)
+        if problem is not None:
+            print(f"fsx-csi qualify: {problem}", file=sys.stderr)
+            return 2
     options = QualifyOptions(
         platform=args.platform,
         suites=chosen,
@@ -103,5 +131,32 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         sanity_workers=args.sanity_workers,
         e2e_scenarios=tuple(args.scenario),
+        settings=settings,
     )
     return run_qualify(options)
+
+
+def _manifests_problem(args: argparse.Namespace, settings: dict[str, str]) -> str | None:
+    """What makes --manifests unusable with the other flags or on disk, before any suite runs
+    (the same checks the e2e platforms make)."""
+    if args.platform == "local":
+        return (
+            f"--manifests {args.manifests} deploys Kubernetes objects: expected --platform kind "
+            "or cluster, seen local; for a driver on this machine use --csi.endpoint"
+        )
+    from e2e.platforms.commands import SubprocessRunner
+    from e2e.platforms.manifests import DRIVER_NAME
+    from e2e.platforms.user_manifests import ManifestsError, load_driver_manifests
+
+    if args.driver == "installed":
+        return (
+            "--manifests deploys a driver, --driver installed uses the one in the cluster: "
+            "expected one of them, seen both"
+        )
+    try:
+        load_driver_manifests(
+            SubprocessRunner(), args.manifests, settings.get("driver-name", DRIVER_NAME)
+        )
+    except ManifestsError as exc:
+        return str(exc)
+    return None

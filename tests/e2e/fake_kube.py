@@ -97,6 +97,7 @@ class FakeCluster:
         self.storage = _Api(self, "storage")
         self.apps = _Api(self, "apps")
         self.rbac = _Api(self, "rbac")
+        self.policy = _Api(self, "policy")
 
     # ------------------------------------------------------------------ helpers
 
@@ -112,6 +113,14 @@ class FakeCluster:
             spec=k8s.V1NodeSpec(taints=taints),
             status=k8s.V1NodeStatus(conditions=[k8s.V1NodeCondition(type="Ready", status="True")]),
         )
+
+    def stall(self, *key: str) -> None:
+        """Keep a transition from ever happening (a workload that never becomes ready)."""
+        self._countdowns[key] = 10**9
+
+    def csi_driver_names(self) -> list[str]:
+        """The drivers the cluster knows: the applied CSIDriver objects, else the default."""
+        return sorted(name for kind, _, name in self.applied if kind == "CSIDriver") or [DRIVER]
 
     def _ready(self, *key: str) -> bool:
         """True once `key` has been read `reads_before_transition` times."""
@@ -148,7 +157,7 @@ class FakeCluster:
         """external-provisioner + driver: CreateVolume for a Pending claim."""
         namespace, name = claim.metadata.namespace, claim.metadata.name
         storage_class = self.storage_classes.get(claim.spec.storage_class_name)
-        if storage_class is None or storage_class.provisioner != DRIVER:
+        if storage_class is None or storage_class.provisioner not in self.csi_driver_names():
             return
         params = dict(storage_class.parameters or {})
         deployment = fsx.DeploymentType(params.get("deploymentType", "SCRATCH_1"))
@@ -190,7 +199,7 @@ class FakeCluster:
                 storage_class_name=storage_class.metadata.name,
                 claim_ref=k8s.V1ObjectReference(namespace=namespace, name=name),
                 csi=k8s.V1CSIPersistentVolumeSource(
-                    driver=DRIVER,
+                    driver=storage_class.provisioner,
                     volume_handle=created["FileSystemId"],
                     volume_attributes={
                         "dnsname": created["DNSName"],
@@ -334,7 +343,9 @@ class _Handlers:
             "patch_namespaced_role_binding": "RoleBinding",
             "patch_csi_driver": "CSIDriver",
             "patch_namespaced_deployment": "Deployment",
+            "patch_namespaced_stateful_set": "StatefulSet",
             "patch_namespaced_daemon_set": "DaemonSet",
+            "patch_namespaced_pod_disruption_budget": "PodDisruptionBudget",
         }
         if method in apply_kinds:
             kind = apply_kinds[method]
@@ -360,8 +371,11 @@ class _Handlers:
         return k8s.V1NodeList(items=list(self.c.nodes))
 
     def read_csi_node(self, name: str) -> Any:
+        # The node plugins register the drivers the cluster has, once a DaemonSet is applied.
         drivers = (
-            [k8s.V1CSINodeDriver(name=DRIVER, node_id=name)] if self.c.driver_registered else []
+            [k8s.V1CSINodeDriver(name=d, node_id=name) for d in self.c.csi_driver_names()]
+            if self.c.driver_registered
+            else []
         )
         return k8s.V1CSINode(
             metadata=k8s.V1ObjectMeta(name=name), spec=k8s.V1CSINodeSpec(drivers=drivers)
@@ -371,24 +385,51 @@ class _Handlers:
         return k8s.V1CSINodeList(items=[self.read_csi_node(n.metadata.name) for n in self.c.nodes])
 
     def read_csi_driver(self, name: str) -> Any:
-        if ("CSIDriver", None, name) not in self.c.applied:
+        body = self.c.applied.get(("CSIDriver", None, name))
+        if body is None:
             raise not_found("csidrivers", name)
-        return k8s.V1CSIDriver(metadata=k8s.V1ObjectMeta(name=name), spec=k8s.V1CSIDriverSpec())
+        labels = body.get("metadata", {}).get("labels")
+        return k8s.V1CSIDriver(
+            metadata=k8s.V1ObjectMeta(name=name, labels=labels), spec=k8s.V1CSIDriverSpec()
+        )
 
     def read_namespaced_deployment(self, name: str, namespace: str) -> Any:
         body = self.c.applied.get(("Deployment", namespace, name))
         if body is None:
             raise not_found("deployments", name)
         replicas = body["spec"].get("replicas", 1)
+        ready = self.c._ready("deployment", name)
         return k8s.V1Deployment(
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
+            # Generation 2 is observed when the rollout is done: the probe must wait for it.
+            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, generation=2),
             spec=k8s.V1DeploymentSpec(
                 replicas=replicas,
                 selector=k8s.V1LabelSelector(match_labels=body["spec"]["selector"]["matchLabels"]),
                 template=k8s.V1PodTemplateSpec(),
             ),
             status=k8s.V1DeploymentStatus(
-                available_replicas=replicas if self.c._ready("deployment", name) else 0
+                available_replicas=replicas,
+                updated_replicas=replicas if ready else 0,
+                observed_generation=2 if ready else 1,
+            ),
+        )
+
+    def read_namespaced_stateful_set(self, name: str, namespace: str) -> Any:
+        body = self.c.applied.get(("StatefulSet", namespace, name))
+        if body is None:
+            raise not_found("statefulsets", name)
+        replicas = body["spec"].get("replicas", 1)
+        ready = self.c._ready("statefulset", name)
+        return k8s.V1StatefulSet(
+            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
+            spec=k8s.V1StatefulSetSpec(
+                replicas=replicas,
+                service_name=body["spec"].get("serviceName"),
+                selector=k8s.V1LabelSelector(match_labels=body["spec"]["selector"]["matchLabels"]),
+                template=k8s.V1PodTemplateSpec(),
+            ),
+            status=k8s.V1StatefulSetStatus(
+                replicas=replicas, ready_replicas=replicas if ready else 0
             ),
         )
 

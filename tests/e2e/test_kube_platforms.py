@@ -129,7 +129,9 @@ def cluster(emulator: Any) -> FakeCluster:
 
 
 def clients_of(fake: FakeCluster) -> kube.KubeClients:
-    return kube.KubeClients(fake.core, fake.storage, fake.apps, fake.rbac, FakeExec(fake))
+    return kube.KubeClients(
+        fake.core, fake.storage, fake.apps, fake.rbac, FakeExec(fake), policy=fake.policy
+    )
 
 
 @contextmanager
@@ -704,3 +706,547 @@ def test_real_k3s_run_of_the_static_scenario(tmp_path: Path) -> None:
     _skip_unless_ready(platform, run_options)
     result = platform.run(scenarios("static"), run_options, Progress())
     assert result.passed, [s.message for s in result.scenarios]
+
+
+# --------------------------------------------------------------------------- --manifests
+
+# Another FSx CSI driver, shaped like the upstream Go driver's rendered manifests: kube-system,
+# no Namespace object, its own images, pointed at the harness's FSx emulator.
+OTHER_CONTROLLER = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: fsx-csi-controller
+  namespace: kube-system
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: fsx-csi-controller}
+  template:
+    metadata:
+      labels: {app: fsx-csi-controller}
+    spec:
+      serviceAccountName: fsx-csi-controller-sa
+      containers:
+        - name: fsx-plugin
+          image: public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver:v1.2.0
+          args: [--mode=controller, --endpoint=$(CSI_ENDPOINT)]
+          env:
+            - {name: CSI_ENDPOINT, value: unix:///var/lib/csi/sockets/pluginproxy/csi.sock}
+            - {name: AWS_ENDPOINT_URL_FSX, value: "http://fsx-emulator.fsx-csi.svc.cluster.local:8080"}
+        - name: csi-provisioner
+          image: registry.k8s.io/sig-storage/csi-provisioner:v5.0.1
+"""
+OTHER_NODE = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: fsx-csi-node
+  namespace: kube-system
+spec:
+  selector:
+    matchLabels: {app: fsx-csi-node}
+  template:
+    metadata:
+      labels: {app: fsx-csi-node}
+    spec:
+      containers:
+        - name: fsx-plugin
+          image: public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver:v1.2.0
+          args: [--mode=node]
+        - name: node-driver-registrar
+          image: registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.11.1
+"""
+OTHER_IDENTITY = """\
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata:
+  name: fsx.csi.aws.com
+spec:
+  attachRequired: false
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: fsx-csi-controller-sa
+  namespace: kube-system
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: fsx-csi-external-provisioner-role
+rules:
+  - {apiGroups: [""], resources: [persistentvolumes], verbs: [get, list, watch, create, delete]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: fsx-csi-external-provisioner-binding
+subjects:
+  - {kind: ServiceAccount, name: fsx-csi-controller-sa, namespace: kube-system}
+roleRef:
+  {kind: ClusterRole, name: fsx-csi-external-provisioner-role, apiGroup: rbac.authorization.k8s.io}
+"""
+OTHER_PDB = """\
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: fsx-csi-controller
+  namespace: kube-system
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels: {app: fsx-csi-controller}
+"""
+# The user objects in the order the harness applies them (kinds first, then file order).
+OTHER_APPLIED = [
+    ("ServiceAccount", "kube-system", "fsx-csi-controller-sa"),
+    ("ClusterRole", None, "fsx-csi-external-provisioner-role"),
+    ("ClusterRoleBinding", None, "fsx-csi-external-provisioner-binding"),
+    ("CSIDriver", None, "fsx.csi.aws.com"),
+    ("Deployment", "kube-system", "fsx-csi-controller"),
+    ("DaemonSet", "kube-system", "fsx-csi-node"),
+    ("PodDisruptionBudget", "kube-system", "fsx-csi-controller"),
+]
+EMULATOR_APPLIED = [
+    ("Namespace", None, "fsx-csi"),
+    ("Service", "fsx-csi", "fsx-emulator"),
+    ("Deployment", "fsx-csi", "fsx-emulator"),
+]
+_APPLY_VERBS = {
+    "patch_namespace": "Namespace",
+    "patch_namespaced_service_account": "ServiceAccount",
+    "patch_namespaced_service": "Service",
+    "patch_namespaced_config_map": "ConfigMap",
+    "patch_cluster_role": "ClusterRole",
+    "patch_cluster_role_binding": "ClusterRoleBinding",
+    "patch_csi_driver": "CSIDriver",
+    "patch_namespaced_deployment": "Deployment",
+    "patch_namespaced_stateful_set": "StatefulSet",
+    "patch_namespaced_daemon_set": "DaemonSet",
+    "patch_namespaced_pod_disruption_budget": "PodDisruptionBudget",
+}
+
+
+def plain_yaml_driver(root: Path) -> Path:
+    """A directory of plain manifests: files in any order, one in a subdirectory (as
+    `helm template --output-dir` writes), a README and a kustomize directory that are not read."""
+    root.mkdir()
+    (root / "node.yaml").write_text(OTHER_NODE)
+    (root / "controller.yml").write_text(OTHER_CONTROLLER)
+    (root / "identity.yaml").write_text(OTHER_IDENTITY)
+    (root / "templates").mkdir()
+    (root / "templates" / "pdb.yaml").write_text(OTHER_PDB)
+    (root / "README.md").write_text("not a manifest")
+    (root / "overlay").mkdir()
+    (root / "overlay" / "kustomization.yaml").write_text("resources: [../node.yaml]\n")
+    return root
+
+
+def applied_in_order(fake: FakeCluster) -> list[tuple[str, str | None, str]]:
+    return [
+        (_APPLY_VERBS[name], call.get("namespace"), call["name"])
+        for name, call in fake.calls
+        if name in _APPLY_VERBS
+    ]
+
+
+def reads(fake: FakeCluster, method: str) -> list[tuple[Any, ...]]:
+    return [call["args"] for name, call in fake.calls if name == method]
+
+
+@needs_kubectl
+def test_kind_deploys_a_plain_yaml_directory_beside_the_emulator_and_waits_for_its_workloads(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    driver = plain_yaml_driver(tmp_path / "other-driver")
+    runner = RecordingRunner()
+    platform = kind_with(cluster, runner, emulator)
+    run_options = options(tmp_path, manifests=driver)
+    assert [m for m in platform.missing_prerequisites(run_options) if "manifests" in m.what] == []
+
+    result = platform.run(scenarios("dynamic", "invalid-parameters"), run_options, progress)
+
+    assert result.passed, [s.message for s in result.scenarios]
+    # Exactly the emulator's objects, then the driver's, and none of the reference driver's.
+    assert applied_in_order(cluster) == EMULATOR_APPLIED + OTHER_APPLIED
+    assert set(cluster.applied) == set(EMULATOR_APPLIED + OTHER_APPLIED)
+    label = kube.kube_name(RUN_ID)
+    for body in cluster.applied.values():
+        assert body["metadata"]["labels"][manifests.RUN_ID_LABEL] == label
+    controller = cluster.applied[("Deployment", "kube-system", "fsx-csi-controller")]
+    assert controller["spec"]["template"]["metadata"]["labels"][manifests.RUN_ID_LABEL] == label
+    assert controller["spec"]["selector"]["matchLabels"] == {"app": "fsx-csi-controller"}
+    # The driver's own images are left alone; the emulator runs the loaded harness image.
+    images = [(c["image"], c.get("imagePullPolicy")) for c in manifests.containers_of(controller)]
+    assert images == [
+        ("public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver:v1.2.0", None),
+        ("registry.k8s.io/sig-storage/csi-provisioner:v5.0.1", None),
+    ]
+    emulator_pod = manifests.containers_of(
+        cluster.applied[("Deployment", "fsx-csi", "fsx-emulator")]
+    )
+    assert (emulator_pod[0]["image"], emulator_pod[0]["imagePullPolicy"]) == (
+        "fsx-csi-harness:kind-e2e",
+        "Never",
+    )
+    # The overlay was rendered for the emulator only; the directory was read, not rendered.
+    kustomized = [c for c in runner.commands if c[:2] == ["kubectl", "kustomize"]]
+    assert kustomized == [
+        ["kubectl", "kustomize", str(REPO / "fixtures/manifests/overlays/emulated")]
+    ]
+    # Readiness: its CSIDriver, the emulator, its controller (polled until the rollout is
+    # observed) and node plugin in kube-system, its registration on the two workers.
+    assert reads(cluster, "read_csi_driver")[0] == ("fsx.csi.aws.com",)
+    deployments = reads(cluster, "read_namespaced_deployment")
+    assert ("fsx-csi-controller", "fsx-csi") not in deployments
+    assert deployments.count(("fsx-csi-controller", "kube-system")) >= 2
+    assert ("fsx-emulator", "fsx-csi") in deployments
+    assert ("fsx-csi-node", "kube-system") in reads(cluster, "read_namespaced_daemon_set")
+    assert {a[0] for a in reads(cluster, "read_csi_node")} == {"kind-worker", "kind-worker2"}
+    storage_class = next(a["args"][0] for n, a in cluster.calls if n == "create_storage_class")
+    assert storage_class.provisioner == "fsx.csi.aws.com"
+    assert result.details["driver"].startswith(f"--manifests 7 objects from 4 files under {driver}")
+    assert "manifests_warning" not in result.details, "the controller points at the emulator"
+    assert runner.without_kustomize()[-1][:3] == ["kind", "delete", "cluster"]
+
+
+def kustomize_driver(root: Path, controller_kind: str = "StatefulSet") -> Path:
+    """A kustomize directory: its own namespace, a StatefulSet controller, another driver
+    name, and a generated ConfigMap; nothing pointing at the emulator."""
+    root.mkdir()
+    controller = OTHER_CONTROLLER.replace("kind: Deployment", f"kind: {controller_kind}")
+    controller = controller.replace("  replicas: 2\n", "  replicas: 1\n  serviceName: fsx\n")
+    controller = "\n".join(
+        line for line in controller.splitlines() if "AWS_ENDPOINT_URL_FSX" not in line
+    )
+    (root / "controller.yaml").write_text(controller + "\n")
+    (root / "node.yaml").write_text(OTHER_NODE)
+    (root / "identity.yaml").write_text(
+        OTHER_IDENTITY.replace("fsx.csi.aws.com", "fsx.example.com")
+    )
+    (root / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "namespace: other-fsx\n"
+        "resources: [identity.yaml, controller.yaml, node.yaml]\n"
+        "configMapGenerator:\n"
+        "  - name: fsx-csi-controller\n"
+        "    literals: [AWS_REGION=us-east-1]\n"
+        "    options: {disableNameSuffixHash: true}\n"
+    )
+    return root
+
+
+@needs_kubectl
+def test_cluster_deploys_a_kustomize_directory_and_removes_exactly_it(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    driver = kustomize_driver(tmp_path / "other")
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("")
+    runner = RecordingRunner()
+    platform = cluster_platform.ClusterPlatform(
+        runner=runner,
+        connect=lambda path, context: clients_of(cluster),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: emulator,
+        environ={},
+    )
+    run_options = options(
+        tmp_path,
+        kubeconfig=kubeconfig,
+        manifests=driver,
+        settings={"driver-name": "fsx.example.com"},
+    )
+    assert platform.missing_prerequisites(run_options) == []
+
+    result = platform.run(scenarios("invalid-parameters"), run_options, progress)
+
+    assert result.passed, [s.message for s in result.scenarios]
+    assert ["kubectl", "kustomize", str(driver)] in runner.commands
+    user = [
+        ("ServiceAccount", "other-fsx", "fsx-csi-controller-sa"),
+        ("ConfigMap", "other-fsx", "fsx-csi-controller"),
+        ("ClusterRole", None, "fsx-csi-external-provisioner-role"),
+        ("ClusterRoleBinding", None, "fsx-csi-external-provisioner-binding"),
+        ("CSIDriver", None, "fsx.example.com"),
+        ("StatefulSet", "other-fsx", "fsx-csi-controller"),
+        ("DaemonSet", "other-fsx", "fsx-csi-node"),
+    ]
+    assert applied_in_order(cluster) == EMULATOR_APPLIED + user
+    # Teardown: every applied object deleted again, in reverse order.
+    assert cluster.applied == {}
+    patches = [n for n in cluster.calls.names("patch_") if n in _APPLY_VERBS]
+    deletes = [n for n in cluster.calls.names("delete_") if "patch_" + n[7:] in _APPLY_VERBS]
+    assert [n[7:] for n in deletes[-len(patches) :]] == [n[6:] for n in reversed(patches)]
+    # The other driver's name reaches readiness, registration and the StorageClasses.
+    assert ("fsx.example.com",) in reads(cluster, "read_csi_driver")
+    assert ("fsx-csi-controller", "other-fsx") in reads(cluster, "read_namespaced_stateful_set")
+    storage_class = next(a["args"][0] for n, a in cluster.calls if n == "create_storage_class")
+    assert storage_class.provisioner == "fsx.example.com"
+    # Nothing points the driver at the emulator: said in the progress and the details.
+    assert (
+        "AWS_ENDPOINT_URL_FSX=http://fsx-emulator.fsx-csi.svc.cluster.local:8080"
+        in (result.details["manifests_warning"])
+    )
+
+
+@needs_kubectl
+def test_another_driver_failing_to_mount_on_emulated_lustre_is_told_why(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    cluster.pod_scripts["static-writer"] = PodScript(
+        exit_code=1, log="sh: can't create /data/static.txt: No such file or directory\n"
+    )
+    cluster.event(
+        kube.kube_name(f"fsx-csi-{RUN_ID}"),
+        "Pod",
+        "static-writer",
+        "FailedMount",
+        "mount failed: exit status 32: mount: unknown filesystem type 'lustre'",
+    )
+    driver = plain_yaml_driver(tmp_path / "other-driver")
+
+    result = kind_with(cluster, RecordingRunner(), emulator).run(
+        scenarios("static"), options(tmp_path, manifests=driver), progress
+    )
+
+    message = result.scenarios[0].message
+    assert result.scenarios[0].outcome is Outcome.FAILED
+    assert "unknown filesystem type 'lustre'" in message
+    assert "emulated mounter" in message and "/var/lib/fsx-csi-emulation" in message
+    # The node plugin's logs are looked up by the other driver's own labels and namespace.
+    lookups = [
+        (call["args"][0], call.get("label_selector"))
+        for name, call in cluster.calls
+        if name == "list_namespaced_pod" and call.get("field_selector")
+    ]
+    assert lookups and set(lookups) == {("kube-system", "app=fsx-csi-node")}
+
+
+@needs_kubectl
+def test_a_node_plugin_that_never_rolls_out_fails_setup_naming_it(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    cluster.stall("daemonset", "fsx-csi-node")
+    cluster.event("kube-system", "DaemonSet", "fsx-csi-node", "FailedCreate", "quota exceeded")
+    driver = plain_yaml_driver(tmp_path / "other-driver")
+
+    result = kind_with(cluster, RecordingRunner(), emulator).run(
+        scenarios("dynamic"), options(tmp_path, manifests=driver, settings={"wait": "30"}), progress
+    )
+
+    message = result.scenarios[0].message
+    assert result.scenarios[0].outcome is Outcome.ERROR
+    assert "DaemonSet kube-system/fsx-csi-node to be ready on every node" in message
+    assert "0/3 ready" in message and "FailedCreate: quota exceeded" in message
+    assert "kubectl -n kube-system describe daemonset fsx-csi-node" in message
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+BAD_MANIFESTS: list[tuple[str, Any, list[str]]] = [
+    ("missing", lambda root: root / "nowhere", ["no such file or directory", "check the path"]),
+    (
+        "empty directory",
+        lambda root: (root / "empty").mkdir() or root / "empty",
+        ["seen a directory with nothing in it: nothing renderable"],
+    ),
+    (
+        "only a kustomize subdirectory",
+        lambda root: (
+            _write(root / "deploy" / "base" / "kustomization.yaml", "resources: []\n")
+            and _write(root / "deploy" / "NOTES.txt", "x").parent
+        ),
+        ["seen a directory with NOTES.txt, base/", "pass one of its kustomize directories"],
+    ),
+    (
+        "helm values",
+        lambda root: _write(root / "values.yaml", "image:\n  tag: v1\n"),
+        ["expected Kubernetes objects", "document 1: {'image'"],
+    ),
+    (
+        "no CSIDriver",
+        lambda root: _write(root / "d.yaml", OTHER_CONTROLLER + "---\n" + OTHER_NODE),
+        ["expected a CSIDriver object named fsx.csi.aws.com", "1 Deployment, 1 DaemonSet"],
+    ),
+    (
+        "another CSIDriver",
+        lambda root: _write(
+            root / "d.yaml",
+            OTHER_IDENTITY.replace("fsx.csi.aws.com", "lustre.example.com")
+            + "---\n"
+            + OTHER_CONTROLLER
+            + "---\n"
+            + OTHER_NODE,
+        ),
+        ["seen CSIDriver lustre.example.com", "--set driver-name=lustre.example.com"],
+    ),
+    (
+        "no workloads",
+        lambda root: _write(root / "d.yaml", OTHER_IDENTITY),
+        ["expected a controller workload (Deployment or StatefulSet", "expected a node workload"],
+    ),
+    (
+        "an unsupported kind",
+        lambda root: _write(
+            root / "d.yaml",
+            OTHER_IDENTITY
+            + "---\n"
+            + OTHER_CONTROLLER
+            + "---\n"
+            + OTHER_NODE
+            + "---\napiVersion: v1\nkind: Pod\nmetadata: {name: stray}\n",
+        ),
+        ["seen Pod stray", "apply them yourself beforehand"],
+    ),
+    (
+        "a broken kustomization",
+        lambda root: (
+            _write(root / "k" / "kustomization.yaml", "resources: [missing.yaml]\n").parent
+        ),
+        ["expected it to render", "kubectl kustomize"],
+    ),
+]
+
+
+@needs_kubectl
+@pytest.mark.parametrize(
+    ("make", "expected"), [case[1:] for case in BAD_MANIFESTS], ids=[c[0] for c in BAD_MANIFESTS]
+)
+def test_unusable_manifests_are_refused_before_anything_is_applied(
+    tmp_path: Path,
+    cluster: FakeCluster,
+    emulator: Any,
+    progress: Progress,
+    make: Any,
+    expected: list[str],
+) -> None:
+    path = make(tmp_path)
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("")
+    platform = cluster_platform.ClusterPlatform(
+        runner=RecordingRunner(),
+        connect=lambda p, context: clients_of(cluster),
+        environ={},
+    )
+    run_options = options(tmp_path, kubeconfig=kubeconfig, manifests=path)
+
+    missing = platform.missing_prerequisites(run_options)
+
+    text = "; ".join(str(m) for m in missing)
+    assert missing and all(m.what == f"driver manifests {path}" for m in missing), text
+    for part in expected:
+        assert part in text
+    assert "try: " in text
+    # The run itself refuses them too, before any call to the cluster.
+    result = platform.run(scenarios("dynamic"), run_options, progress)
+    assert result.scenarios[0].outcome is Outcome.ERROR
+    assert not cluster.calls.mutations()
+
+
+def test_manifests_with_an_installed_driver_or_a_foreign_csidriver_are_refused(
+    tmp_path: Path, cluster: FakeCluster
+) -> None:
+    driver = plain_yaml_driver(tmp_path / "other-driver")
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("")
+    platform = cluster_platform.ClusterPlatform(
+        runner=RecordingRunner(), connect=lambda p, context: clients_of(cluster), environ={}
+    )
+    both = platform.missing_prerequisites(
+        options(tmp_path, kubeconfig=kubeconfig, manifests=driver, driver="installed")
+    )
+    assert any("expected one of them, seen both" in str(m) for m in both), both
+
+    # A driver installed by someone else (helm): taking it over would delete it at the end.
+    cluster.applied[("CSIDriver", None, "fsx.csi.aws.com")] = {"metadata": {"labels": {}}}
+    foreign = platform.missing_prerequisites(
+        options(tmp_path, kubeconfig=kubeconfig, manifests=driver)
+    )
+    assert [m.what for m in foreign] == ["a cluster without another fsx.csi.aws.com driver"]
+    assert "--driver installed" in foreign[0].hint
+    # One an earlier harness run left (run-id label) is not in the way.
+    cluster.applied[("CSIDriver", None, "fsx.csi.aws.com")] = {
+        "metadata": {"labels": {manifests.RUN_ID_LABEL: "e2e-old"}}
+    }
+    assert (
+        platform.missing_prerequisites(options(tmp_path, kubeconfig=kubeconfig, manifests=driver))
+        == []
+    )
+
+
+def test_the_local_platform_refuses_manifests(tmp_path: Path) -> None:
+    from e2e.platforms import local
+
+    missing = local.create_platform().missing_prerequisites(options(tmp_path, manifests=tmp_path))
+    assert "a cluster for --manifests" in [m.what for m in missing]
+
+
+def test_e2e_cli_exits_2_naming_the_manifests_problem(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fsx_csi_harness",
+            "e2e",
+            "--platform",
+            "cluster",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--manifests",
+            str(empty),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert f"driver manifests {empty}: expected a kustomize directory" in completed.stderr
+    assert "nothing renderable; try: " in completed.stderr
+
+
+def test_rollout_waits_for_the_observed_generation() -> None:
+    from kubernetes import client as k8s
+
+    class Apps:
+        def __init__(self) -> None:
+            self.observed = 1
+
+        def read_namespaced_deployment(self, name: str, namespace: str) -> Any:
+            return k8s.V1Deployment(
+                metadata=k8s.V1ObjectMeta(name=name, generation=2),
+                spec=k8s.V1DeploymentSpec(
+                    replicas=1,
+                    selector=k8s.V1LabelSelector(match_labels={"app": "x"}),
+                    template=k8s.V1PodTemplateSpec(),
+                ),
+                status=k8s.V1DeploymentStatus(
+                    available_replicas=1, updated_replicas=1, observed_generation=self.observed
+                ),
+            )
+
+    class Core:
+        def list_namespaced_pod(self, namespace: str, label_selector: str) -> Any:
+            return k8s.V1PodList(items=[])
+
+    apps = Apps()
+    clients = kube.KubeClients(Core(), None, apps, None, None)  # type: ignore[arg-type]
+    probe = kube._deployment_probe(clients, "ns", "controller")
+    stale = probe()
+    assert not stale.done and "controller saw generation 1 of 2" in stale.state
+    apps.observed = 2
+    assert probe().done

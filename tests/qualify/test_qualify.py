@@ -115,3 +115,83 @@ def test_qualify_on_the_defaults_writes_one_complete_bundle(tmp_path: Path) -> N
     page = (bundle / "index.html").read_text()
     assert "<svg" in page and "Suite: e2e" in page
     assert "[qualify" in result.stderr and "verdict:" in result.stderr
+
+
+def test_qualify_hands_manifests_and_settings_to_the_e2e_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import e2e.platforms
+    from e2e.platforms import Prerequisite, RunOptions
+    from e2e.results import Outcome as E2eOutcome
+    from e2e.results import RunResult, ScenarioResult
+
+    seen: list[RunOptions] = []
+
+    class RecordingPlatform:
+        name = "kind"
+
+        def missing_prerequisites(self, options: RunOptions) -> list[Prerequisite]:
+            seen.append(options)
+            return []
+
+        def run(self, scenarios: object, options: RunOptions, progress: object) -> RunResult:
+            seen.append(options)
+            result = RunResult(options.run_id, self.name, options.driver)
+            result.scenarios.append(ScenarioResult("dynamic", "kind", E2eOutcome.PASSED))
+            return result
+
+    monkeypatch.setattr(e2e.platforms, "load_platform", lambda name: RecordingPlatform())
+    driver = tmp_path / "other-driver"
+    driver.mkdir()
+    code = run_qualify(
+        QualifyOptions(
+            platform="kind",
+            suites=("e2e",),
+            report_dir=tmp_path / "reports",
+            run_id="r-manifests",
+            manifests=driver,
+            settings={"driver-name": "fsx.example.com"},
+            e2e_scenarios=("dynamic",),
+        )
+    )
+    assert code == 0
+    assert [o.manifests for o in seen] == [driver, driver]
+    assert seen[-1].settings == {"driver-name": "fsx.example.com"}
+    assert seen[-1].driver == "reference" and seen[-1].run_id == "r-manifests"
+    summary = json.loads((tmp_path / "reports" / "r-manifests" / "summary.json").read_text())
+    assert summary["target"]["source"] == "manifests"
+    assert summary["target"]["manifests"] == str(driver)
+
+
+def test_qualify_refuses_unusable_manifests_with_exit_2(tmp_path: Path) -> None:
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    (driver / "values.yaml").write_text("image:\n  tag: v1\n")
+    cases = [
+        (["--manifests", str(driver)], "expected --platform kind or cluster, seen local"),
+        (["--platform", "kind", "--manifests", str(tmp_path / "nowhere")], "no such file"),
+        (["--platform", "kind", "--manifests", str(driver)], "expected Kubernetes objects"),
+        (
+            ["--platform", "cluster", "--driver", "installed", "--manifests", str(driver)],
+            "expected one of them, seen both",
+        ),
+    ]
+    reports = tmp_path / "reports"
+    for args, message in cases:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fsx_csi_harness",
+                "qualify",
+                "--report-dir",
+                str(reports),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "--manifests" in result.stderr, result.stderr
+    assert not reports.exists()

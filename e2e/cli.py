@@ -170,9 +170,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"platform {args.platform} cannot run on this machine:\n{lines}")
 
     progress = Progress(quiet=args.quiet)
+    target = f"the {args.driver} driver" if args.manifests is None else f"{args.manifests}"
     progress.info(
-        f"run {options.run_id}: {len(scenarios)} scenario(s) on {args.platform} "
-        f"with the {args.driver} driver"
+        f"run {options.run_id}: {len(scenarios)} scenario(s) on {args.platform} with {target}"
     )
     result = platform.run(scenarios, options, progress)
     for scenario in result.scenarios:

@@ -281,7 +281,10 @@ class ClusterPlatform:
         from e2e.results import RunResult
 
         runner = self._commands(progress)
-        result = RunResult(options.run_id, self.name, options.driver)
+        # "manifests": another driver's, deployed by the run (--manifests).
+        result = RunResult(
+            options.run_id, self.name, "manifests" if options.manifests else options.driver
+        )
         timings: dict[str, str] = {}
         real = self.real_aws(options)
         profile = load_profile(options.profile) if options.profile is not None else None

@@ -122,7 +122,10 @@ class K3sPlatform:
         from e2e.results import RunResult
 
         runner = self._commands(progress)
-        result = RunResult(options.run_id, self.name, options.driver)
+        # "manifests": another driver's, deployed by the run (--manifests).
+        result = RunResult(
+            options.run_id, self.name, "manifests" if options.manifests else options.driver
+        )
         timings: dict[str, str] = {}
         work = Path(tempfile.mkdtemp(prefix=f"k3s-{options.run_id}-", dir=options.work_dir))
         emulation_root = work / "emulation-root"

@@ -196,7 +196,10 @@ class KindPlatform:
         connect = self._connect or (lambda path: kube.connect(path))
         port_forward = self._port_forward or kube.kubectl_port_forward
         fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
-        result = RunResult(options.run_id, self.name, options.driver)
+        # "manifests": another driver's, deployed by the run (--manifests).
+        result = RunResult(
+            options.run_id, self.name, "manifests" if options.manifests else options.driver
+        )
         timings: dict[str, str] = {}
         name = options.settings.get("cluster-name") or cluster_name_for(options.run_id)
         work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=options.work_dir))

@@ -53,9 +53,6 @@ from e2e.platforms.manifests import (
     with_labels,
 )
 from e2e.progress import Probe, Progress, WaitTimeout
-
-if TYPE_CHECKING:
-    from e2e.platforms.user_manifests import DriverManifests
 from e2e.results import (
     LeakedResource,
     Outcome,
@@ -67,6 +64,9 @@ from e2e.results import (
 )
 from e2e.scenarios import VOLUME_MOUNT_PATH, ExecCheck, PodSpec, Scenario
 from fsx_csi_harness.processes import tied_to_parent
+
+if TYPE_CHECKING:
+    from e2e.platforms.user_manifests import DriverManifests
 
 FIELD_MANAGER: Final = "fsx-csi-harness"
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"

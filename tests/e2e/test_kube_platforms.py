@@ -1250,3 +1250,27 @@ def test_rollout_waits_for_the_observed_generation() -> None:
     assert not stale.done and "controller saw generation 1 of 2" in stale.state
     apps.observed = 2
     assert probe().done
+
+
+@needs_kubectl
+def test_the_other_drivers_used_here_are_valid_kubernetes_and_every_checked_kind_is_applied(
+    tmp_path: Path,
+) -> None:
+    import kubernetes_validate
+
+    from e2e.platforms import user_manifests
+
+    runner = RecordingRunner()
+    drivers = [
+        user_manifests.load_driver_manifests(runner, plain_yaml_driver(tmp_path / "plain")),
+        user_manifests.load_driver_manifests(
+            runner, kustomize_driver(tmp_path / "kustomize"), "fsx.example.com"
+        ),
+    ]
+    for driver in drivers:
+        for manifest in driver.objects:
+            kubernetes_validate.validate(manifest, "1.31.0", strict=True)
+    # What the check lets through is exactly what apply_manifests can apply.
+    assert {
+        kind: namespaced for kind, (_, _, namespaced) in kube._METHODS.items()
+    } == user_manifests.APPLIED_KINDS

@@ -30,7 +30,13 @@ from sanity.results import (
     PROP_UPSTREAM,
     ResultCollector,
 )
-from sanity.spec import EXCLUSIVE_ATTRIBUTE, IT_ATTRIBUTE, PROVISIONS_ATTRIBUTE, upstream_name
+from sanity.spec import (
+    EXCLUSIVE_ATTRIBUTE,
+    EXCLUSIVE_CONDITION_ATTRIBUTE,
+    IT_ATTRIBUTE,
+    PROVISIONS_ATTRIBUTE,
+    upstream_name,
+)
 
 SANITY_TESTS_PACKAGE = "sanity.tests"
 PROP_RUN_ID = "csi_sanity_run_id"
@@ -127,6 +133,27 @@ def _is_exclusive(item: pytest.Item | None) -> bool:
     return bool(item is not None and _is_sanity_item(item)) and bool(
         getattr(function, EXCLUSIVE_ATTRIBUTE, False)
     )
+
+
+def _exclusive_condition(item: pytest.Item) -> Any:
+    """The `exclusive_if` condition of a counting case, or None when it always counts."""
+    return getattr(getattr(item, "function", None), EXCLUSIVE_CONDITION_ATTRIBUTE, None)
+
+
+def _counts_this_time(item: pytest.Item) -> bool:
+    """Whether a counting case counts in this run: always, unless its `exclusive_if`
+    condition says otherwise. A condition that fails counts as true: the case then meets the
+    same failure itself, with the lock held as if it counted."""
+    condition = _exclusive_condition(item)
+    if condition is None:
+        return True
+    context = getattr(item, "funcargs", {}).get("sanity")
+    if context is None:
+        return True
+    try:
+        return bool(condition(context))
+    except Exception:  # noqa: BLE001 - the case reports it; the lock errs on the safe side
+        return True
 
 
 def _run_order(item: pytest.Item) -> int:
@@ -231,7 +258,9 @@ def sanity(request: pytest.FixtureRequest, sanity_session: SessionState) -> Iter
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     session = _state(item.config).session
-    if session is not None and _is_exclusive(item):
+    # A conditional counting case does not know yet whether it counts (its condition needs
+    # the case's context): it takes the lock only when its body runs, if at all.
+    if session is not None and _is_exclusive(item) and _exclusive_condition(item) is None:
         session.case_lock.try_exclusive_now()
 
 
@@ -240,9 +269,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """A counting case takes the run lock exclusively at its first RPC: after its capability
     gates, so that a case skipped for a missing capability never stops the other workers."""
     session = _state(item.config).session
-    armed = session is not None and _is_exclusive(item)
+    armed = session is not None and _is_exclusive(item) and _counts_this_time(item)
     if session is not None and armed:
         session.case_lock.armed = True
+    elif session is not None and session.case_lock.holds_exclusive:
+        # Handed on by a counting case before it, but this one does not count: let the
+        # other workers go on.
+        session.case_lock.release_exclusive()
     try:
         yield
     finally:

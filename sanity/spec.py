@@ -8,12 +8,13 @@ JSON result and the parity table (`python -m sanity.parity`) show.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., object])
 
 IT_ATTRIBUTE = "__csi_sanity_it__"
 EXCLUSIVE_ATTRIBUTE = "__csi_sanity_exclusive__"
+EXCLUSIVE_CONDITION_ATTRIBUTE = "__csi_sanity_exclusive_if__"
 PROVISIONS_ATTRIBUTE = "__csi_sanity_provisions__"
 
 
@@ -32,6 +33,20 @@ def exclusive(function: F) -> F:
     (in any xdist worker)."""
     setattr(function, EXCLUSIVE_ATTRIBUTE, True)
     return function
+
+
+def exclusive_if(condition: Callable[[Any], bool]) -> Callable[[F], F]:
+    """Like `exclusive`, for a case that counts only when `condition(sanity)` holds (for
+    example only when the driver offers ListVolumes). The plugin asks the condition when
+    the case's body is about to run; when it does not hold, the case runs like any other
+    (shared lock around each count-changing RPC) and stops no other worker."""
+
+    def mark(function: F) -> F:
+        setattr(function, EXCLUSIVE_ATTRIBUTE, True)
+        setattr(function, EXCLUSIVE_CONDITION_ATTRIBUTE, condition)
+        return function
+
+    return mark
 
 
 def provisions(function: F) -> F:

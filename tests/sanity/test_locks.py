@@ -11,8 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
 
 from sanity.locks import CaseLock, RunLock
+from sanity.plugin import _counts_this_time
+from sanity.spec import exclusive, exclusive_if
 
 
 @contextmanager
@@ -102,3 +108,31 @@ def test_an_armed_counting_case_waits_at_its_first_rpc_and_keeps_the_lock(
     case_lock.armed = False
     case_lock.release_exclusive()
     assert finishes_within(2, rpc(other, "DeleteVolume"))
+
+
+def _case_item(function: Callable[..., object], sanity: object) -> pytest.Item:
+    """What the plugin reads from a collected case: its function and its fixture values."""
+    return cast(pytest.Item, SimpleNamespace(function=function, funcargs={"sanity": sanity}))
+
+
+def test_a_conditional_counting_case_counts_only_when_its_condition_holds() -> None:
+    offers_listing = SimpleNamespace(lists=True)
+    lacks_listing = SimpleNamespace(lists=False)
+
+    @exclusive
+    def always(sanity: object) -> None: ...
+
+    @exclusive_if(lambda sanity: bool(sanity.lists))
+    def when_listing(sanity: object) -> None: ...
+
+    def broken_condition(sanity: object) -> bool:
+        raise RuntimeError("ControllerGetCapabilities failed")
+
+    @exclusive_if(broken_condition)
+    def unknowable(sanity: object) -> None: ...
+
+    assert _counts_this_time(_case_item(always, lacks_listing))
+    assert _counts_this_time(_case_item(when_listing, offers_listing))
+    assert not _counts_this_time(_case_item(when_listing, lacks_listing))
+    # When the condition cannot be answered the case keeps the lock, as if it counted.
+    assert _counts_this_time(_case_item(unknowable, offers_listing))

@@ -18,8 +18,21 @@ mode all with the emulated Lustre mounter, which needs root for its bind mounts)
 `--profile both` (the default) measures the csi-sanity cases alone and the full suite with
 the FSx profile.
 
+Bytecode: every pytest process (the serial one; the controller and each worker of `-n N`)
+imports pytest, grpc, protobuf, the CSI bindings and the suite. Python normally caches their
+compiled bytecode (`__pycache__`, written by pip at install time or on first import); with
+PYTHONDONTWRITEBYTECODE=1 in the environment (this sandbox sets it) each process compiles
+about 200 modules from source again, about 1 s of CPU per process, paid five times by `-n 4`
+on a machine with fewer cores than workers. `--bytecode-cache warm` (the default) measures
+the suite as an ordinary installation runs it: the suite's processes write and read their
+bytecode in a private cache under the benchmark's temporary directory (PYTHONPYCACHEPREFIX;
+nothing is written into the project or the virtualenv), warmed by one `--collect-only` run
+before the timed runs, so that both timed runs start equally warm. `--bytecode-cache
+environment` leaves the environment as it is (cold when PYTHONDONTWRITEBYTECODE is set).
+
     python benchmarks/sanity_bench.py [--workers 4] [--creation-delay 1]
                                       [--profile none|fsx|both]
+                                      [--bytecode-cache warm|environment]
                                       [--output reports/sanity-bench.json]
 """
 
@@ -86,23 +99,61 @@ def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str,
         )
 
 
-def run_sanity(
-    endpoint: str, workdir: Path, workers: int, profile: str, tag: str, stack_pids: list[int]
-) -> dict[str, Any]:
+def suite_environment(workdir: Path, bytecode_cache: str) -> dict[str, str]:
+    """The environment of the suite's processes (see "Bytecode" above)."""
+    env = dict(os.environ)
+    if bytecode_cache == "warm":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
+def sanity_command(endpoint: str, workdir: Path, profile: str, tag: str) -> list[str]:
     params = workdir / "parameters.yaml"
     params.write_text(PARAMETERS)
-    report = workdir / f"{tag}.json"
-    command = [
+    return [
         sys.executable, "-m", "fsx_csi_harness", "sanity", f"--csi.endpoint={endpoint}",
         f"--csi.testvolumeparameters={params}", f"--csi.mountdir={workdir}/mnt-{tag}",
-        f"--csi.stagingdir={workdir}/stage-{tag}", f"--json-report={report}",
-        f"--profile={profile}", "-n", str(workers), "--", "-q",
+        f"--csi.stagingdir={workdir}/stage-{tag}", f"--profile={profile}",
+    ]  # fmt: skip
+
+
+def warm_bytecode_cache(endpoint: str, workdir: Path, env: dict[str, str]) -> None:
+    """One untimed run through the same path as the timed ones that only collects the
+    cases (in one xdist worker, which imports what workers import), so that the cache holds
+    everything both timed runs import."""
+    command = [
+        *sanity_command(endpoint, workdir, "fsx", "warm"), "-n", "1", "--", "--collect-only", "-q"
+    ]  # fmt: skip
+    completed = subprocess.run(
+        tied_to_parent(command), cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"warming the bytecode cache failed (exit {completed.returncode}):\n"
+            f"{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
+        )
+
+
+def run_sanity(
+    endpoint: str,
+    workdir: Path,
+    workers: int,
+    profile: str,
+    tag: str,
+    stack_pids: list[int],
+    env: dict[str, str],
+) -> dict[str, Any]:
+    report = workdir / f"{tag}.json"
+    command = [
+        *sanity_command(endpoint, workdir, profile, tag),
+        f"--json-report={report}", "-n", str(workers), "--", "-q",
     ]  # fmt: skip
     stack_cpu_before = sum(_cpu_seconds(pid) for pid in stack_pids)
     suite_cpu_before = _children_cpu_seconds()
     started = time.monotonic()
     completed = subprocess.run(
-        tied_to_parent(command), cwd=ROOT, capture_output=True, text=True, check=False
+        tied_to_parent(command), cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     wall = time.monotonic() - started
     # The pytest process reaps its xdist workers, so their CPU time is in its own.
@@ -175,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--creation-delay", type=float, default=1.0)
     parser.add_argument("--profile", choices=("none", "fsx", "both"), default="both")
+    parser.add_argument(
+        "--bytecode-cache",
+        choices=("warm", "environment"),
+        default="warm",
+        help="warm: the suite's processes use a private, pre-warmed bytecode cache; "
+        "environment: as the environment says (see the module docstring)",
+    )
     parser.add_argument("--output", default="")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -186,18 +244,24 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="sanity-bench-", dir="/tmp"))
     runs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     try:
+        env = suite_environment(workdir, args.bytecode_cache)
         with reference_stack(workdir, args.creation_delay) as (endpoint, pids):
+            if args.bytecode_cache == "warm":
+                warm_bytecode_cache(endpoint, workdir, env)
             for profile in profiles:
-                serial = run_sanity(endpoint, workdir, 0, profile, f"{profile}-serial", pids)
+                serial = run_sanity(endpoint, workdir, 0, profile, f"{profile}-serial", pids, env)
                 parallel = run_sanity(
-                    endpoint, workdir, args.workers, profile, f"{profile}-n{args.workers}", pids
-                )
+                    endpoint, workdir, args.workers, profile, f"{profile}-n{args.workers}",
+                    pids, env,
+                )  # fmt: skip
                 runs[profile] = (serial, parallel)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     report = {
         "creation_delay_seconds": args.creation_delay,
+        "bytecode_cache": args.bytecode_cache,
+        "environment_disables_bytecode_writing": bool(os.environ.get("PYTHONDONTWRITEBYTECODE")),
         "runs": [
             figures_of(serial, parallel, args.workers, profile)
             for profile, (serial, parallel) in runs.items()

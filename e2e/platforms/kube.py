@@ -378,40 +378,41 @@ def _generation_lag(workload: Any) -> str | None:
     return None
 
 
-def _deployment_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
+def _replicated_probe(
+    clients: KubeClients, namespace: str, read: Callable[[], Any], count: str
+) -> Callable[[], Probe]:
+    """Rolled out, with enough pods `count` (a status field: available or ready replicas)."""
+    word = count.removesuffix("_replicas")
+
     def probe() -> Probe:
-        deployment = clients.apps.read_namespaced_deployment(name, namespace)
-        wanted = deployment.spec.replicas if deployment.spec.replicas is not None else 1
-        status = deployment.status
-        available = (status.available_replicas or 0) if status else 0
+        workload = read()
+        wanted = workload.spec.replicas if workload.spec.replicas is not None else 1
+        status = workload.status
+        counted = (getattr(status, count) or 0) if status else 0
         updated = status.updated_replicas if status else None
-        lag = _generation_lag(deployment)
+        lag = _generation_lag(workload)
         rolled_out = lag is None and (updated is None or updated >= wanted)
-        if rolled_out and available >= wanted:
-            return Probe(True, f"{available}/{wanted} available")
-        pods = _pods_summary(clients, namespace, deployment.spec.selector.match_labels)
-        progress = f"{available}/{wanted} available, {updated or 0}/{wanted} updated"
+        if rolled_out and counted >= wanted:
+            return Probe(True, f"{counted}/{wanted} {word}")
+        pods = _pods_summary(clients, namespace, workload.spec.selector.match_labels)
+        progress = f"{counted}/{wanted} {word}, {updated or 0}/{wanted} updated"
         return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
 
     return probe
+
+
+def _deployment_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
+    def read() -> Any:
+        return clients.apps.read_namespaced_deployment(name, namespace)
+
+    return _replicated_probe(clients, namespace, read, "available_replicas")
 
 
 def _stateful_set_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
-    def probe() -> Probe:
-        stateful_set = clients.apps.read_namespaced_stateful_set(name, namespace)
-        wanted = stateful_set.spec.replicas if stateful_set.spec.replicas is not None else 1
-        status = stateful_set.status
-        ready = (status.ready_replicas or 0) if status else 0
-        updated = status.updated_replicas if status else None
-        lag = _generation_lag(stateful_set)
-        rolled_out = lag is None and (updated is None or updated >= wanted)
-        if rolled_out and ready >= wanted:
-            return Probe(True, f"{ready}/{wanted} ready")
-        pods = _pods_summary(clients, namespace, stateful_set.spec.selector.match_labels)
-        progress = f"{ready}/{wanted} ready, {updated or 0}/{wanted} updated"
-        return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
+    def read() -> Any:
+        return clients.apps.read_namespaced_stateful_set(name, namespace)
 
-    return probe
+    return _replicated_probe(clients, namespace, read, "ready_replicas")
 
 
 def _daemonset_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:

@@ -266,6 +266,10 @@ def run_sanity_suite(
             "--csi.endpoint", endpoint,
             "--junit-xml", str(junit),
             "--json-report", str(report),
+            # Inside the run's own directory rather than csi-sanity's shared /tmp/csi-mount:
+            # a directory another user created there first would be unwritable for this run.
+            "--csi.mountdir", str(work_dir / "csi-mount"),
+            "--csi.stagingdir", str(work_dir / "csi-staging"),
         ]  # fmt: skip
         if profile and profile != "none":
             command += ["--profile", profile]

@@ -42,9 +42,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def sanity(session: nox.Session) -> None:
-    """csi-sanity (the Python port) against the reference driver on the FSx emulator."""
+    """csi-sanity against the reference driver on the FSx emulator, serially and with 4 workers."""
     install(session, "test")
     session.run("fsx-csi", "qualify", "--only", "sanity", *session.posargs)
+    session.run("fsx-csi", "qualify", "--only", "sanity", "--sanity-workers", "4", *session.posargs)
 
 
 @nox.session(python=PYTHON)

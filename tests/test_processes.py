@@ -17,6 +17,15 @@ PARENT = textwrap.dedent(
     from fsx_csi_harness.processes import tied_to_parent
     argv = ["sleep", "60"]
     child = subprocess.Popen(tied_to_parent(argv) if sys.argv[1] == "tied" else argv)
+    # setpriv sets the death signal and then execs sleep: a parent killed in between would
+    # die before the setting exists (a window of microseconds that a harness's long-lived
+    # children are far past). Wait until the child is sleep.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{child.pid}/comm") as comm:
+            if comm.read().strip() == "sleep":
+                break
+        time.sleep(0.01)
     print(child.pid, flush=True)
     time.sleep(60)
     """

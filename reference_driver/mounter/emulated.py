@@ -198,8 +198,13 @@ class EmulatedMounter:
         entry = mountinfo.mount_at(entries, str(target))
         if entry is None:
             return None
+        return self._describe(entry, self._device_path(entries, self.emulation_root))
+
+    def _describe(
+        self, entry: mountinfo.MountEntry, located: tuple[tuple[int, int], str] | None
+    ) -> MountedFileSystem:
+        """What `entry` is; `located` is the emulation root's (device, path inside it)."""
         root = entry.root.removesuffix(_DELETED_SUFFIX)
-        located = self._device_path(entries, self.emulation_root)
         if located is not None:
             device, root_inside = located
             prefix = root_inside.rstrip("/") + "/"
@@ -224,9 +229,12 @@ class EmulatedMounter:
         )
 
     def targets_of(self, source: LustreSource) -> list[Path]:
+        # One read of the mount table for the whole scan (a node can have hundreds of mounts).
+        entries = self.mount_table()
+        located = self._device_path(entries, self.emulation_root)
         targets = []
-        for entry in self.mount_table():
-            mounted = self.mounted_at(Path(entry.mount_point))
-            if mounted is not None and mounted.serves(source):
+        for entry in entries:
+            top = mountinfo.mount_at(entries, entry.mount_point)
+            if top is not None and self._describe(top, located).serves(source):
                 targets.append(Path(entry.mount_point))
         return targets

@@ -30,6 +30,7 @@ from reference_driver.errors import (
     NotFound,
     OutOfRange,
     Unimplemented,
+    require,
 )
 from reference_driver.inflight import InFlight
 from reference_driver.parameters import (
@@ -56,12 +57,6 @@ def _volume(fs: FileSystem) -> csi_pb2.Volume:
         capacity_bytes=fs.capacity_gib * GIB,
         volume_context={CONTEXT_DNS_NAME: fs.dns_name, CONTEXT_MOUNT_NAME: fs.mount_name},
     )
-
-
-def _require(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{field} is required")
-    return value
 
 
 class ControllerService(csi_pb2_grpc.ControllerServicer):
@@ -112,7 +107,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def CreateVolume(
         self, request: csi_pb2.CreateVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.CreateVolumeResponse:
-        name = _require(request.name, "name")
+        name = require(request.name, "name")
         if len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(
                 f"name is {len(name)} characters long; CSI allows at most {MAX_NAME_LENGTH}"
@@ -168,7 +163,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def DeleteVolume(
         self, request: csi_pb2.DeleteVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.DeleteVolumeResponse:
-        volume_id = _require(request.volume_id, "volume_id")
+        volume_id = require(request.volume_id, "volume_id")
         if not is_file_system_id(volume_id):
             # Not an FSx id, so no such file system can exist: deleting it is done.
             return csi_pb2.DeleteVolumeResponse()
@@ -190,7 +185,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def ValidateVolumeCapabilities(
         self, request: csi_pb2.ValidateVolumeCapabilitiesRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ValidateVolumeCapabilitiesResponse:
-        volume_id = _require(request.volume_id, "volume_id")
+        volume_id = require(request.volume_id, "volume_id")
         if not request.volume_capabilities:
             raise InvalidArgument("volume_capabilities is required (at least one)")
         self._describe_volume(volume_id)
@@ -241,7 +236,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def ControllerExpandVolume(
         self, request: csi_pb2.ControllerExpandVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerExpandVolumeResponse:
-        volume_id = _require(request.volume_id, "volume_id")
+        volume_id = require(request.volume_id, "volume_id")
         if not request.HasField("capacity_range"):
             raise InvalidArgument("capacity_range is required")
         if request.HasField("volume_capability"):

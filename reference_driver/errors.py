@@ -47,14 +47,6 @@ class FailedPrecondition(DriverError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
-class Unavailable(DriverError):
-    code = grpc.StatusCode.UNAVAILABLE
-
-
-class ResourceExhausted(DriverError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
 class DeadlineExceeded(DriverError):
     """A wait ran out of time while the operation was still progressing; retrying resumes it."""
 
@@ -69,3 +61,10 @@ class Unimplemented(DriverError):
     """The driver does not offer this RPC (and does not advertise its capability)."""
 
     code = grpc.StatusCode.UNIMPLEMENTED
+
+
+def require(value: str, field: str) -> str:
+    """`value` when the request set it; InvalidArgument naming `field` when it is empty."""
+    if not value:
+        raise InvalidArgument(f"{field} is required")
+    return value

@@ -33,7 +33,3 @@ class InFlight:
         finally:
             with self._lock:
                 self._keys.discard(key)
-
-    def __contains__(self, key: str) -> bool:
-        with self._lock:
-            return key in self._keys

@@ -22,6 +22,7 @@ from reference_driver.errors import (
     InvalidArgument,
     NotFound,
     Unimplemented,
+    require,
 )
 from reference_driver.inflight import InFlight
 from reference_driver.mounter.base import LustreSource, Mounter, MountError
@@ -48,12 +49,6 @@ def checked_path(value: str, field: str) -> Path:
     return Path(value)
 
 
-def _require(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{field} is required")
-    return value
-
-
 class NodeService(csi_pb2_grpc.NodeServicer):
     def __init__(self, config: DriverConfig, mounter: Mounter) -> None:
         self.config = config
@@ -63,7 +58,7 @@ class NodeService(csi_pb2_grpc.NodeServicer):
     def NodePublishVolume(
         self, request: csi_pb2.NodePublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.NodePublishVolumeResponse:
-        volume_id = _require(request.volume_id, "volume_id")
+        volume_id = require(request.volume_id, "volume_id")
         target = checked_path(request.target_path, "target_path")
         if not request.HasField("volume_capability"):
             raise InvalidArgument("volume_capability is required")
@@ -153,7 +148,7 @@ class NodeService(csi_pb2_grpc.NodeServicer):
     def NodeUnpublishVolume(
         self, request: csi_pb2.NodeUnpublishVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.NodeUnpublishVolumeResponse:
-        volume_id = _require(request.volume_id, "volume_id")
+        volume_id = require(request.volume_id, "volume_id")
         target = checked_path(request.target_path, "target_path")
         with self.in_flight.hold(str(target), "NodeUnpublishVolume"):
             for _ in range(MAX_UNMOUNT_LAYERS):
@@ -180,7 +175,7 @@ class NodeService(csi_pb2_grpc.NodeServicer):
     def NodeGetVolumeStats(
         self, request: csi_pb2.NodeGetVolumeStatsRequest, context: grpc.ServicerContext
     ) -> csi_pb2.NodeGetVolumeStatsResponse:
-        volume_id = _require(request.volume_id, "volume_id")
+        volume_id = require(request.volume_id, "volume_id")
         try:
             path = checked_path(request.volume_path, "volume_path")
         except InvalidArgument as exc:

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from fsx_csi_harness.fsx import (
     DEFAULT_CAPACITY_GIB,
+    DEFAULT_DEPLOYMENT_TYPE,
     EFA_INCREMENT_GIB,
     GIB,
     LUSTRE_VERSIONS,
@@ -328,7 +329,7 @@ def parse_create_parameters(
             DeploymentType,
             tuple(d.value for d in DeploymentType),
         )
-    effective = deployment or DeploymentType.SCRATCH_1
+    effective = deployment or DEFAULT_DEPLOYMENT_TYPE
 
     storage = None
     if STORAGE_TYPE in params:

@@ -84,9 +84,5 @@ class Deadline:
     def remaining(self) -> float | None:
         return None if self.at is None else max(0.0, self.at - self.clock.monotonic())
 
-    def expired(self) -> bool:
-        remaining = self.remaining()
-        return remaining is not None and remaining <= 0
-
     def elapsed(self) -> float:
         return self.clock.monotonic() - self.started

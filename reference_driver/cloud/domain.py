@@ -201,9 +201,6 @@ class FsxCloud:
                 return _parse_file_system(raw)
         return None
 
-    def list_file_systems(self) -> list[FileSystem]:
-        return [_parse_file_system(raw) for raw in self._all_file_systems()]
-
     def describe(self, file_system_id: str) -> FileSystem:
         """The file system `file_system_id`; CloudError NOT_FOUND when it does not exist."""
         response = self._call(

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fsx_csi_harness.fsx import (
-    DEFAULT_DEPLOYMENT_TYPE,
     CapacityRule,
     DeploymentType,
     StorageType,
@@ -123,7 +122,3 @@ class FileSystemOptions:
     metadata_configuration_mode: str | None = None
     metadata_iops: int | None = None
     data_repository_associations: tuple[DataRepositoryAssociationSpec, ...] = field(default=())
-
-    @property
-    def effective_deployment_type(self) -> DeploymentType:
-        return self.deployment_type or DEFAULT_DEPLOYMENT_TYPE

@@ -278,13 +278,9 @@ class ClusterPlatform:
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.manifests import RenderError
         from e2e.platforms.user_manifests import ManifestsError
-        from e2e.results import RunResult
 
         runner = self._commands(progress)
-        # "manifests": another driver's, deployed by the run (--manifests).
-        result = RunResult(
-            options.run_id, self.name, "manifests" if options.manifests else options.driver
-        )
+        result = kube.new_run_result(options, self.name)
         timings: dict[str, str] = {}
         real = self.real_aws(options)
         profile = load_profile(options.profile) if options.profile is not None else None
@@ -376,10 +372,9 @@ class ClusterPlatform:
                             diagnostics,
                         )
         except (CommandFailed, RenderError, ManifestsError, *kube.SETUP_ERRORS) as exc:
-            kube.record_setup_failure(result, scenarios, self.name, str(exc))
-            progress.info(f"cluster setup failed: {exc}")
-            if options.report_dir is not None:
-                kube.collect_diagnostics(clients, options.report_dir, diagnostics, progress)
+            kube.record_setup_failure(
+                result, scenarios, exc, progress, clients, options.report_dir, diagnostics
+            )
         finally:
             if deployed and not options.keep_cluster:
                 with kube.timed(progress, "removing the deployed driver", timings):

@@ -119,13 +119,9 @@ class K3sPlatform:
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.manifests import RenderError
         from e2e.platforms.user_manifests import ManifestsError
-        from e2e.results import RunResult
 
         runner = self._commands(progress)
-        # "manifests": another driver's, deployed by the run (--manifests).
-        result = RunResult(
-            options.run_id, self.name, "manifests" if options.manifests else options.driver
-        )
+        result = kube.new_run_result(options, self.name)
         timings: dict[str, str] = {}
         work = Path(tempfile.mkdtemp(prefix=f"k3s-{options.run_id}-", dir=options.work_dir))
         emulation_root = work / "emulation-root"
@@ -154,28 +150,18 @@ class K3sPlatform:
             kubeconfig.write_text(node.config_yaml(), encoding="utf-8")
             kubeconfig.chmod(0o600)
             clients = (self._connect or (lambda path: kube.connect(path)))(kubeconfig)
-            with kube.timed(progress, "deploying the driver and the emulator", timings):
-                plan = kube.plan_driver(runner, "emulated", user, image, "Never", options.run_id)
-                diagnostics = plan.namespaces
-                result.details["driver"] = plan.description
-                kube.deploy_planned_driver(
-                    clients,
-                    plan,
-                    progress,
-                    float(options.settings.get("wait", "300")),
-                    kube.schedulable_nodes(clients),
-                )
-            settings = kube.KubeRunSettings(
-                run_id=options.run_id,
-                platform=self.name,
-                namespace=kube.kube_name(f"fsx-csi-{options.run_id}"),
-                pod_image=image,
-                pod_image_pull_policy="Never",
-                provision_timeout_s=options.provision_timeout_s,
-                pod_start_allowance_s=60.0,
+            settings = kube.deploy_emulated_driver(
+                clients,
+                runner,
+                user,
+                image,
+                options,
+                self.name,
+                progress,
+                result,
+                timings,
+                diagnostics,
                 share_nodes=True,
-                file_system_delete_timeout_s=options.provision_timeout_s,
-                **plan.run_settings(),
             )
             forward = self._port_forward or kube.kubectl_port_forward
             fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
@@ -205,10 +191,9 @@ class K3sPlatform:
             K3sExecFailed,
             *kube.SETUP_ERRORS,
         ) as exc:
-            kube.record_setup_failure(result, scenarios, self.name, str(exc))
-            progress.info(f"k3s setup failed: {exc}")
-            if clients is not None and options.report_dir is not None:
-                kube.collect_diagnostics(clients, options.report_dir, diagnostics, progress)
+            kube.record_setup_failure(
+                result, scenarios, exc, progress, clients, options.report_dir, diagnostics
+            )
         finally:
             if node is not None and not options.keep_cluster:
                 with kube.timed(progress, "stopping the K3s container", timings):

@@ -190,16 +190,12 @@ class KindPlatform:
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.manifests import RenderError
         from e2e.platforms.user_manifests import ManifestsError
-        from e2e.results import RunResult
 
         runner = self._commands(progress)
         connect = self._connect or (lambda path: kube.connect(path))
         port_forward = self._port_forward or kube.kubectl_port_forward
         fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
-        # "manifests": another driver's, deployed by the run (--manifests).
-        result = RunResult(
-            options.run_id, self.name, "manifests" if options.manifests else options.driver
-        )
+        result = kube.new_run_result(options, self.name)
         timings: dict[str, str] = {}
         name = options.settings.get("cluster-name") or cluster_name_for(options.run_id)
         work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=options.work_dir))
@@ -238,28 +234,17 @@ class KindPlatform:
                 )
             image = self._image(runner, options, progress, timings, name)
             clients = connect(kubeconfig)
-            with kube.timed(progress, "deploying the driver and the emulator", timings):
-                plan = kube.plan_driver(runner, "emulated", user, image, "Never", options.run_id)
-                diagnostics = plan.namespaces
-                result.details["driver"] = plan.description
-                kube.deploy_planned_driver(
-                    clients,
-                    plan,
-                    progress,
-                    float(options.settings.get("wait", "300")),
-                    kube.schedulable_nodes(clients),
-                )
-            settings = kube.KubeRunSettings(
-                run_id=options.run_id,
-                platform=self.name,
-                namespace=kube.kube_name(f"fsx-csi-{options.run_id}"),
-                # The driver image has sh and is already on every node: no pull.
-                pod_image=image,
-                pod_image_pull_policy="Never",
-                provision_timeout_s=options.provision_timeout_s,
-                pod_start_allowance_s=60.0,
-                file_system_delete_timeout_s=options.provision_timeout_s,
-                **plan.run_settings(),
+            settings = kube.deploy_emulated_driver(
+                clients,
+                runner,
+                user,
+                image,
+                options,
+                self.name,
+                progress,
+                result,
+                timings,
+                diagnostics,
             )
             with (
                 kube.timed(progress, "running the scenarios", timings),
@@ -282,10 +267,9 @@ class KindPlatform:
                     diagnostics,
                 )
         except (CommandFailed, RenderError, ManifestsError, *kube.SETUP_ERRORS) as exc:
-            kube.record_setup_failure(result, scenarios, self.name, str(exc))
-            progress.info(f"kind setup failed: {exc}")
-            if clients is not None and options.report_dir is not None:
-                kube.collect_diagnostics(clients, options.report_dir, diagnostics, progress)
+            kube.record_setup_failure(
+                result, scenarios, exc, progress, clients, options.report_dir, diagnostics
+            )
         finally:
             if options.report_dir is not None and created and not result.passed:
                 self._export_logs(runner, name, options.report_dir / "kind-logs")

@@ -66,6 +66,7 @@ from e2e.scenarios import VOLUME_MOUNT_PATH, ExecCheck, PodSpec, Scenario
 from fsx_csi_harness.processes import tied_to_parent
 
 if TYPE_CHECKING:
+    from e2e.platforms import RunOptions
     from e2e.platforms.user_manifests import DriverManifests
 
 FIELD_MANAGER: Final = "fsx-csi-harness"
@@ -1625,25 +1626,6 @@ def run_scenarios(
             )
 
 
-def deploy_driver(
-    clients: KubeClients,
-    runner: CommandRunner,
-    overlay: Overlay,
-    image: str | None,
-    pull_policy: str | None,
-    run_id: str,
-    progress: Progress,
-) -> list[Manifest]:
-    """Render an overlay, point it at `image`, label it with the run id, apply it. Returns
-    the applied objects (for removal at the end)."""
-    objects = render(runner, overlay)
-    if image is not None:
-        objects = with_driver_image(objects, image, pull_policy)
-    objects = with_labels(objects, {RUN_ID_LABEL: kube_name(run_id)})
-    apply_manifests(clients, objects, progress)
-    return objects
-
-
 @dataclass
 class DriverPlan:
     """The driver a kind, cluster or k3s run deploys: the reference overlay, or another
@@ -1794,11 +1776,70 @@ def refuse_foreign_csi_driver(clients: KubeClients, plan: DriverPlan, where: str
 SETUP_ERRORS: Final = (StepError, WaitTimeout, ClusterUnreachable, ApiException)
 
 
+def new_run_result(options: RunOptions, platform: str) -> RunResult:
+    """The result a kind, cluster or k3s run fills in."""
+    # "manifests": another driver's, deployed by the run (--manifests).
+    return RunResult(options.run_id, platform, "manifests" if options.manifests else options.driver)
+
+
+def deploy_emulated_driver(
+    clients: KubeClients,
+    runner: CommandRunner,
+    user: DriverManifests | None,
+    image: str,
+    options: RunOptions,
+    platform: str,
+    progress: Progress,
+    result: RunResult,
+    timings: dict[str, str],
+    diagnostics: list[str],
+    *,
+    share_nodes: bool = False,
+) -> KubeRunSettings:
+    """Deploy the driver and the FSx emulator on a throw-away cluster (kind, k3s) whose nodes
+    already hold `image`, and return the settings to run the scenarios with. `diagnostics`
+    is updated in place to the driver's namespaces before anything is applied, so a failed
+    deploy still collects them."""
+    with timed(progress, "deploying the driver and the emulator", timings):
+        plan = plan_driver(runner, "emulated", user, image, "Never", options.run_id)
+        diagnostics[:] = plan.namespaces
+        result.details["driver"] = plan.description
+        deploy_planned_driver(
+            clients,
+            plan,
+            progress,
+            float(options.settings.get("wait", "300")),
+            schedulable_nodes(clients),
+        )
+    return KubeRunSettings(
+        run_id=options.run_id,
+        platform=platform,
+        namespace=kube_name(f"fsx-csi-{options.run_id}"),
+        # The driver image has sh and is already on every node: no pull.
+        pod_image=image,
+        pod_image_pull_policy="Never",
+        provision_timeout_s=options.provision_timeout_s,
+        pod_start_allowance_s=60.0,
+        share_nodes=share_nodes,
+        file_system_delete_timeout_s=options.provision_timeout_s,
+        **plan.run_settings(),
+    )
+
+
 def record_setup_failure(
-    result: RunResult, scenarios: Sequence[Scenario], platform: str, message: str
+    result: RunResult,
+    scenarios: Sequence[Scenario],
+    exc: Exception,
+    progress: Progress,
+    clients: KubeClients | None,
+    report_dir: Path | None,
+    diagnostics: Sequence[str],
 ) -> None:
     """The platform could not get ready (cluster, image, driver): every scenario not run yet
-    is an error carrying the reason, so the report says why nothing ran."""
+    is an error carrying the reason, so the report says why nothing ran; the driver's
+    namespaces are saved when the cluster was reached."""
+    platform = result.platform
+    message = str(exc)
     done = {s.name for s in result.scenarios}
     for scenario in scenarios:
         if scenario.name not in done:
@@ -1810,3 +1851,6 @@ def record_setup_failure(
                     message=f"platform setup failed: {message}",
                 )
             )
+    progress.info(f"{platform} setup failed: {message}")
+    if clients is not None and report_dir is not None:
+        collect_diagnostics(clients, report_dir, diagnostics, progress)

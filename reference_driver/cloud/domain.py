@@ -176,17 +176,26 @@ class FsxCloud:
         )
         return _parse_file_system(response["FileSystem"])
 
-    def _all_file_systems(self) -> Iterator[Mapping[str, Any]]:
+    def _paged(
+        self, operation: str, subject: str, method: Any, items_key: str, **kwargs: Any
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every item under `items_key` across the pages of a NextToken-paginated call."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"NextToken": token} if token else {}
-            page = self._call(
-                "DescribeFileSystems", "all file systems", self.api.describe_file_systems, **kwargs
-            )
-            yield from page.get("FileSystems") or ()
+            page_kwargs = {**kwargs, "NextToken": token} if token else kwargs
+            page = self._call(operation, subject, method, **page_kwargs)
+            yield from page.get(items_key) or ()
             token = page.get("NextToken")
             if not token:
                 return
+
+    def _all_file_systems(self) -> Iterator[Mapping[str, Any]]:
+        return self._paged(
+            "DescribeFileSystems",
+            "all file systems",
+            self.api.describe_file_systems,
+            "FileSystems",
+        )
 
     def find_by_volume_name(self, volume_name: str) -> FileSystem | None:
         """The file system tagged CSIVolumeName=`volume_name`, ignoring ones being deleted.
@@ -347,33 +356,23 @@ class FsxCloud:
         )
 
     def data_repository_associations(self, file_system_id: str) -> list[DataRepositoryAssociation]:
-        found: list[DataRepositoryAssociation] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "Filters": [{"Name": "file-system-id", "Values": [file_system_id]}]
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = self._call(
-                "DescribeDataRepositoryAssociations",
-                file_system_id,
-                self.api.describe_data_repository_associations,
-                **kwargs,
+        pages = self._paged(
+            "DescribeDataRepositoryAssociations",
+            file_system_id,
+            self.api.describe_data_repository_associations,
+            "Associations",
+            Filters=[{"Name": "file-system-id", "Values": [file_system_id]}],
+        )
+        return [
+            DataRepositoryAssociation(
+                association_id=str(raw.get("AssociationId", "")),
+                file_system_path=str(raw.get("FileSystemPath", "")),
+                data_repository_path=str(raw.get("DataRepositoryPath", "")),
+                lifecycle=str(raw.get("Lifecycle", "CREATING")),
+                failure_message=(raw.get("FailureDetails") or {}).get("Message"),
             )
-            for raw in page.get("Associations") or ():
-                found.append(
-                    DataRepositoryAssociation(
-                        association_id=str(raw.get("AssociationId", "")),
-                        file_system_path=str(raw.get("FileSystemPath", "")),
-                        data_repository_path=str(raw.get("DataRepositoryPath", "")),
-                        lifecycle=str(raw.get("Lifecycle", "CREATING")),
-                        failure_message=(raw.get("FailureDetails") or {}).get("Message"),
-                    )
-                )
-            token = page.get("NextToken")
-            if not token:
-                return found
+            for raw in pages
+        ]
 
     def ensure_data_repository_associations(
         self,

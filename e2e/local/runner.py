@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from e2e.leaks import RUN_ID_TAG, SCENARIO_TAG, VOLUME_NAME_TAG, mounts_under, run_tags
@@ -126,21 +127,12 @@ class LocalScenarioRunner:
     ) -> PersistentVolume:
         if scenario.provisioning == "static":
             return self._static_volume(scenario, state, result)
-        assert scenario.storage_class is not None
         pv_name = new_volume_name()
-        parameters = tagged_parameters(
-            scenario.storage_class.parameters, self._cluster.config.run_id, scenario.name
-        )
         try:
-            pv = self._provisioner.create_volume(
-                pv_name=pv_name,
-                claim_name=f"{scenario.name}-claim",
-                namespace=NAMESPACE,
-                parameters=parameters,
-                size_bytes=scenario.claim.size_bytes,
-                access_modes=scenario.claim.access_modes,
-                mount_options=scenario.mount_options,
-                timeout_s=self._timeout_s,
+            pv = self._create_volume(
+                scenario,
+                pv_name,
+                self._timeout_s,
                 state=lambda: self._cluster.describe_state(pv_name),
             )
         except CsiCallFailed as exc:
@@ -176,6 +168,29 @@ class LocalScenarioRunner:
             )
         result.details["capacity_gib"] = str(described.get("StorageCapacity"))
         return pv
+
+    def _create_volume(
+        self,
+        scenario: Scenario,
+        pv_name: str,
+        timeout_s: float,
+        state: Callable[[], str] | None = None,
+    ) -> PersistentVolume:
+        """CreateVolume as the external provisioner issues it for the scenario's claim."""
+        assert scenario.storage_class is not None
+        return self._provisioner.create_volume(
+            pv_name=pv_name,
+            claim_name=f"{scenario.name}-claim",
+            namespace=NAMESPACE,
+            parameters=tagged_parameters(
+                scenario.storage_class.parameters, self._cluster.config.run_id, scenario.name
+            ),
+            size_bytes=scenario.claim.size_bytes,
+            access_modes=scenario.claim.access_modes,
+            mount_options=scenario.mount_options,
+            timeout_s=timeout_s,
+            state=state,
+        )
 
     def _static_volume(
         self, scenario: Scenario, state: _State, result: ScenarioResult
@@ -222,24 +237,12 @@ class LocalScenarioRunner:
         expected = scenario.expected_failure
         assert expected is not None and scenario.storage_class is not None
         pv_name = new_volume_name()
-        parameters = tagged_parameters(
-            scenario.storage_class.parameters, self._cluster.config.run_id, scenario.name
-        )
         errors = []
         # The provisioner retries a failed claim (it stays Pending): a retry must fail alike
         # and create nothing either.
         for _attempt in range(2):
             try:
-                pv = self._provisioner.create_volume(
-                    pv_name=pv_name,
-                    claim_name=f"{scenario.name}-claim",
-                    namespace=NAMESPACE,
-                    parameters=parameters,
-                    size_bytes=scenario.claim.size_bytes,
-                    access_modes=scenario.claim.access_modes,
-                    mount_options=scenario.mount_options,
-                    timeout_s=min(self._timeout_s, 60.0),
-                )
+                pv = self._create_volume(scenario, pv_name, min(self._timeout_s, 60.0))
             except CsiCallFailed as exc:
                 errors.append(exc)
                 continue

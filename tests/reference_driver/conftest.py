@@ -18,13 +18,13 @@ import grpc
 import pytest
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_csi_harness.fsx import GIB
 from reference_driver.cloud.fake import FakeFsxApi
 from reference_driver.config import DriverConfig, Endpoint, MounterKind
 from reference_driver.mounter.recording import RecordingMounter
 from reference_driver.server import DriverServer, build_server
 
 SUBNET = "subnet-0123456789abcdef0"
-GIB = 1024**3
 PERSISTENT_2 = {
     "subnetId": SUBNET,
     "deploymentType": "PERSISTENT_2",

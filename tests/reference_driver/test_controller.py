@@ -10,12 +10,12 @@ import grpc
 import pytest
 
 from fsx_csi_harness.csi import csi_pb2
+from fsx_csi_harness.fsx import GIB
 from reference_driver.cloud.fake import FakeFsxApi, Fault
 from reference_driver.config import Mode
 from reference_driver.logs import JsonFormatter
 from reference_driver.server import build_server
 from tests.reference_driver.conftest import (
-    GIB,
     PERSISTENT_2,
     Csi,
     InProcessDriver,

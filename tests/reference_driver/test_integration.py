@@ -19,10 +19,10 @@ import pytest
 
 from fsx_csi_harness import mountinfo
 from fsx_csi_harness.csi import csi_pb2
+from fsx_csi_harness.fsx import GIB
 from reference_driver.process import DriverProcess
 from tests.reference_driver.conftest import (
     AWS_TEST_ENV,
-    GIB,
     PERSISTENT_2,
     Csi,
     EmulatedDriver,

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import grpc
 
 from e2e.emulator import EmulatorConfig, EmulatorServer
+from e2e.leaks import sweep_mounts
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from reference_driver.process import DriverProcess
 
@@ -170,12 +170,15 @@ def main() -> int:
                         mount_ms.append((time.perf_counter() - started) * 1000)
                     results["publish_unpublish"] = {
                         "runs": len(mount_ms),
-                        "p50_ms": round(statistics.median(mount_ms), 1),
+                        "p50_ms": round(percentile(mount_ms, 0.50), 1),
                         "p99_ms": round(percentile(mount_ms, 0.99), 1),
                     }
                 else:
                     results["publish_unpublish"] = "skipped: bind mounts need root"
     finally:
+        # A publish that failed half way leaves a bind mount: rmtree would reach through it
+        # into the emulation root, so unmount whatever is still under the work dir first.
+        sweep_mounts(work)
         shutil.rmtree(work, ignore_errors=True)
 
     targets = {

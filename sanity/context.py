@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
@@ -53,22 +53,14 @@ class SessionState:
         self.call = RpcCaller(self.health, self.clock, self.config.rpc_timeout or None)
         if self.config.profile == "fsx":
             self.ids = FsxIdGenerator()
-        self.paths = PathManager(
-            create_target_cmd=self.config.create_mount_path_cmd,
-            create_staging_cmd=self.config.create_staging_path_cmd,
-            create_timeout=self.config.create_path_cmd_timeout,
-            remove_target_cmd=self.config.remove_mount_path_cmd,
-            remove_staging_cmd=self.config.remove_staging_path_cmd,
-            remove_timeout=self.config.remove_path_cmd_timeout,
-            check_cmd=self.config.check_path_cmd,
-            check_timeout=self.config.check_path_cmd_timeout,
-        )
+        self.paths = PathManager(self.config)
         self.run_lock = RunLock(self.lock_dir)
         self.case_lock = CaseLock(self.run_lock)
         self._lock = threading.Lock()
         self._node_conn: Connection | None = None
         self._controller_conn: Connection | None = None
         self._connect_error: ConnectError | None = None
+        self._stubs: DriverStubs | None = None
         self._controller_caps: frozenset[int] | None = None
         self._node_caps: frozenset[int] | None = None
         self._plugin_services: frozenset[int] | None = None
@@ -103,6 +95,14 @@ class SessionState:
                 raise
             return self._node_conn, self._controller_conn
 
+    def stubs(self) -> DriverStubs:
+        """The service stubs on the connections, made once rather than once per case."""
+        node, controller = self.connections()
+        with self._lock:
+            if self._stubs is None:
+                self._stubs = DriverStubs.on(node, controller)
+            return self._stubs
+
     def check_driver(self) -> None:
         """Raise DriverUnavailable if an earlier case saw the driver go away and it has not
         come back."""
@@ -129,6 +129,7 @@ class SessionState:
             for conn in {id(c): c for c in (self._node_conn, self._controller_conn) if c}.values():
                 conn.close()
             self._node_conn = self._controller_conn = None
+            self._stubs = None
         for parent in self.created_parents:
             with contextlib.suppress(OSError):  # not empty, or another worker's
                 Path(parent).rmdir()
@@ -137,22 +138,16 @@ class SessionState:
 
     def controller_capabilities(self, r: Resources) -> frozenset[int]:
         if self._controller_caps is None:
-            response = r.controller_get_capabilities()
-            types = []
-            for cap in response.capabilities:
-                assert cap.HasField("rpc"), f"ControllerGetCapabilities returned {cap} without rpc"
-                types.append(cap.rpc.type)
-            self._controller_caps = frozenset(types)
+            self._controller_caps = _rpc_types(
+                "ControllerGetCapabilities", r.controller_get_capabilities().capabilities
+            )
         return self._controller_caps
 
     def node_capabilities(self, r: Resources) -> frozenset[int]:
         if self._node_caps is None:
-            response = r.node_get_capabilities()
-            types = []
-            for cap in response.capabilities:
-                assert cap.HasField("rpc"), f"NodeGetCapabilities returned {cap} without rpc"
-                types.append(cap.rpc.type)
-            self._node_caps = frozenset(types)
+            self._node_caps = _rpc_types(
+                "NodeGetCapabilities", r.node_get_capabilities().capabilities
+            )
         return self._node_caps
 
     def plugin_services(self, identity: csi_pb2_grpc.IdentityStub) -> frozenset[int]:
@@ -181,8 +176,42 @@ class SessionState:
     def new_context(self, case: str) -> SanityContext:
         self.health.current_case = case
         self.check_driver()
-        node_conn, controller_conn = self.connections()
-        return SanityContext(self, case, node_conn, controller_conn)
+        return SanityContext(self, case, self.stubs())
+
+
+def _rpc_types(
+    rpc: str,
+    capabilities: Iterable[csi_pb2.ControllerServiceCapability | csi_pb2.NodeServiceCapability],
+) -> frozenset[int]:
+    """The RPC types a GetCapabilities answer advertises; each entry must carry one."""
+    types = []
+    for cap in capabilities:
+        assert cap.HasField("rpc"), f"{rpc} returned {cap} without rpc"
+        types.append(cap.rpc.type)
+    return frozenset(types)
+
+
+@dataclass(frozen=True)
+class DriverStubs:
+    """The service stubs the cases call, on the node and controller connections."""
+
+    # csi-test checks identity on both endpoints when they differ: by service name.
+    identities: Mapping[str, csi_pb2_grpc.IdentityStub]
+    controller: csi_pb2_grpc.ControllerStub
+    node: csi_pb2_grpc.NodeStub
+    group_controller: csi_pb2_grpc.GroupControllerStub
+
+    @classmethod
+    def on(cls, node: Connection, controller: Connection) -> DriverStubs:
+        identities = {"Node Service": csi_pb2_grpc.IdentityStub(node.channel)}
+        if controller is not node:
+            identities["Controller Service"] = csi_pb2_grpc.IdentityStub(controller.channel)
+        return cls(
+            identities,
+            csi_pb2_grpc.ControllerStub(controller.channel),
+            csi_pb2_grpc.NodeStub(node.channel),
+            csi_pb2_grpc.GroupControllerStub(controller.channel),
+        )
 
 
 def default_lock_dir(run_id: str) -> Path:
@@ -196,8 +225,7 @@ class SanityContext:
         self,
         session: SessionState,
         case: str,
-        node_conn: Connection,
-        controller_conn: Connection,
+        stubs: DriverStubs,
     ) -> None:
         self.session = session
         self.config = session.config
@@ -206,18 +234,13 @@ class SanityContext:
         self.ids = session.ids
         self.case = case
         self.call = session.locked_call
-        self.identity = csi_pb2_grpc.IdentityStub(node_conn.channel)
-        # csi-test checks identity on both endpoints when they differ.
-        self.identities: dict[str, csi_pb2_grpc.IdentityStub] = {"Node Service": self.identity}
-        if controller_conn is not node_conn:
-            self.identities["Controller Service"] = csi_pb2_grpc.IdentityStub(
-                controller_conn.channel
-            )
+        self.identities = stubs.identities
+        self.identity = stubs.identities["Node Service"]
         self.resources = Resources(
             session.locked_call,
-            csi_pb2_grpc.ControllerStub(controller_conn.channel),
-            csi_pb2_grpc.NodeStub(node_conn.channel),
-            csi_pb2_grpc.GroupControllerStub(controller_conn.channel),
+            stubs.controller,
+            stubs.node,
+            stubs.group_controller,
             session.inputs.secrets,
             case,
         )

@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sanity.config import SanityConfig
+
 
 class PathKind(enum.StrEnum):
     FILE = "file"
@@ -47,18 +49,13 @@ def _run(command: str, path: str, timeout: float, purpose: str) -> str:
 
 @dataclass(frozen=True)
 class PathManager:
-    create_target_cmd: str = ""
-    create_staging_cmd: str = ""
-    create_timeout: float = 10.0
-    remove_target_cmd: str = ""
-    remove_staging_cmd: str = ""
-    remove_timeout: float = 10.0
-    check_cmd: str = ""
-    check_timeout: float = 10.0
+    """The path steps of `config`: its commands and timeouts, else mkdir/rmdir/stat."""
+
+    config: SanityConfig
 
     def _create(self, path: str, command: str) -> str:
         if command:
-            created = _run(command, path, self.create_timeout, "path creation")
+            created = _run(command, path, self.config.create_path_cmd_timeout, "path creation")
             if not created:
                 raise PathCommandError(
                     f"path creation command {command!r} printed no path for {path}"
@@ -71,35 +68,36 @@ class PathManager:
         return path
 
     def create_target(self, path: str) -> str:
-        return self._create(path, self.create_target_cmd)
+        return self._create(path, self.config.create_mount_path_cmd)
 
     def create_staging(self, path: str) -> str:
-        return self._create(path, self.create_staging_cmd)
+        return self._create(path, self.config.create_staging_path_cmd)
 
     def _remove(self, path: str, command: str) -> None:
         if command:
-            _run(command, path, self.remove_timeout, "path removal")
+            _run(command, path, self.config.remove_path_cmd_timeout, "path removal")
             return
         # rmdir, never a recursive delete: a leftover entry may be a live mount whose
         # contents belong to the volume.
         Path(path).rmdir()
 
     def remove_target(self, path: str) -> None:
-        self._remove(path, self.remove_target_cmd)
+        self._remove(path, self.config.remove_mount_path_cmd)
 
     def remove_staging(self, path: str) -> None:
-        self._remove(path, self.remove_staging_cmd)
+        self._remove(path, self.config.remove_staging_path_cmd)
 
     def check(self, path: str) -> PathKind:
         if not path:
             raise ValueError("path argument must not be empty")
-        if self.check_cmd:
-            out = _run(self.check_cmd, path, self.check_timeout, "check path")
+        command = self.config.check_path_cmd
+        if command:
+            out = _run(command, path, self.config.check_path_cmd_timeout, "check path")
             try:
                 return PathKind(out)
             except ValueError:
                 raise PathCommandError(
-                    f"check path command {self.check_cmd!r} printed {out!r}; expected one of "
+                    f"check path command {command!r} printed {out!r}; expected one of "
                     f"{', '.join(kind.value for kind in PathKind)}"
                 ) from None
         try:

@@ -352,43 +352,39 @@ class Resources:
         return leaks
 
     def _undo_for(self, record: Record) -> tuple[str, Callable[[], object]]:
-        call = self.call
+        """The RPC that undoes `record`, through the same proxies the cases call."""
         if record.kind == "node_publication":
-            req_unpublish = csi_pb2.NodeUnpublishVolumeRequest(
-                volume_id=record.volume_id, target_path=record.path
-            )
-            return "NodeUnpublishVolume", lambda: call(
-                "NodeUnpublishVolume", self.node.NodeUnpublishVolume, req_unpublish
+            return "NodeUnpublishVolume", lambda: self.node_unpublish_volume(
+                csi_pb2.NodeUnpublishVolumeRequest(
+                    volume_id=record.volume_id, target_path=record.path
+                )
             )
         if record.kind == "node_staging":
-            req_unstage = csi_pb2.NodeUnstageVolumeRequest(
-                volume_id=record.volume_id, staging_target_path=record.path
-            )
-            return "NodeUnstageVolume", lambda: call(
-                "NodeUnstageVolume", self.node.NodeUnstageVolume, req_unstage
+            return "NodeUnstageVolume", lambda: self.node_unstage_volume(
+                csi_pb2.NodeUnstageVolumeRequest(
+                    volume_id=record.volume_id, staging_target_path=record.path
+                )
             )
         if record.kind == "controller_publication":
-            req_cunpublish = csi_pb2.ControllerUnpublishVolumeRequest(
-                volume_id=record.volume_id,
-                node_id=record.node_id,
-                secrets=self.secrets.get("ControllerUnpublishVolumeSecret"),
-            )
-            return "ControllerUnpublishVolume", lambda: call(
-                "ControllerUnpublishVolume",
-                self.controller.ControllerUnpublishVolume,
-                req_cunpublish,
+            return "ControllerUnpublishVolume", lambda: self.controller_unpublish_volume(
+                csi_pb2.ControllerUnpublishVolumeRequest(
+                    volume_id=record.volume_id,
+                    node_id=record.node_id,
+                    secrets=self.secrets.get("ControllerUnpublishVolumeSecret"),
+                )
             )
         if record.kind == "snapshot":
-            req_dsnap = csi_pb2.DeleteSnapshotRequest(
-                snapshot_id=record.snapshot_id, secrets=self.secrets.get("DeleteSnapshotSecret")
+            return "DeleteSnapshot", lambda: self.delete_snapshot(
+                csi_pb2.DeleteSnapshotRequest(
+                    snapshot_id=record.snapshot_id,
+                    secrets=self.secrets.get("DeleteSnapshotSecret"),
+                )
             )
-            return "DeleteSnapshot", lambda: call(
-                "DeleteSnapshot", self.controller.DeleteSnapshot, req_dsnap
+        return "DeleteVolume", lambda: self.delete_volume(
+            csi_pb2.DeleteVolumeRequest(
+                volume_id=record.volume_id, secrets=self.secrets.get("DeleteVolumeSecret")
             )
-        req_dvol = csi_pb2.DeleteVolumeRequest(
-            volume_id=record.volume_id, secrets=self.secrets.get("DeleteVolumeSecret")
         )
-        return "DeleteVolume", lambda: call("DeleteVolume", self.controller.DeleteVolume, req_dvol)
 
 
 def verify_volume_info(volume: csi_pb2.Volume, what: str = "volume") -> None:

@@ -767,14 +767,7 @@ class FidelityFSxBackend(FSxBackend):
     ) -> tuple[list[dict[str, str]], str | None]:
         self._tagged_resource(arn)
         tags = self.tags_of(arn)
-        start = 0
-        if next_token is not None:
-            try:
-                start = int(_decode_token(next_token, "Tags"))
-            except ValueError:
-                raise bad_request(
-                    f"NextToken {next_token!r} is not a token this API returned."
-                ) from None
+        start = 0 if next_token is None else _token_position(next_token, "Tags")
         end = len(tags) if max_results is None else start + max_results
         token = _encode_token("Tags", str(end)) if end < len(tags) else None
         return tags[start:end], token
@@ -812,6 +805,14 @@ def _decode_token(token: str, kind: str) -> str:
     return position
 
 
+def _token_position(token: str, kind: str) -> int:
+    """The position a NextToken of `kind` names; a request error when it is not one."""
+    try:
+        return int(_decode_token(token, kind))
+    except ValueError:
+        raise bad_request(f"NextToken {token!r} is not a token this API returned.") from None
+
+
 def _page(
     items: Iterable[EmulatedFileSystem | Association],
     max_results: int | None,
@@ -821,12 +822,7 @@ def _page(
     """One page of `items` (in creation order); the token names the next item's sequence."""
     ordered = list(items)
     if next_token is not None:
-        try:
-            start = int(_decode_token(next_token, kind))
-        except ValueError:
-            raise bad_request(
-                f"NextToken {next_token!r} is not a token this API returned."
-            ) from None
+        start = _token_position(next_token, kind)
         ordered = [item for item in ordered if item.sequence >= start]
     if max_results is None or len(ordered) <= max_results:
         return ordered, None

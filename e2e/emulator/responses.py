@@ -89,10 +89,7 @@ class FidelityFSxResponse(FSxResponse):
         items, token = self.fsx_backend.describe_lustre_file_systems(
             ids, rules.max_results(fields), fields.string("NextToken")
         )
-        result: dict[str, Any] = {"FileSystems": items}
-        if token is not None:
-            result["NextToken"] = token
-        return result
+        return _page_result("FileSystems", items, token)
 
     def _delete_file_system(self, params: dict[str, Any]) -> dict[str, Any]:
         fields = rules.Fields(params)
@@ -131,10 +128,7 @@ class FidelityFSxResponse(FSxResponse):
             fields.integer("MaxResults", minimum=1, maximum=25),
             fields.string("NextToken"),
         )
-        result: dict[str, Any] = {"Associations": items}
-        if token is not None:
-            result["NextToken"] = token
-        return result
+        return _page_result("Associations", items, token)
 
     def _delete_association(self, params: dict[str, Any]) -> dict[str, Any]:
         fields = rules.Fields(params)
@@ -172,10 +166,15 @@ class FidelityFSxResponse(FSxResponse):
         tags, token = self.fsx_backend.list_fsx_tags(
             arn, rules.max_results(fields), fields.string("NextToken")
         )
-        result: dict[str, Any] = {"Tags": tags}
-        if token is not None:
-            result["NextToken"] = token
-        return result
+        return _page_result("Tags", tags, token)
+
+
+def _page_result(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
+    """A List/Describe answer: the page under `key`, NextToken only when more pages follow."""
+    result: dict[str, Any] = {key: items}
+    if token is not None:
+        result["NextToken"] = token
+    return result
 
 
 FidelityFSxResponse.HANDLERS = {
@@ -190,5 +189,3 @@ FidelityFSxResponse.HANDLERS = {
     "UntagResource": FidelityFSxResponse._untag_resource,
     "ListTagsForResource": FidelityFSxResponse._list_tags_for_resource,
 }
-
-IMPLEMENTED_OPERATIONS = frozenset(FidelityFSxResponse.HANDLERS)

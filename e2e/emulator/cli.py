@@ -13,6 +13,10 @@ HELP = "run the FSx API emulator (moto plus FSx for Lustre fidelity) as an HTTP 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # The defaults are EmulatorConfig's (a stdlib-only module), so the two cannot drift.
+    from e2e.emulator.config import EmulatorConfig
+
+    defaults = EmulatorConfig()
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
@@ -23,26 +27,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument(
-        "--region", default="us-east-1", help="AWS region to emulate (default: %(default)s)"
+        "--region", default=defaults.region, help="AWS region to emulate (default: %(default)s)"
     )
     parser.add_argument(
         "--creation-delay",
         type=float,
-        default=1.0,
+        default=defaults.creation_delay,
         metavar="SECONDS",
         help="CREATING -> AVAILABLE delay for file systems and associations (default: %(default)s)",
     )
     parser.add_argument(
         "--deletion-delay",
         type=float,
-        default=0.5,
+        default=defaults.deletion_delay,
         metavar="SECONDS",
         help="DELETING -> gone delay (default: %(default)s)",
     )
     parser.add_argument(
         "--update-delay",
         type=float,
-        default=0.2,
+        default=defaults.update_delay,
         metavar="SECONDS",
         help="duration of each storage-update phase (default: %(default)s)",
     )

@@ -15,6 +15,8 @@ from typing import Any
 
 from e2e.emulator.errors import FSxApiError, bad_request
 from fsx_csi_harness.fsx import (
+    DEFAULT_DEPLOYMENT_TYPE,
+    DEFAULT_STORAGE_TYPE,
     LUSTRE_VERSIONS,
     PER_UNIT_THROUGHPUT,
     DeploymentType,
@@ -248,7 +250,7 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
     storage_name = fields.choice("StorageType", ("SSD", "HDD", "INTELLIGENT_TIERING"))
     if storage_name == "INTELLIGENT_TIERING":
         raise bad_request("fsx-csi emulator does not implement StorageType INTELLIGENT_TIERING")
-    storage = StorageType(storage_name or StorageType.SSD)
+    storage = StorageType(storage_name or DEFAULT_STORAGE_TYPE)
     subnets, groups = _network(fields)
     tag_list = tags(fields)
     kms_key_id = fields.string("KmsKeyId", max_length=2048)
@@ -257,7 +259,7 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
     lustre = dict(lustre_fields.data)
 
     deployment = DeploymentType(
-        lustre_fields.choice("DeploymentType", tuple(DeploymentType)) or DeploymentType.SCRATCH_1
+        lustre_fields.choice("DeploymentType", tuple(DeploymentType)) or DEFAULT_DEPLOYMENT_TYPE
     )
     persistent = deployment.is_persistent
     lustre_fields.pattern("WeeklyMaintenanceStartTime", WEEKLY_TIME, "d:HH:MM (1:05:00)")

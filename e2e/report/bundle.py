@@ -14,7 +14,6 @@ import os
 import platform
 import secrets
 import socket
-import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -216,7 +215,3 @@ def load_bundle(path: Path, allow_incomplete: bool = False) -> Summary:
             summary,
         )
     return summary
-
-
-def harness_command() -> list[str]:
-    return ["fsx-csi", *sys.argv[1:]]

@@ -13,7 +13,6 @@ import contextlib
 import math
 import statistics
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,7 +333,3 @@ def throughput_suite(
         message=message,
         tests=tests,
     )
-
-
-def elapsed_since(started: float) -> float:
-    return time.monotonic() - started

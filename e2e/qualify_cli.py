@@ -79,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # `fsx-csi e2e --set` parses KEY=VALUE pairs; qualify takes the same flag.
+    from e2e.cli import _pairs
     from e2e.qualify import QualifyOptions, run_qualify
     from e2e.throughput.workloads import WorkloadPlan, parse_size
 
@@ -99,13 +101,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fsx-csi qualify: --size: {exc}", file=sys.stderr)
         return 2
-    settings: dict[str, str] = {}
-    for pair in args.settings:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            print(f"fsx-csi qualify: --set expects KEY=VALUE, seen {pair!r}", file=sys.stderr)
-            return 2
-        settings[key] = value
+    try:
+        settings = _pairs(args.settings, "--set")
+    except ValueError as exc:
+        print(f"fsx-csi qualify: {exc}", file=sys.stderr)
+        return 2
     if args.manifests is not None:
         problem = _manifests_problem(args, settings)
         if problem is not None:

@@ -54,6 +54,9 @@ PER_UNIT_THROUGHPUT: dict[tuple[DeploymentType, StorageType], tuple[int, ...]] =
 # PERSISTENT_2 with EFA: capacity increment per per-unit throughput.
 EFA_INCREMENT_GIB: dict[int, int] = {125: 38400, 250: 19200, 500: 9600, 1000: 4800}
 
+# A file system id: "fs-" and 17 hex digits (8 for file systems from before 2018).
+FILE_SYSTEM_ID_PATTERN = r"fs-[0-9a-f]{8,17}"
+
 # Versions of Lustre that FileSystemTypeVersion accepts.
 LUSTRE_VERSIONS = ("2.10", "2.12", "2.15")
 

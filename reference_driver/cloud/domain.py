@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from fsx_csi_harness.fsx import DeploymentType, StorageType
+from fsx_csi_harness.fsx import FILE_SYSTEM_ID_PATTERN, DeploymentType, StorageType
 from reference_driver.cloud.api import FsxApi
 from reference_driver.cloud.errors import AWS_ERRORS, CloudError, translate
 from reference_driver.cloud.model import (
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # One poll: (the result when done, else None; a description of the state seen).
 PollStep = Callable[[], tuple[FileSystem | None, str]]
 
-FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{8,17}$")
+FILE_SYSTEM_ID = re.compile(rf"^{FILE_SYSTEM_ID_PATTERN}$")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 TOKEN_MAX_LENGTH = 63
 _IDEMPOTENCY_PREFIX = "csi-"

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from fsx_csi_harness.fsx import FILE_SYSTEM_ID_PATTERN
 from reference_driver.errors import DriverError, InvalidArgument
 
-# fs-<8 or 17 hex>.fsx.<region>.amazonaws.com (or .com.cn): where the file system id lives.
+# <file system id>.fsx.<region>.amazonaws.com (or .com.cn): where the file system id lives.
 _FSX_DNS_NAME = re.compile(
-    r"^(?P<id>fs-[0-9a-f]{8,17})\.fsx\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
+    rf"^(?P<id>{FILE_SYSTEM_ID_PATTERN})\.fsx\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
 )
 _DNS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _MOUNT_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")

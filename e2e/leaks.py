@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +36,12 @@ VOLUME_NAME_TAG = "CSIVolumeName"
 EXTRA_TAGS_PARAMETER = "extraTags"
 
 
-def new_run_id(clock: Callable[[], float] = time.time) -> str:
-    """A run id that sorts by start time and is unique across concurrent runs."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(clock()))
-    return f"e2e-{stamp}-{secrets.token_hex(3)}"
+def new_run_id() -> str:
+    """The report bundle's kind of run id (sorts by start time, unique across concurrent
+    runs), marked as an e2e run."""
+    from e2e.report.bundle import new_run_id as bundle_run_id
+
+    return f"e2e-{bundle_run_id()}"
 
 
 def run_tags(run_id: str, scenario: str) -> dict[str, str]:

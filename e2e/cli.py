@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _pairs(values: list[str], flag: str) -> dict[str, str]:
+def parse_pairs(values: list[str], flag: str) -> dict[str, str]:
     pairs = {}
     for value in values:
         key, sep, item = value.partition("=")
@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        variables = _pairs(args.var, "--var")
-        settings = _pairs(args.settings, "--set")
+        variables = parse_pairs(args.var, "--var")
+        settings = parse_pairs(args.settings, "--set")
         scenarios = load_scenarios(args.scenario_dir)
         if args.list_scenarios:
             for listed in scenarios:

@@ -286,9 +286,7 @@ def run_sanity_suite(
         completed = _stream_command(command, work_dir / "sanity.log", reporter, "sanity")
     # The driver log is in raw/sanity/ by now (the cluster copies it when it stops).
     if cluster is not None:
-        writer.summary.leaks.extend(
-            Leak(leak.kind, leak.identifier, "sanity", leak.describe()) for leak in cluster.leaks
-        )
+        writer.summary.leaks.extend(Leak.from_sweep(leak, "sanity") for leak in cluster.leaks)
     writer.write_raw("sanity/sanity.log", (work_dir / "sanity.log").read_bytes())
     raw = ["raw/sanity/sanity.log"]
     for path in (junit, report):
@@ -468,9 +466,7 @@ def run_e2e_suite(
                     message=step.message or None,
                 )
             )
-    writer.summary.leaks.extend(
-        Leak(leak.kind, leak.identifier, "e2e", leak.describe()) for leak in result.leaks
-    )
+    writer.summary.leaks.extend(Leak.from_sweep(leak, "e2e") for leak in result.leaks)
     failed = any(t.outcome.is_failure for t in tests)
     return SuiteResult(
         "e2e",

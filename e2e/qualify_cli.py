@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # `fsx-csi e2e --set` parses KEY=VALUE pairs; qualify takes the same flag.
-    from e2e.cli import _pairs
+    from e2e.cli import parse_pairs
     from e2e.qualify import QualifyOptions, run_qualify
     from e2e.throughput.workloads import WorkloadPlan, parse_size
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fsx-csi qualify: --size: {exc}", file=sys.stderr)
         return 2
     try:
-        settings = _pairs(args.settings, "--set")
+        settings = parse_pairs(args.settings, "--set")
     except ValueError as exc:
         print(f"fsx-csi qualify: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from e2e.results import LeakedResource
 
 _T = TypeVar("_T")
 
@@ -162,6 +165,11 @@ class Leak:
     id: str
     suite: str
     detail: str = ""
+
+    @classmethod
+    def from_sweep(cls, leak: LeakedResource, suite: str) -> Leak:
+        """A leak a run's sweep found (e2e.results), as the suite's report records it."""
+        return cls(leak.kind, leak.identifier, suite, leak.describe())
 
 
 @dataclass

@@ -281,7 +281,4 @@ class LocalVolume:
                 )
         self._stack.close()
         if self._cluster is not None:
-            self.leaks.extend(
-                Leak(leak.kind, leak.identifier, SUITE, leak.describe())
-                for leak in self._cluster.leaks
-            )
+            self.leaks.extend(Leak.from_sweep(leak, SUITE) for leak in self._cluster.leaks)

@@ -21,7 +21,7 @@ class Probe:
     state: str  # the last state seen, in words ("Lifecycle CREATING", "Pending: 0/1 ready")
 
 
-class WaitTimeout(Exception):
+class WaitTimeout(TimeoutError):
     def __init__(self, what: str, waited_s: float, last_state: str, hint: str) -> None:
         super().__init__(
             f"timed out after {waited_s:.1f}s waiting for {what}; last state seen: "
@@ -94,8 +94,14 @@ class LineProgress(Progress):
     """Progress whose lines go to a callable, for callers that print their own lines (the
     reporter of `fsx-csi qualify` and `throughput`) instead of the e2e "[e2e]" stream."""
 
-    def __init__(self, emit: Callable[[str], None], prefix: str = "") -> None:
-        super().__init__()
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        prefix: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(clock=clock, sleep=sleep)
         self._emit = emit
         self._prefix = prefix
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from e2e.progress import LineProgress, Probe
 from e2e.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
 from e2e.throughput.engines import MB
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
@@ -234,23 +235,20 @@ def run_fio_jobs(
         for obj in objects:
             api.apply(obj)
             progress(f"throughput: applied {obj['kind']} {obj['metadata']['name']}")
-        started = clock()
-        state = "not seen yet"
-        while True:
+
+        def job_done() -> Probe:
             done, state = api.job_state(config.namespace, config.name)
-            if done:
-                break
-            if clock() - started > timeout_s:
-                raise TimeoutError(
-                    f"fio Job {config.namespace}/{config.name} did not finish within "
-                    f"{timeout_s:g} s; last state: {state}; check the claim is Bound and the "
-                    "pods are scheduled (one per node: the cluster needs "
-                    f"{config.nodes} schedulable nodes)"
-                )
-            progress(
-                f"throughput: waiting for Job {config.name}: {clock() - started:.0f}s, {state}"
-            )
-            sleep(5.0)
+            return Probe(done, state)
+
+        LineProgress(progress, "throughput: ", clock=clock, sleep=sleep).wait(
+            f"fio Job {config.namespace}/{config.name}",
+            job_done,
+            timeout_s,
+            poll_s=5.0,
+            max_poll_s=5.0,
+            hint="check the claim is Bound and the pods are scheduled (one per node: the "
+            f"cluster needs {config.nodes} schedulable nodes)",
+        )
         logs = api.pod_logs(config.namespace, f"{LABEL}={config.run_id}")
     finally:
         for obj in reversed(objects):

@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,16 +213,28 @@ class ProcessTracker:
 
 
 def terminate_group(process: subprocess.Popen[bytes], grace_s: float) -> int:
+    """SIGTERM the process group, SIGKILL what is left after `grace_s` (the leader, or a pod's
+    background job), and return once the kernel has removed the whole group, so that a
+    sweep that says "removed" is true when it returns."""
     if process.poll() is None:
         _signal_group(process.pid, signal.SIGTERM)
-        try:
-            return process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
-            return process.wait()
-    # The leader exited; its group may still hold children (a pod's background job).
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace_s)
     _signal_group(process.pid, signal.SIGKILL)
-    return process.returncode
+    returncode = process.wait()
+    # Killed members that are not the leader are reaped by init: a moment, not a wait.
+    deadline = time.monotonic() + grace_s
+    while _group_exists(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return returncode
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

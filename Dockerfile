@@ -40,6 +40,8 @@ COPY fsx_csi_harness ./fsx_csi_harness
 COPY reference_driver ./reference_driver
 COPY sanity ./sanity
 COPY e2e ./e2e
+COPY fsx_emulator ./fsx_emulator
+COPY qualify ./qualify
 RUN python3.11 -m pip install . && rm -rf /src
 WORKDIR /
 ENTRYPOINT ["fsx-csi"]
@@ -57,6 +59,8 @@ COPY fsx_csi_harness ./fsx_csi_harness
 COPY reference_driver ./reference_driver
 COPY sanity ./sanity
 COPY e2e ./e2e
+COPY fsx_emulator ./fsx_emulator
+COPY qualify ./qualify
 RUN pip install . && rm -rf /src
 WORKDIR /
 # The node plugin mounts (bind mounts for the emulation, mount -t lustre for real), so it runs

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import grpc
 
-from e2e.emulator import EmulatorConfig, EmulatorServer
 from e2e.leaks import sweep_mounts
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_emulator import EmulatorConfig, EmulatorServer
 from reference_driver.process import DriverProcess
 
 PARAMETERS = {

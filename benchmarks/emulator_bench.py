@@ -29,7 +29,7 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from e2e.emulator import EmulatorConfig, EmulatorServer  # noqa: E402
+from fsx_emulator import EmulatorConfig, EmulatorServer  # noqa: E402
 
 REQUEST: dict[str, Any] = {
     "FileSystemType": "LUSTRE",

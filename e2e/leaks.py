@@ -40,7 +40,7 @@ EXTRA_TAGS_PARAMETER = "extraTags"
 def new_run_id() -> str:
     """The report bundle's kind of run id (sorts by start time, unique across concurrent
     runs), marked as an e2e run."""
-    from e2e.report.bundle import new_run_id as bundle_run_id
+    from qualify.report.bundle import new_run_id as bundle_run_id
 
     return f"e2e-{bundle_run_id()}"
 

@@ -24,12 +24,12 @@ from fsx_csi_harness import __version__
 # Subcommand name -> module implementing it (the command-line contract of DESIGN.md).
 SUBCOMMANDS: dict[str, str] = {
     "driver": "reference_driver.cli",
-    "emulator": "e2e.emulator.cli",
+    "emulator": "fsx_emulator.cli",
     "sanity": "sanity.cli",
     "e2e": "e2e.cli",
-    "throughput": "e2e.throughput.cli",
-    "qualify": "e2e.qualify_cli",
-    "report": "e2e.report.cli",
+    "throughput": "qualify.throughput_cli",
+    "qualify": "qualify.cli",
+    "report": "qualify.report.cli",
 }
 
 

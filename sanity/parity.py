@@ -27,7 +27,7 @@ def cases() -> list[tuple[str, str, str]]:
     """(service, upstream name, node id) of every case, in file order."""
     rows = []
     for module_name in MODULES:
-        module = importlib.import_module(f"sanity.tests.{module_name}")
+        module = importlib.import_module(f"sanity.cases.{module_name}")
         classes = [
             cls
             for _, cls in inspect.getmembers(module, inspect.isclass)
@@ -42,7 +42,7 @@ def cases() -> list[tuple[str, str, str]]:
             ]
             for name, function in functions:
                 it_text = getattr(function, IT_ATTRIBUTE)
-                nodeid = f"sanity/tests/{module_name}.py::{cls.__name__}::{name}"
+                nodeid = f"sanity/cases/{module_name}.py::{cls.__name__}::{name}"
                 service, describe = getattr(cls, "SERVICE", ""), getattr(cls, "DESCRIBE", "")
                 rows.append((str(service), upstream_name(str(describe), it_text), nodeid))
     return rows

@@ -3,7 +3,7 @@
 Registered as the pytest11 entry point `fsx_csi_sanity`, so it loads in every pytest run of
 this environment. Outside a sanity run it only adds the `--csi.*` options (group csi-sanity)
 and their `csi_*` ini keys: nothing connects, nothing is validated, nothing is printed until a
-case from `sanity.tests` is collected. The logic lives in plain modules (config, context,
+case from `sanity.cases` is collected. The logic lives in plain modules (config, context,
 resources, results); this file only wires them into pytest.
 """
 
@@ -38,7 +38,7 @@ from sanity.spec import (
     upstream_name,
 )
 
-SANITY_TESTS_PACKAGE = "sanity.tests"
+SANITY_TESTS_PACKAGE = "sanity.cases"
 PROP_RUN_ID = "csi_sanity_run_id"
 
 

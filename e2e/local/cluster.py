@@ -39,16 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from e2e.emulator.config import EmulatorConfig
 from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
 from e2e.progress import Probe, Progress
 from e2e.results import LeakedResource
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_emulator.config import EmulatorConfig
 
 if TYPE_CHECKING:
     from mypy_boto3_fsx import FSxClient
 
-    from e2e.emulator import EmulatorServer
+    from fsx_emulator import EmulatorServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NODE_COUNT = 2
@@ -220,7 +220,7 @@ class LocalCluster:
         self.progress.info(f"run directory {self.run_dir}")
 
         if self.config.aws_endpoint_url is None:
-            from e2e.emulator import EmulatorServer
+            from fsx_emulator import EmulatorServer
 
             self.emulation_root = self.run_dir / "emulation"
             self.emulation_root.mkdir()

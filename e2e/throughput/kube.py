@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from e2e.progress import LineProgress, Probe
-from e2e.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
 from e2e.throughput.engines import MB
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
+from qualify.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
 
 if TYPE_CHECKING:
-    from e2e.qualify import QualifyOptions
-    from e2e.report.bundle import BundleWriter
+    from qualify.report.bundle import BundleWriter
+    from qualify.run import QualifyOptions
 
 LABEL = "fsx-csi-harness/throughput"
 DEFAULT_FIO_IMAGE = "debian:bookworm-slim"

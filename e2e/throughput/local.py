@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from e2e.report.model import Leak
 from e2e.throughput.runner import Client, directory_check, mount_points
+from qualify.report.model import Leak
 
 if TYPE_CHECKING:
     import grpc

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e.report.model import Measurement, Outcome, Ratio, SuiteResult, TestResult
 from e2e.throughput.engines import MB, Engine, EngineResult, MetadataEngine
 from e2e.throughput.workloads import DATA_FILE, Kind, Workload
 from fsx_csi_harness import mountinfo
+from qualify.report.model import Measurement, Outcome, Ratio, SuiteResult, TestResult
 
 DEFAULT_RATIO_TARGET = 0.95
 

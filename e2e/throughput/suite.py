@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e.report.bundle import BundleWriter
-from e2e.report.model import Outcome, SuiteResult, TestResult, Throughput
 from e2e.throughput.engines import Engine, FioEngine, MetadataEngine, PythonEngine
 from e2e.throughput.runner import (
     DEFAULT_RATIO_TARGET,
@@ -19,6 +17,8 @@ from e2e.throughput.runner import (
     throughput_suite,
 )
 from e2e.throughput.workloads import WorkloadPlan
+from qualify.report.bundle import BundleWriter
+from qualify.report.model import Outcome, SuiteResult, TestResult, Throughput
 
 Progress = Callable[[str], None]
 

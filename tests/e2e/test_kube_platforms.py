@@ -20,8 +20,6 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from e2e import leaks
-from e2e.emulator.config import EmulatorConfig
-from e2e.emulator.server import EmulatorServer
 from e2e.platforms import RunOptions, kube, manifests
 from e2e.platforms import cluster as cluster_platform
 from e2e.platforms import k3s as k3s_platform
@@ -30,6 +28,8 @@ from e2e.platforms.commands import CommandFailed, CommandResult, SubprocessRunne
 from e2e.progress import Progress
 from e2e.results import Outcome, RunResult
 from e2e.scenarios import Scenario, load_scenarios, select_scenarios
+from fsx_emulator.config import EmulatorConfig
+from fsx_emulator.server import EmulatorServer
 from tests.e2e.fake_kube import FakeCluster, FakeExec, PodScript
 
 REPO = manifests.REPO_ROOT

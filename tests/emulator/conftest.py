@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from e2e.emulator import EmulatorConfig, EmulatorServer
+from fsx_emulator import EmulatorConfig, EmulatorServer
 
 SUBNET = "subnet-0123456789abcdef0"
 FAST = EmulatorConfig(creation_delay=0.1, deletion_delay=0.5, update_delay=0.05)

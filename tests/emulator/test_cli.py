@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from e2e.emulator import EmulatorControl
+from fsx_emulator import EmulatorControl
 
 from .conftest import create, make_client, wait_lifecycle
 

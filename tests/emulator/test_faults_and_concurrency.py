@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
-from e2e.emulator.control import EmulatorControlError
+from fsx_emulator import EmulatorConfig, EmulatorControl, EmulatorServer
+from fsx_emulator.control import EmulatorControlError
 
 from .conftest import FAST, create, describe, make_client, wait_for, wait_lifecycle
 

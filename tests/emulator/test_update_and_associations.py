@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e.emulator import EmulatorConfig, EmulatorServer
-from e2e.emulator.lifecycle import ManualClock
+from fsx_emulator import EmulatorConfig, EmulatorServer
+from fsx_emulator.lifecycle import ManualClock
 
 from .conftest import create, describe, make_client, wait_for, wait_lifecycle
 

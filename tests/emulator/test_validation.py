@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e.emulator import EmulatorServer
 from fsx_csi_harness.fsx import PER_UNIT_THROUGHPUT, DeploymentType, StorageType, capacity_rule
+from fsx_emulator import EmulatorServer
 
 from .conftest import SUBNET, create, lustre_request, make_client
 

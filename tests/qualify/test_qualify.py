@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from e2e.qualify import QualifyOptions, parse_sanity_report, run_qualify
-from e2e.report.model import Leak, Outcome
+from qualify.report.model import Leak, Outcome
+from qualify.run import QualifyOptions, parse_sanity_report, run_qualify
 
 
 def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import e2e.qualify as qualify
+    import qualify.run as qualify
 
     def crash(*args: object) -> None:
         raise RuntimeError("platform exploded")
@@ -37,12 +37,12 @@ def test_the_sanity_json_result_becomes_test_cases_and_leaks() -> None:
         {
             "tests": [
                 {
-                    "nodeid": "sanity/tests/test_node.py::test_publish",
+                    "nodeid": "sanity/cases/test_node.py::test_publish",
                     "outcome": "passed",
                     "duration": 0.2,
                 },
                 {
-                    "nodeid": "sanity/tests/test_node.py::test_unpublish",
+                    "nodeid": "sanity/cases/test_node.py::test_unpublish",
                     "outcome": "failed",
                     "duration": 0.1,
                     "message": "target path still exists",

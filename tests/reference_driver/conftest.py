@@ -157,7 +157,7 @@ def emulation_root() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def emulator_server(emulation_root: Path) -> Iterator[Any]:
-    from e2e.emulator import EmulatorConfig, EmulatorServer
+    from fsx_emulator import EmulatorConfig, EmulatorServer
 
     config = EmulatorConfig(
         creation_delay=0.2, deletion_delay=0.1, update_delay=0.05, emulation_root=emulation_root

@@ -105,7 +105,7 @@ def test_create_and_delete_complete_while_every_other_call_fails(
 def test_emulator_down_gives_unavailable_and_leaks_nothing(
     emulator: Any, emulation_root: Path, short_dir: Path
 ) -> None:
-    from e2e.emulator import EmulatorConfig, EmulatorServer
+    from fsx_emulator import EmulatorConfig, EmulatorServer
 
     with EmulatorServer(EmulatorConfig(), host="127.0.0.1", port=0) as doomed:
         down_url = doomed.endpoint_url

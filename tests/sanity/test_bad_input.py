@@ -44,7 +44,7 @@ def test_pytest_errors_every_case_with_the_dead_endpoint_without_waiting_for_eac
     run = run_suite(
         endpoint,
         workdir,
-        targets=["sanity.tests.test_identity", "sanity.tests.test_expand"],
+        targets=["sanity.cases.test_identity", "sanity.cases.test_expand"],
         extra=["--csi.connecttimeout=1"],
     )
     assert run.returncode == 1
@@ -74,7 +74,7 @@ def test_invalid_flags_are_rejected_before_anything_connects(
     result = fsx_csi_sanity(f"--csi.endpoint={endpoint}", flag)
     assert result.returncode == 2, result.stdout + result.stderr
     assert expected in result.stderr
-    pytest_run = run_suite(endpoint, workdir, targets=["sanity.tests.test_identity"], extra=[flag])
+    pytest_run = run_suite(endpoint, workdir, targets=["sanity.cases.test_identity"], extra=[flag])
     assert pytest_run.returncode == 4, pytest_run.stdout + pytest_run.stderr  # usage error
     assert expected in pytest_run.stderr
     assert driver.calls == 0, "the driver was called although the flags were invalid"
@@ -107,7 +107,7 @@ def test_a_driver_that_crashes_mid_run_errors_the_remaining_cases_and_cleanup_is
     try:
         assert driver.stdout is not None
         assert "serving" in driver.stdout.readline()
-        run = run_suite(endpoint, workdir, targets=["sanity.tests.test_controller"])
+        run = run_suite(endpoint, workdir, targets=["sanity.cases.test_controller"])
     finally:
         driver.kill()
         driver.wait(timeout=10)
@@ -138,7 +138,7 @@ def test_ctrl_c_still_cleans_up_what_the_running_case_created(
     report = workdir / "interrupted.json"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "pytest", "--pyargs", "sanity.tests.test_node",
+            sys.executable, "-m", "pytest", "--pyargs", "sanity.cases.test_node",
             *plugin_arguments(), "-p", "no:cacheprovider", "-q", "-k", "idempotent",
             f"--csi.endpoint={endpoint}", f"--csi.mountdir={workdir}/mnt",
             f"--csi.stagingdir={workdir}/stage", "--csi.idempotentcount=1000000",

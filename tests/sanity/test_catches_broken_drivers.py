@@ -70,7 +70,7 @@ def test_each_fault_fails_at_least_one_case(
 ) -> None:
     serve([fault])
     run = run_suite(
-        endpoint, workdir, targets=[f"sanity.tests.{MODULE_OF_FAULT[fault]}"], extra=["-x"]
+        endpoint, workdir, targets=[f"sanity.cases.{MODULE_OF_FAULT[fault]}"], extra=["-x"]
     )
     caught = run.count("failed") + run.count("error")
     assert run.returncode == 1, (
@@ -86,7 +86,7 @@ def test_a_volume_the_driver_refuses_to_delete_appears_in_the_leak_report(
     run = run_suite(
         endpoint,
         workdir,
-        targets=["sanity.tests.test_controller"],
+        targets=["sanity.cases.test_controller"],
         extra=["-k", "TestDeleteVolume"],
     )
     leaks = run.result["leaks"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from e2e.report.model import Outcome
 from e2e.throughput.engines import Engine, FioEngine, MetadataEngine, PythonEngine
 from e2e.throughput.runner import Client, ThroughputRunner, directory_check, overhead_ratios
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan, parse_size
+from qualify.report.model import Outcome
 
 SMALL = WorkloadPlan(
     size_bytes=4 * MIB, random_time_cap_s=0.2, sequential_seconds=0, metadata_files=50

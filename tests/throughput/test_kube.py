@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-from e2e.report.model import Outcome
 from e2e.throughput.kube import (
     LABEL,
     MARKER,
@@ -16,6 +15,7 @@ from e2e.throughput.kube import (
     run_fio_jobs,
 )
 from e2e.throughput.workloads import MIB, WorkloadPlan
+from qualify.report.model import Outcome
 
 KUBERNETES_VERSION = "1.31"
 PLAN = WorkloadPlan(size_bytes=64 * MIB)

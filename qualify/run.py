@@ -1,0 +1,561 @@
+"""`fsx-csi qualify`: sanity, e2e and throughput against one target, in one report bundle.
+
+The run is a sequence of suites. Each suite is a function that returns a `SuiteResult`; a
+suite that cannot run here (a part of the harness missing, a platform without its
+prerequisites, a flag that excludes it) is recorded as `not_run` with the reason, never
+silently dropped and never faked. After every suite the bundle is checkpointed, so a crash or
+Ctrl-C leaves a readable `.partial` bundle that says how far the run got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from e2e.throughput.workloads import WorkloadPlan
+from fsx_csi_harness.processes import tied_to_parent
+from qualify.report.bundle import BundleWriter, describe_environment, iso, new_run_id, utc_now
+from qualify.report.model import (
+    Leak,
+    Outcome,
+    SuiteResult,
+    Summary,
+    Target,
+    TestResult,
+    Verdict,
+)
+
+SUITES = ("sanity", "e2e", "throughput")
+EXIT_PASSED = 0
+EXIT_FAILED = 1
+EXIT_INCOMPLETE = 3
+
+
+@dataclass
+class QualifyOptions:
+    platform: str = "local"
+    suites: tuple[str, ...] = SUITES
+    report_dir: Path = Path("reports")
+    run_id: str | None = None
+    work_dir: Path | None = None
+    csi_endpoint: str | None = None
+    manifests: Path | None = None
+    driver: str = "reference"  # or "installed"
+    aws: str = "emulated"
+    profile: Path | None = None
+    sanity_profile: str | None = None  # None: "fsx" for the reference driver, else none
+    kubeconfig: Path | None = None
+    emulation_root: Path | None = None
+    aws_endpoint_url: str | None = None
+    plan: WorkloadPlan = field(default_factory=WorkloadPlan)
+    repeats: int = 4
+    nodes: int = 2
+    engine: str = "auto"
+    ratio_target: float = 0.95
+    sanity_workers: int = 0  # 0: serial
+    e2e_scenarios: tuple[str, ...] = ()
+    # The e2e platform's `--set KEY=VALUE` settings (image, driver-name, wait, ...).
+    settings: dict[str, str] = field(default_factory=dict)
+    command_name: str = "qualify"
+    stream: TextIO | None = None
+
+
+class Reporter:
+    """Progress on stderr: what runs, how far, failures so far."""
+
+    def __init__(self, stream: TextIO, total_suites: int, prefix: str) -> None:
+        self._stream = stream
+        self._total = total_suites
+        self._prefix = prefix
+        self._started = time.monotonic()
+        self.failures: list[str] = []
+        self.index = 0
+
+    def line(self, message: str) -> None:
+        elapsed = time.monotonic() - self._started
+        print(f"[{self._prefix} {elapsed:6.1f}s] {message}", file=self._stream, flush=True)
+
+    def begin(self, suite: str) -> None:
+        self.index += 1
+        self.line(f"suite {self.index}/{self._total}: {suite}: running")
+
+    def end(self, suite: SuiteResult) -> None:
+        counts = suite.counts()
+        tally = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no test cases"
+        bad = [t for t in suite.tests if t.outcome.is_failure]
+        self.failures.extend(f"{suite.name} :: {t.name}" for t in bad)
+        if suite.outcome.is_failure and not bad:
+            self.failures.append(f"{suite.name}: {suite.message}")
+        self.line(
+            f"suite {self.index}/{self._total}: {suite.name}: {suite.outcome.value} "
+            f"in {suite.duration_s:.1f}s ({tally}); failures so far: {len(self.failures)}"
+        )
+        for test in bad[:10]:
+            # The first line of the message: enough to act on; the bundle has the rest.
+            why = (test.message or "").strip().splitlines()[:1]
+            self.line(
+                f"  FAILED {suite.name} :: {test.name}" + (f": {why[0][:300]}" if why else "")
+            )
+        if len(bad) > 10:
+            self.line(f"  ... and {len(bad) - 10} more failure(s): see the bundle")
+        if suite.outcome is Outcome.NOT_RUN and suite.message:
+            self.line(f"  not run: {suite.message}")
+
+
+def run_qualify(options: QualifyOptions) -> int:
+    from fsx_csi_harness import __version__
+
+    stream = options.stream or sys.stderr
+    run_id = options.run_id or new_run_id()
+    summary = Summary(
+        run_id=run_id,
+        started=iso(utc_now()),
+        platform=options.platform,
+        aws_mode=options.aws,
+        target=_target(options),
+        environment=describe_environment("not used (no throughput suite)", __version__),
+        command=["fsx-csi", *sys.argv[1:]] if sys.argv[0].endswith(("fsx-csi", "__main__.py"))
+        else ["fsx-csi", options.command_name],
+    )  # fmt: skip
+    options.report_dir.mkdir(parents=True, exist_ok=True)
+    reporter = Reporter(stream, len(options.suites), options.command_name)
+    reporter.line(
+        f"run {run_id}: suites {', '.join(options.suites)} on platform {options.platform} "
+        f"(AWS {options.aws}); bundle in {options.report_dir / run_id}"
+    )
+    with BundleWriter(options.report_dir, summary) as writer, _work_dir(options) as work_dir:
+        for name in options.suites:
+            reporter.begin(name)
+            started = time.monotonic()
+            suite = _run_suite(name, options, writer, work_dir, run_id, reporter)
+            if suite.duration_s == 0.0:
+                suite.duration_s = round(time.monotonic() - started, 3)
+            summary.suites.append(suite)
+            writer.checkpoint()
+            reporter.end(suite)
+        for name in SUITES:
+            if name not in options.suites and options.command_name == "qualify":
+                summary.suites.append(
+                    SuiteResult(
+                        name,
+                        Outcome.NOT_RUN,
+                        message="excluded by --skip-suite/--only",
+                        required=False,
+                    )
+                )
+        path = writer.finish()
+    verdict = summary.verdict
+    reporter.line(f"bundle: {path}")
+    reporter.line(f"open:   {path / 'index.html'}")
+    reporter.line(
+        f"verdict: {verdict.value.upper()}"
+        + (f" ({len(reporter.failures)} failure(s))" if reporter.failures else "")
+    )
+    print(path)
+    return EXIT_PASSED if verdict is Verdict.PASSED else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _work_dir(options: QualifyOptions) -> Iterator[Path]:
+    if options.work_dir is not None:
+        options.work_dir.mkdir(parents=True, exist_ok=True)
+        yield options.work_dir
+        return
+    # Short paths: Unix socket paths are limited to 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="fsxq-") as directory:
+        yield Path(directory)
+
+
+def _target(options: QualifyOptions) -> Target:
+    if options.csi_endpoint:
+        return Target(source="endpoint", endpoint=options.csi_endpoint)
+    if options.manifests:
+        return Target(source="manifests", manifests=str(options.manifests))
+    if options.driver == "installed":
+        return Target(source="installed")
+    return Target(source="reference")
+
+
+def _run_suite(
+    name: str,
+    options: QualifyOptions,
+    writer: BundleWriter,
+    work_dir: Path,
+    run_id: str,
+    reporter: Reporter,
+) -> SuiteResult:
+    runners: dict[str, Callable[..., SuiteResult]] = {
+        "sanity": run_sanity_suite,
+        "e2e": run_e2e_suite,
+        "throughput": run_throughput_suite,
+    }
+    suite_dir = work_dir / name
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return runners[name](options, writer, suite_dir, run_id, reporter)
+    except Exception as exc:  # noqa: BLE001 - one suite's crash must not lose the others
+        import traceback
+
+        writer.write_raw(f"{name}/harness-error.txt", traceback.format_exc())
+        return SuiteResult(
+            name,
+            Outcome.ERROR,
+            message=f"the harness failed while running {name}: {type(exc).__name__}: {exc} "
+            f"(traceback in raw/{name}/harness-error.txt)",
+        )
+
+
+# -- sanity ---------------------------------------------------------------------------------
+
+
+def run_sanity_suite(
+    options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
+) -> SuiteResult:
+    if options.platform != "local" and options.csi_endpoint is None:
+        return SuiteResult(
+            "sanity",
+            Outcome.NOT_RUN,
+            message=f"sanity talks to a CSI socket; on platform {options.platform} pass "
+            "--csi.endpoint of a driver reachable from this machine",
+        )
+    if not _module_exists("sanity.cli"):
+        return SuiteResult(
+            "sanity", Outcome.NOT_RUN, message="the sanity suite (sanity/cli.py) is not built yet"
+        )
+    junit = work_dir / "sanity-junit.xml"
+    report = work_dir / "sanity.json"
+    profile = options.sanity_profile
+    cluster = None
+    with contextlib.ExitStack() as stack:
+        if options.csi_endpoint is not None:
+            endpoint = options.csi_endpoint
+        else:
+            from e2e.local.cluster import LocalCluster, LocalClusterConfig
+            from e2e.progress import LineProgress
+
+            # The reference driver in mode all: sanity needs identity, controller and node
+            # on one endpoint.
+            cluster = LocalCluster(
+                LocalClusterConfig(
+                    run_id=run_id,
+                    work_dir=work_dir,
+                    creation_delay_s=0.2,
+                    deletion_delay_s=0.1,
+                    all_in_one=True,
+                    log_dir=writer.raw_dir / "sanity",
+                ),
+                LineProgress(reporter.line, prefix="sanity: "),
+            )
+            stack.enter_context(cluster)
+            assert cluster.controller is not None
+            endpoint = cluster.controller.endpoint
+            writer.summary.target.driver_name = cluster.driver_name
+            writer.summary.target.driver_version = cluster.driver_version
+            profile = profile or "fsx"
+        command = [
+            sys.executable, "-m", "fsx_csi_harness", "sanity",
+            "--csi.endpoint", endpoint,
+            "--junit-xml", str(junit),
+            "--json-report", str(report),
+            # Inside the run's own directory rather than csi-sanity's shared /tmp/csi-mount:
+            # a directory another user created there first would be unwritable for this run.
+            "--csi.mountdir", str(work_dir / "csi-mount"),
+            "--csi.stagingdir", str(work_dir / "csi-staging"),
+        ]  # fmt: skip
+        if profile and profile != "none":
+            command += ["--profile", profile]
+        # FSx drivers need a subnet (and usually a deployment type) in every CreateVolume:
+        # the same StorageClass parameters the e2e and throughput suites use.
+        parameters = work_dir / "sanity-volume-parameters.yaml"
+        parameters.write_text(
+            "".join(f"{k}: {json.dumps(v)}\n" for k, v in volume_parameters(options).items())
+        )
+        command += ["--csi.testvolumeparameters", str(parameters)]
+        if options.sanity_workers:
+            command += ["-n", str(options.sanity_workers)]
+        reporter.line(f"sanity: {' '.join(command[2:])}")
+        completed = _stream_command(command, work_dir / "sanity.log", reporter, "sanity")
+    # The driver log is in raw/sanity/ by now (the cluster copies it when it stops).
+    if cluster is not None:
+        writer.summary.leaks.extend(Leak.from_sweep(leak, "sanity") for leak in cluster.leaks)
+    writer.write_raw("sanity/sanity.log", (work_dir / "sanity.log").read_bytes())
+    raw = ["raw/sanity/sanity.log"]
+    for path in (junit, report):
+        if path.exists():
+            raw.append(writer.write_raw(f"sanity/{path.name}", path.read_bytes()))
+    if not report.exists():
+        return SuiteResult(
+            "sanity",
+            Outcome.ERROR,
+            message=f"fsx-csi sanity exited {completed} without writing its JSON report; "
+            "see raw/sanity/sanity.log",
+            raw=raw,
+        )
+    suite = parse_sanity_report(json.loads(report.read_text()), writer.summary.leaks)
+    suite.raw = raw
+    return suite
+
+
+def volume_parameters(options: QualifyOptions) -> dict[str, str]:
+    """StorageClass parameters for test volumes: the profile's, else emulator-friendly ones."""
+    from e2e.throughput.local import DEFAULT_PARAMETERS
+
+    parameters = dict(DEFAULT_PARAMETERS)
+    if options.profile is not None:
+        import yaml
+
+        profile = yaml.safe_load(options.profile.read_text()) or {}
+        section = profile.get("storageClassParameters") or {}
+        parameters.update({str(k): str(v) for k, v in section.items()})
+    return parameters
+
+
+def parse_sanity_report(data: Any, leaks: list[Leak]) -> SuiteResult:
+    """The sanity JSON result: per test nodeid/outcome/duration/message, plus a leak report."""
+    tests: list[TestResult] = []
+    entries = data.get("tests", []) if isinstance(data, dict) else []
+    for entry in entries:
+        nodeid = str(entry.get("nodeid") or entry.get("name"))
+        group, _, test_name = nodeid.rpartition("::")
+        outcome = _outcome(str(entry.get("outcome", "error")))
+        tests.append(
+            TestResult(
+                name=test_name or nodeid,
+                classname=str(entry.get("service") or group.rsplit("/", 1)[-1]) or None,
+                outcome=outcome,
+                duration_s=round(float(entry.get("duration", entry.get("duration_s", 0.0))), 3),
+                message=entry.get("message") or None,
+            )
+        )
+    leak_entries = data.get("leaks", data.get("leak_report", [])) if isinstance(data, dict) else []
+    for leak in leak_entries or []:
+        if isinstance(leak, dict):
+            kind = str(leak.get("kind", "resource"))
+            ident = str(leak.get("id", leak.get("identifier", leak.get("volume_id", "?"))))
+            rest = {k: v for k, v in leak.items() if k not in ("kind", "id", "identifier")}
+            detail = str(leak.get("detail") or ", ".join(f"{k}={v}" for k, v in rest.items()))
+            leaks.append(Leak(kind, ident, "sanity", detail))
+        else:
+            leaks.append(Leak("resource", str(leak), "sanity"))
+    failed = any(t.outcome.is_failure for t in tests)
+    duration = 0.0
+    interrupted = False
+    if isinstance(data, dict):
+        duration = float(data.get("duration") or data.get("duration_s") or 0.0)
+        if not duration and data.get("finished") and data.get("started"):
+            duration = float(data["finished"]) - float(data["started"])
+        interrupted = bool(data.get("interrupted"))
+    if interrupted:
+        return SuiteResult(
+            "sanity",
+            Outcome.ERROR,
+            duration_s=round(duration, 3),
+            message="the sanity run was interrupted before it finished; its cases are partial",
+            tests=tests,
+        )
+    return SuiteResult(
+        "sanity",
+        Outcome.FAILED if failed else (Outcome.PASSED if tests else Outcome.ERROR),
+        duration_s=round(duration or sum(t.duration_s for t in tests), 3),
+        message=None if tests else "the sanity report lists no test cases",
+        tests=tests,
+    )
+
+
+# Outcome words that are not Outcome values. pytest's "xfailed" is a case marked
+# @pytest.mark.xfail that failed as declared: the suite behaves as its authors said it would
+# (pytest itself exits 0), so it counts as passed. "xpassed" is such a case that passed: the
+# declared expectation is stale, so it counts as failed, as pytest's strict xfail mode does.
+# "failure" is the JUnit spelling.
+_OUTCOME_ALIASES = {
+    "xfailed": Outcome.PASSED,
+    "xpassed": Outcome.FAILED,
+    "failure": Outcome.FAILED,
+}
+
+
+def _outcome(text: str) -> Outcome:
+    text = text.lower()
+    if text in _OUTCOME_ALIASES:
+        return _OUTCOME_ALIASES[text]
+    try:
+        return Outcome(text)
+    except ValueError:
+        return Outcome.ERROR
+
+
+# -- e2e ------------------------------------------------------------------------------------
+
+
+def run_e2e_suite(
+    options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
+) -> SuiteResult:
+    from e2e.platforms import PlatformUnavailable, RunOptions, load_platform
+    from e2e.progress import Progress
+    from e2e.scenarios import load_scenarios, select_scenarios
+
+    try:
+        platform = load_platform(options.platform)
+    except PlatformUnavailable as exc:
+        return SuiteResult("e2e", Outcome.NOT_RUN, message=str(exc))
+    scenarios = load_scenarios()
+    if options.e2e_scenarios:
+        scenarios = select_scenarios(scenarios, options.e2e_scenarios)
+    raw_dir = writer.raw_dir / "e2e"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    run_options = RunOptions(
+        run_id=run_id,
+        driver="installed" if options.driver == "installed" else "reference",
+        aws_endpoint_url=options.aws_endpoint_url,
+        report_dir=raw_dir,
+        work_dir=work_dir,
+        kubeconfig=options.kubeconfig,
+        profile=options.profile,
+        # An external emulator's mounts come from its emulation root (local platform).
+        settings={
+            **options.settings,
+            **({"emulation-root": str(options.emulation_root)} if options.emulation_root else {}),
+        },
+        manifests=options.manifests,
+    )
+    missing = platform.missing_prerequisites(run_options)
+    if missing:
+        return SuiteResult(
+            "e2e",
+            Outcome.NOT_RUN,
+            message="; ".join(str(m) for m in missing),
+            tests=[
+                TestResult(s.name, Outcome.NOT_RUN, message="platform prerequisites missing")
+                for s in scenarios
+            ],
+        )
+    log = work_dir / "e2e-progress.log"
+    with log.open("w") as log_stream:
+        progress = Progress(stream=cast(TextIO, _Tee(log_stream, reporter)))
+        result = platform.run(scenarios, run_options, progress)
+    writer.write_raw("e2e/progress.log", log.read_bytes())
+    if result.details.get("driver_version") and writer.summary.target.driver_version is None:
+        writer.summary.target.driver_version = result.details["driver_version"]
+    tests = []
+    for scenario in result.scenarios:
+        tests.append(
+            TestResult(
+                name=scenario.name,
+                classname="scenario",
+                outcome=_outcome(scenario.outcome.value),
+                duration_s=scenario.duration_s,
+                message=scenario.message or None,
+            )
+        )
+        for step in scenario.steps:
+            tests.append(
+                TestResult(
+                    name=f"{scenario.name}: {step.name}",
+                    classname=f"step.{scenario.name}",
+                    outcome=_outcome(step.outcome.value),
+                    duration_s=step.duration_s,
+                    message=step.message or None,
+                )
+            )
+    writer.summary.leaks.extend(Leak.from_sweep(leak, "e2e") for leak in result.leaks)
+    failed = any(t.outcome.is_failure for t in tests)
+    return SuiteResult(
+        "e2e",
+        Outcome.FAILED if failed else Outcome.PASSED,
+        duration_s=round(result.duration_s, 3),
+        tests=tests,
+        raw=sorted(str(p.relative_to(writer.path)) for p in raw_dir.rglob("*") if p.is_file()),
+    )
+
+
+class _Tee:
+    """e2e progress lines go to the raw log and, prefixed, to qualify's progress stream."""
+
+    def __init__(self, log: TextIO, reporter: Reporter) -> None:
+        self._log = log
+        self._reporter = reporter
+
+    def write(self, text: str) -> int:
+        self._log.write(text)
+        for line in text.splitlines():
+            if line.strip():
+                self._reporter.line(f"  {line}")
+        return len(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+
+
+# -- throughput -----------------------------------------------------------------------------
+
+
+def run_throughput_suite(
+    options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
+) -> SuiteResult:
+    if options.platform in ("kind", "cluster", "k3s"):
+        from e2e.throughput.kube import run_kube_throughput
+
+        return run_kube_throughput(options, writer, reporter.line)
+    from e2e.throughput.suite import ThroughputOptions, run_local_throughput
+
+    return run_local_throughput(
+        ThroughputOptions(
+            run_id=run_id,
+            work_dir=work_dir,
+            plan=options.plan,
+            repeats=options.repeats,
+            nodes=options.nodes,
+            ratio_target=options.ratio_target,
+            engine=options.engine,
+            csi_endpoint=options.csi_endpoint,
+            emulation_root=options.emulation_root,
+            aws_endpoint_url=options.aws_endpoint_url,
+        ),
+        writer,
+        reporter.line,
+    )
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _module_exists(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _stream_command(command: list[str], log_path: Path, reporter: Reporter, label: str) -> int:
+    """Run a suite's command, keep its whole output in a log, show its progress lines."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            tied_to_parent(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            stripped = line.rstrip()
+            # Show summaries and failures, not every passing case.
+            lowered = stripped.lower()
+            if any(word in lowered for word in ("fail", "error", "passed", "summary", "leak")):
+                reporter.line(f"  {label}: {stripped[:200]}")
+        return process.wait()

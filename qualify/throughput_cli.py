@@ -1,0 +1,113 @@
+"""`fsx-csi throughput`: throughput tests on a platform; writes a report bundle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = (
+    "throughput tests (fio, or a labelled Python fallback) on the local, kind or cluster platform"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--platform", choices=("local", "kind", "cluster"), default="local")
+    parser.add_argument(
+        "--size",
+        default="64M",
+        help="data per workload and client, e.g. 64M, 256MiB, 1G (default 64M: CI-sized)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=4,
+        help="runs per workload and target, interleaved, the order flipping every run; an "
+        "even count gives each target the first slot equally often (default 4)",
+    )
+    parser.add_argument("--nodes", type=int, default=2, help="clients/nodes (default 2)")
+    parser.add_argument(
+        "--metadata-files", type=int, default=500, help="files the metadata workload creates"
+    )
+    parser.add_argument(
+        "--random-seconds",
+        type=float,
+        default=1.0,
+        help="time cap of each random 4 KiB workload (default 1)",
+    )
+    parser.add_argument(
+        "--seq-seconds",
+        type=float,
+        default=1.0,
+        help="each sequential run goes over its file for this long (default 1; 0: one pass)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "fio", "python"),
+        default="auto",
+        help="auto: fio when on PATH, else the Python fallback (labelled in the report)",
+    )
+    parser.add_argument(
+        "--ratio-target",
+        type=float,
+        default=0.95,
+        help="published/raw throughput ratio the report marks as the target (default 0.95)",
+    )
+    parser.add_argument("--csi.endpoint", dest="csi_endpoint", help="another driver (mode all)")
+    parser.add_argument(
+        "--emulation-root",
+        type=Path,
+        help="that driver's emulation root (for the raw ratio); with --aws-endpoint-url, the "
+        "emulation root of that endpoint's emulator (required)",
+    )
+    parser.add_argument(
+        "--aws-endpoint-url", help="an FSx emulator endpoint instead of the embedded one"
+    )
+    parser.add_argument("--report-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--run-id", help="default: time plus a random suffix")
+    parser.add_argument("--work-dir", type=Path, help="sockets, targets (default: a temp dir)")
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="kind/cluster: the cluster to run the fio Jobs on"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="kind/cluster: file system settings for expected figures"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from e2e.throughput.workloads import WorkloadPlan, parse_size
+
+    try:
+        plan = WorkloadPlan(
+            size_bytes=parse_size(args.size),
+            random_time_cap_s=args.random_seconds,
+            sequential_seconds=args.seq_seconds,
+            metadata_files=args.metadata_files,
+        )
+    except ValueError as exc:
+        print(f"fsx-csi throughput: --size: {exc}", file=sys.stderr)
+        return 2
+    if args.repeats < 1 or args.nodes < 1:
+        print("fsx-csi throughput: --repeats and --nodes must be at least 1", file=sys.stderr)
+        return 2
+    from qualify.run import QualifyOptions, run_qualify
+
+    options = QualifyOptions(
+        platform=args.platform,
+        suites=("throughput",),
+        report_dir=args.report_dir,
+        run_id=args.run_id,
+        work_dir=args.work_dir,
+        csi_endpoint=args.csi_endpoint,
+        emulation_root=args.emulation_root,
+        aws_endpoint_url=args.aws_endpoint_url,
+        kubeconfig=args.kubeconfig,
+        profile=args.profile,
+        plan=plan,
+        repeats=args.repeats,
+        nodes=args.nodes,
+        engine=args.engine,
+        ratio_target=args.ratio_target,
+        command_name="throughput",
+    )
+    return run_qualify(options)

@@ -25,7 +25,9 @@ GIB = 1024**3
 FSX_TEST_VOLUME_SIZE = 1200 * GIB
 FSX_TEST_VOLUME_EXPAND_SIZE = 2400 * GIB
 
-PROFILES = ("none", "fsx")
+# Profiles add cases to csi-sanity's: fsx (FSx for Lustre conformance) and strict (what the
+# CSI spec requires and csi-sanity does not check). They combine: "strict,fsx".
+PROFILES = ("none", "fsx", "strict")
 ACCESS_TYPES = ("mount", "block")
 
 # Secret names as csi-sanity's secrets YAML spells them (pkg/sanity/sanity.go CSISecrets).
@@ -42,6 +44,7 @@ SECRET_KEYS = (
     "ControllerExpandVolumeSecret",
     "ListSnapshotsSecret",
     "ControllerModifyVolumeSecret",
+    "GetSnapshotSecret",
 )
 
 
@@ -109,8 +112,12 @@ class SanityConfig:
                 f"--csi.testvolumeaccesstype={self.test_volume_access_type!r}: "
                 "valid values are mount or block"
             )
-        if self.profile not in PROFILES:
-            raise ConfigError(f"--csi.profile={self.profile!r}: valid values are none or fsx")
+        unknown = [name for name in self.profile.split(",") if name.strip() not in PROFILES]
+        if unknown or not self.profile.strip():
+            raise ConfigError(
+                f"--csi.profile={self.profile!r}: valid values are none, fsx, strict, or "
+                "fsx and strict together as strict,fsx"
+            )
         if self.test_volume_size < 0:
             raise ConfigError(f"--csi.testvolumesize={self.test_volume_size}: must be >= 0")
         if self.test_volume_expand_size < 0:
@@ -149,6 +156,11 @@ class SanityConfig:
         return self
 
     @property
+    def profiles(self) -> frozenset[str]:
+        """The extra profiles switched on ("none" switches on nothing)."""
+        return frozenset(name.strip() for name in self.profile.split(",")) - {"none", ""}
+
+    @property
     def access_type(self) -> str:
         return self.test_volume_access_type.strip().lower()
 
@@ -161,7 +173,7 @@ class SanityConfig:
 
     def with_profile_defaults(self, explicitly_set: frozenset[str]) -> SanityConfig:
         """Apply the FSx profile's test sizes unless the user set them explicitly."""
-        if self.profile != "fsx":
+        if "fsx" not in self.profiles:
             return self
         changes: dict[str, Any] = {}
         if "test_volume_size" not in explicitly_set:
@@ -489,7 +501,11 @@ FLAGS: tuple[FlagSpec, ...] = (
         "rpctimeout", "rpc_timeout", "duration", "Deadline of one RPC (0: none, as csi-sanity)"
     ),
     FlagSpec(
-        "profile", "profile", "str", "Extra checks: none, or fsx (FSx for Lustre conformance)"
+        "profile",
+        "profile",
+        "str",
+        "Extra checks: none; fsx (FSx for Lustre conformance); strict (CSI spec rules "
+        "csi-sanity does not check); both as strict,fsx",
     ),
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ class SessionState:
     def __post_init__(self) -> None:
         self.health = DriverHealth(self.config.endpoint)
         self.call = RpcCaller(self.health, self.clock, self.config.rpc_timeout or None)
-        if self.config.profile == "fsx":
+        if "fsx" in self.config.profiles:
             self.ids = FsxIdGenerator()
         self.paths = PathManager(self.config)
         self.run_lock = RunLock(self.lock_dir)
@@ -269,6 +270,8 @@ class SanityContext:
             return []
         self._closed = True
         leaks = self.resources.cleanup()
+        leaks += self._check_published_targets()
+        strict = "strict" in self.config.profiles
         for path, remove in (
             (self.target_path, self.session.paths.remove_target),
             (self.staging_path, self.session.paths.remove_staging),
@@ -277,12 +280,53 @@ class SanityContext:
                 continue
             try:
                 remove(path)
-            except OSError as exc:
-                leaks.append(
-                    Leak(self.case, "path", path, "remove directory", f"{exc.strerror}: {path}")
-                )
             except Exception as exc:  # noqa: BLE001 - the leak report must survive anything
-                leaks.append(Leak(self.case, "path", path, "remove directory", str(exc)))
+                reason = f"{exc.strerror}: {path}" if isinstance(exc, OSError) else str(exc)
+                if strict:
+                    leaks.append(Leak(self.case, "path", path, "remove directory", reason))
+                else:
+                    # csi-sanity's Teardown ignores this error and the case passes; say it.
+                    warnings.warn(
+                        f"csi-sanity: {self.case}: could not remove {path} ({reason}); "
+                        "csi-sanity ignores this, the strict profile fails the case",
+                        stacklevel=1,
+                    )
+        return leaks
+
+    def _check_published_targets(self) -> list[Leak]:
+        """After cleanup, each target path the case published at must be gone.
+
+        The spec: NodeUnpublishVolume "MUST delete the file or directory it created at this
+        path". csi-sanity's cleanup does not look (its Teardown removes the case directory
+        and ignores the error), so in the default profile a leftover empty directory is
+        removed here and the case passes; the strict profile reports it as a leak.
+        """
+        leaks: list[Leak] = []
+        for target in sorted(self.resources.published_targets):
+            try:
+                kind = self.check_path(target)
+            except Exception as exc:  # noqa: BLE001 - a failed check is reported, not raised
+                leaks.append(Leak(self.case, "path", target, "check target path", str(exc)))
+                continue
+            if kind is PathKind.NOT_FOUND:
+                continue
+            if "strict" in self.config.profiles:
+                leaks.append(
+                    Leak(
+                        self.case,
+                        "path",
+                        target,
+                        "NodeUnpublishVolume",
+                        f"the driver left a {kind.value} at the target path after "
+                        "NodeUnpublishVolume succeeded; the spec says it MUST delete what it "
+                        "created there",
+                    )
+                )
+            if kind is PathKind.DIRECTORY and not self.config.remove_mount_path_cmd:
+                # rmdir only: a leftover that is not empty (or still a mount) stays, and the
+                # case directory's removal below reports it.
+                with contextlib.suppress(OSError):
+                    Path(target).rmdir()
         return leaks
 
     # --- csi-test's helpers ---------------------------------------------------------------------
@@ -318,11 +362,12 @@ class SanityContext:
         )
 
     def make_create_volume_req(self, name: str) -> csi_pb2.CreateVolumeRequest:
-        size = self.test_volume_size
+        """csi-test's MakeCreateVolumeReq: only required_bytes, no limit, so that a driver
+        that rounds the size up (every FSx driver) may."""
         return csi_pb2.CreateVolumeRequest(
             name=name,
             volume_capabilities=[self.volume_capability()],
-            capacity_range=csi_pb2.CapacityRange(required_bytes=size, limit_bytes=size),
+            capacity_range=csi_pb2.CapacityRange(required_bytes=self.test_volume_size),
             parameters=self.volume_parameters,
             secrets=self.secret("CreateVolumeSecret"),
         )

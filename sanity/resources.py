@@ -86,6 +86,9 @@ class Resources:
         self.case = case
         self._lock = threading.Lock()
         self._records: list[Record] = []
+        # Every target path a NodePublishVolume succeeded at: the spec makes the driver
+        # delete what it created there, which the case's close() checks after cleanup.
+        self.published_targets: set[str] = set()
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -269,6 +272,9 @@ class Resources:
         self, request: csi_pb2.NodePublishVolumeRequest
     ) -> csi_pb2.NodePublishVolumeResponse:
         response = self._rpc("NodePublishVolume", self.node.NodePublishVolume, request)
+        if request.target_path:
+            with self._lock:
+                self.published_targets.add(request.target_path)
         if request.volume_id and request.target_path:
             self._register(
                 Record("node_publication", volume_id=request.volume_id, path=request.target_path)

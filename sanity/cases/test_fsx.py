@@ -172,7 +172,7 @@ class _FsxProfile:
 
     @pytest.fixture(autouse=True)
     def _gate(self, sanity: SanityContext) -> None:
-        if sanity.config.profile != "fsx":
+        if "fsx" not in sanity.config.profiles:
             pytest.skip("FSx profile not enabled (--csi.profile fsx)")
         require_controller(sanity, ControllerRpc.CREATE_DELETE_VOLUME, "CreateVolume")
 

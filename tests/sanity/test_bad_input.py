@@ -63,7 +63,7 @@ def test_pytest_errors_every_case_with_the_dead_endpoint_without_waiting_for_eac
         ("--csi.createpathcmdtimeout=soon", "expected a duration"),
         ("--csi.idempotentcount=-1", "must be >= 0"),
         ("--csi.testvolumeparameters=/nonexistent/params.yaml", "no such file"),
-        ("--csi.profile=gold", "none or fsx"),
+        ("--csi.profile=gold", "none, fsx, strict"),
         ("--csi.controllerendpoint=unix:relative.sock", "absolute socket path"),
     ],
 )

@@ -24,11 +24,26 @@ from qualify.report.model import Expected, Measurement, Outcome, SuiteResult, Te
 
 if TYPE_CHECKING:
     from qualify.report.bundle import BundleWriter
-    from qualify.run import QualifyOptions
 
 LABEL = "fsx-csi-harness/throughput"
 DEFAULT_FIO_IMAGE = "debian:bookworm-slim"
 MARKER = "FSX-CSI-FIO-JSON"
+
+
+class KubeThroughputOptions(Protocol):
+    """What the kind/cluster throughput run reads of qualify's options (qualify.run's
+    QualifyOptions has these fields); a protocol, so this suite never imports qualify.run."""
+
+    @property
+    def profile(self) -> Path | None: ...
+    @property
+    def nodes(self) -> int: ...
+    @property
+    def plan(self) -> WorkloadPlan: ...
+    @property
+    def aws(self) -> str: ...
+    @property
+    def kubeconfig(self) -> Path | None: ...
 
 
 @dataclass(frozen=True)
@@ -265,7 +280,7 @@ def run_fio_jobs(
 
 
 def run_kube_throughput(
-    options: QualifyOptions, writer: BundleWriter, progress: Callable[[str], None]
+    options: KubeThroughputOptions, writer: BundleWriter, progress: Callable[[str], None]
 ) -> SuiteResult:
     """kind/cluster throughput; on a machine without a reachable cluster, the rendered
     objects go into the bundle and the suite is recorded as not run, with the reason."""

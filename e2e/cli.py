@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from e2e.platforms import PLATFORM_NAMES
+
 HELP = "run the end-to-end scenarios (StorageClass -> claim -> pods) on a platform"
 
 _EPILOG = """\
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
     parser.add_argument(
-        "--platform", choices=("local", "kind", "cluster", "k3s"), default="local",
+        "--platform", choices=PLATFORM_NAMES, default="local",
         help="where the scenarios run (default: local)",
     )  # fmt: skip
     parser.add_argument(

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from e2e.platforms import PLATFORM_NAMES
+
 HELP = (
     "qualify a driver: sanity, e2e and throughput in one report bundle (no flags: the "
     "reference driver on the local platform with the embedded FSx emulator)"
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="installed: the driver already in the cluster (cluster platform)",
     )
     where = parser.add_argument_group("where")
-    where.add_argument("--platform", choices=("local", "kind", "cluster"), default="local")
+    where.add_argument("--platform", choices=PLATFORM_NAMES, default="local")
     where.add_argument("--aws", choices=("emulated", "real"), default="emulated")
     where.add_argument("--profile", type=Path, help="real-AWS settings (subnet, SGs, type)")
     where.add_argument("--kubeconfig", type=Path)

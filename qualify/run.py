@@ -501,7 +501,7 @@ class _Tee:
 def run_throughput_suite(
     options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
 ) -> SuiteResult:
-    if options.platform in ("kind", "cluster", "k3s"):
+    if options.platform != "local":  # a Kubernetes platform: fio pods in the cluster
         from e2e.throughput.kube import run_kube_throughput
 
         return run_kube_throughput(options, writer, reporter.line)

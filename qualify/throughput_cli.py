@@ -6,13 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from e2e.platforms import PLATFORM_NAMES
+
 HELP = (
     "throughput tests (fio, or a labelled Python fallback) on the local, kind or cluster platform"
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--platform", choices=("local", "kind", "cluster"), default="local")
+    parser.add_argument("--platform", choices=PLATFORM_NAMES, default="local")
     parser.add_argument(
         "--size",
         default="64M",

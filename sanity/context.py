@@ -146,8 +146,9 @@ class SessionState:
 
     def node_capabilities(self, r: Resources) -> frozenset[int]:
         if self._node_caps is None:
-            self._node_caps = _rpc_types(
-                "NodeGetCapabilities", r.node_get_capabilities().capabilities
+            # csi-test's isNodeCapabilitySupported reads entries without rpc as UNKNOWN.
+            self._node_caps = frozenset(
+                cap.rpc.type for cap in r.node_get_capabilities().capabilities
             )
         return self._node_caps
 
@@ -182,9 +183,10 @@ class SessionState:
 
 def _rpc_types(
     rpc: str,
-    capabilities: Iterable[csi_pb2.ControllerServiceCapability | csi_pb2.NodeServiceCapability],
+    capabilities: Iterable[csi_pb2.ControllerServiceCapability],
 ) -> frozenset[int]:
-    """The RPC types a GetCapabilities answer advertises; each entry must carry one."""
+    """The RPC types ControllerGetCapabilities advertises; each entry must carry one
+    (csi-test's isControllerCapabilitySupported expects it)."""
     types = []
     for cap in capabilities:
         assert cap.HasField("rpc"), f"{rpc} returned {cap} without rpc"
@@ -259,6 +261,11 @@ class SanityContext:
         paths = self.session.paths
         self.target_path = paths.create_target(str(Path(self.config.mount_dir, dir_name)))
         self.staging_path = paths.create_staging(str(Path(self.config.staging_dir, dir_name)))
+        self.resources.case_target = self.target_path + "/target"
+        self.resources.case_staging = self.staging_path
+        self.resources.node_stages = lambda: self.node_supports(
+            csi_pb2.NodeServiceCapability.RPC.STAGE_UNSTAGE_VOLUME
+        )
 
     def close(self) -> list[Leak]:
         """Undo what the case created, then remove its directories; return what leaked.

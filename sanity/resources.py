@@ -3,8 +3,8 @@
 Like csi-test's Resources, this is the only way the cases talk to the controller and node
 services. Volumes, snapshots, controller publications, node stagings and node publications
 that succeed are recorded; `cleanup` undoes them newest first (unpublish, unstage,
-controller-unpublish, delete), treats NOT_FOUND as already undone, and returns what it could
-not undo: the leak report.
+controller-unpublish, delete) with csi-test's tolerance (NOT_FOUND means undone only for the
+node steps), and returns what it could not undo: the leak report.
 """
 
 from __future__ import annotations
@@ -89,6 +89,12 @@ class Resources:
         # Every target path a NodePublishVolume succeeded at: the spec makes the driver
         # delete what it created there, which the case's close() checks after cleanup.
         self.published_targets: set[str] = set()
+        # csi-test's cleanup unpublishes and unstages every volume at the case's own paths
+        # (TargetPath + "/target", StagingPath), published there or not; the context sets
+        # them once it has made the directories, and says whether the node stages.
+        self.case_target = ""
+        self.case_staging = ""
+        self.node_stages: Callable[[], bool] = lambda: False
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -332,64 +338,119 @@ class Resources:
     # --- cleanup -----------------------------------------------------------------------------
 
     def cleanup(self) -> list[Leak]:
-        """Undo every record, newest first; return the ones that could not be undone."""
+        """Undo every record, newest first; return the ones that could not be undone.
+
+        The same RPCs and the same tolerance as csi-test's Resources.Cleanup: node
+        unpublish and unstage may answer NOT_FOUND (nothing to undo); ControllerUnpublish,
+        DeleteVolume and DeleteSnapshot must succeed, as the spec makes them idempotent.
+        """
         with self._lock:
             pending = list(reversed(self._records))
             self._records.clear()
         leaks: list[Leak] = []
         for record in pending:
-            action, undo = self._undo_for(record)
-            try:
-                undo()
-            except RpcFailure as failure:
-                if failure.code is grpc.StatusCode.NOT_FOUND:
-                    continue  # already gone: exactly what cleanup wanted
-                leaks.append(
-                    Leak(
-                        self.case,
-                        record.kind,
-                        record.describe(),
-                        action,
-                        f"{failure.code.name}: {failure.details}",
-                    )
-                )
-            except Exception as exc:  # noqa: BLE001 - a leak report must survive any failure
-                leaks.append(Leak(self.case, record.kind, record.describe(), action, repr(exc)))
+            steps = [self._undo_for(record)]
+            if record.kind == "volume":
+                steps = [*self._case_path_undos(record.volume_id), *steps]
+            for action, undo, not_found_is_done in steps:
+                leak = self._attempt(record, action, undo, not_found_is_done)
+                if leak is not None:
+                    leaks.append(leak)
         return leaks
 
-    def _undo_for(self, record: Record) -> tuple[str, Callable[[], object]]:
-        """The RPC that undoes `record`, through the same proxies the cases call."""
+    def _attempt(
+        self, record: Record, action: str, undo: Callable[[], object], not_found_is_done: bool
+    ) -> Leak | None:
+        try:
+            undo()
+        except RpcFailure as failure:
+            if not_found_is_done and failure.code is grpc.StatusCode.NOT_FOUND:
+                return None  # already gone: exactly what cleanup wanted
+            return Leak(
+                self.case,
+                record.kind,
+                record.describe(),
+                action,
+                f"{failure.code.name}: {failure.details}",
+            )
+        except Exception as exc:  # noqa: BLE001 - a leak report must survive any failure
+            return Leak(self.case, record.kind, record.describe(), action, repr(exc))
+        return None
+
+    def _case_path_undos(self, volume_id: str) -> list[tuple[str, Callable[[], object], bool]]:
+        """csi-test's cleanupVolume node steps: unpublish at the case's target and unstage
+        at its staging path (when the node stages) before the volume is deleted."""
+        undos: list[tuple[str, Callable[[], object], bool]] = []
+        if self.case_target:
+            request = csi_pb2.NodeUnpublishVolumeRequest(
+                volume_id=volume_id, target_path=self.case_target
+            )
+            undos.append(("NodeUnpublishVolume", lambda: self.node_unpublish_volume(request), True))
+        try:
+            stages = self.node_stages()
+        except Exception:  # noqa: BLE001 - no answer: the recorded stagings are undone anyway
+            stages = False
+        if self.case_staging and stages:
+            unstage = csi_pb2.NodeUnstageVolumeRequest(
+                volume_id=volume_id, staging_target_path=self.case_staging
+            )
+            undos.append(("NodeUnstageVolume", lambda: self.node_unstage_volume(unstage), True))
+        return undos
+
+    def _undo_for(self, record: Record) -> tuple[str, Callable[[], object], bool]:
+        """The RPC that undoes `record`, through the same proxies the cases call, and whether
+        NOT_FOUND counts as undone (for node unpublish and unstage only, as csi-test)."""
         if record.kind == "node_publication":
-            return "NodeUnpublishVolume", lambda: self.node_unpublish_volume(
-                csi_pb2.NodeUnpublishVolumeRequest(
-                    volume_id=record.volume_id, target_path=record.path
-                )
+            return (
+                "NodeUnpublishVolume",
+                lambda: self.node_unpublish_volume(
+                    csi_pb2.NodeUnpublishVolumeRequest(
+                        volume_id=record.volume_id, target_path=record.path
+                    )
+                ),
+                True,
             )
         if record.kind == "node_staging":
-            return "NodeUnstageVolume", lambda: self.node_unstage_volume(
-                csi_pb2.NodeUnstageVolumeRequest(
-                    volume_id=record.volume_id, staging_target_path=record.path
-                )
+            return (
+                "NodeUnstageVolume",
+                lambda: self.node_unstage_volume(
+                    csi_pb2.NodeUnstageVolumeRequest(
+                        volume_id=record.volume_id, staging_target_path=record.path
+                    )
+                ),
+                True,
             )
         if record.kind == "controller_publication":
-            return "ControllerUnpublishVolume", lambda: self.controller_unpublish_volume(
-                csi_pb2.ControllerUnpublishVolumeRequest(
-                    volume_id=record.volume_id,
-                    node_id=record.node_id,
-                    secrets=self.secrets.get("ControllerUnpublishVolumeSecret"),
-                )
+            return (
+                "ControllerUnpublishVolume",
+                lambda: self.controller_unpublish_volume(
+                    csi_pb2.ControllerUnpublishVolumeRequest(
+                        volume_id=record.volume_id,
+                        node_id=record.node_id,
+                        secrets=self.secrets.get("ControllerUnpublishVolumeSecret"),
+                    )
+                ),
+                False,
             )
         if record.kind == "snapshot":
-            return "DeleteSnapshot", lambda: self.delete_snapshot(
-                csi_pb2.DeleteSnapshotRequest(
-                    snapshot_id=record.snapshot_id,
-                    secrets=self.secrets.get("DeleteSnapshotSecret"),
+            return (
+                "DeleteSnapshot",
+                lambda: self.delete_snapshot(
+                    csi_pb2.DeleteSnapshotRequest(
+                        snapshot_id=record.snapshot_id,
+                        secrets=self.secrets.get("DeleteSnapshotSecret"),
+                    )
+                ),
+                False,
+            )
+        return (
+            "DeleteVolume",
+            lambda: self.delete_volume(
+                csi_pb2.DeleteVolumeRequest(
+                    volume_id=record.volume_id, secrets=self.secrets.get("DeleteVolumeSecret")
                 )
-            )
-        return "DeleteVolume", lambda: self.delete_volume(
-            csi_pb2.DeleteVolumeRequest(
-                volume_id=record.volume_id, secrets=self.secrets.get("DeleteVolumeSecret")
-            )
+            ),
+            False,
         )
 
 

@@ -45,13 +45,7 @@ class TestExpandVolume:
     @provisions
     def test_expands_a_volume_to_the_requested_size(self, sanity: SanityContext) -> None:
         r = sanity.resources
-        request = csi_pb2.CreateVolumeRequest(
-            name=sanity.names.unique("sanity-expand-volume"),
-            volume_capabilities=[sanity.volume_capability()],
-            parameters=sanity.volume_parameters,
-            secrets=sanity.secret("CreateVolumeSecret"),
-            capacity_range=csi_pb2.CapacityRange(required_bytes=sanity.test_volume_size),
-        )
+        request = sanity.make_create_volume_req(sanity.names.unique("sanity-expand-volume"))
         volume = r.must_create_volume(request)
         response = r.controller_expand_volume(sanity.make_expand_req(volume.volume.volume_id))
         assert response.capacity_bytes == sanity.test_volume_expand_size, (

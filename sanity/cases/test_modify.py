@@ -22,8 +22,8 @@ class TestModifyVolume:
     def _gate(self, sanity: SanityContext) -> None:
         require_controller(sanity, ControllerRpc.MODIFY_VOLUME, "ControllerModifyVolume")
 
-    def _volume(self, sanity: SanityContext, with_class: bool) -> str:
-        request = sanity.make_create_volume_req(sanity.names.unique("sanity-modify-volume"))
+    def _volume(self, sanity: SanityContext, name: str, with_class: bool) -> str:
+        request = sanity.make_create_volume_req(sanity.names.unique(name))
         if with_class:
             request.mutable_parameters.update(sanity.mutable_parameters)
         return sanity.resources.must_create_volume(request).volume.volume_id
@@ -61,18 +61,19 @@ class TestModifyVolume:
     @it("should fail if specified mutable parameters are not supported by the volume")
     @provisions
     def test_rejects_unsupported_mutable_parameters(self, sanity: SanityContext) -> None:
-        self._fake_modify(sanity, self._volume(sanity, with_class=False))
+        volume_id = self._volume(sanity, "sanity-modify-volume-unsupported", with_class=False)
+        self._fake_modify(sanity, volume_id)
 
     @it("should modify a volume created without a volume attribute class")
     @provisions
     def test_modifies_a_volume_created_without_a_class(self, sanity: SanityContext) -> None:
-        volume_id = self._volume(sanity, with_class=False)
+        volume_id = self._volume(sanity, "sanity-modify-volume", with_class=False)
         sanity.resources.controller_modify_volume(sanity.make_modify_req(volume_id))
 
     @it("should modify a volume created with a volume attribute class")
     @provisions
     def test_modifies_a_volume_created_with_a_class(self, sanity: SanityContext) -> None:
-        volume_id = self._volume(sanity, with_class=True)
+        volume_id = self._volume(sanity, "sanity-modify-volume-with-vac", with_class=True)
         sanity.resources.controller_modify_volume(sanity.make_modify_req(volume_id))
 
     @it(
@@ -83,4 +84,7 @@ class TestModifyVolume:
     def test_rejects_unsupported_parameters_for_a_volume_with_a_class(
         self, sanity: SanityContext
     ) -> None:
-        self._fake_modify(sanity, self._volume(sanity, with_class=True))
+        volume_id = self._volume(
+            sanity, "sanity-modify-volume-with-vac-not-supported", with_class=True
+        )
+        self._fake_modify(sanity, volume_id)

@@ -181,8 +181,9 @@ class TestNodeGetCapabilities:
 
     @it("should return appropriate capabilities")
     def test_returns_only_capabilities_the_spec_defines(self, sanity: SanityContext) -> None:
+        # csi-test does not require the rpc field here (unlike the controller's): an entry
+        # without it reads as UNKNOWN, which it accepts. The strict profile requires it.
         for capability in sanity.resources.node_get_capabilities().capabilities:
-            assert capability.HasField("rpc"), f"capability without rpc: {capability}"
             assert capability.rpc.type in KNOWN_NODE_CAPABILITIES, (
                 f"Unknown capability: {capability.rpc.type}"
             )

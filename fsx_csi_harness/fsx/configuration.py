@@ -1,0 +1,342 @@
+"""Which fields of a Lustre CreateFileSystem request fit together.
+
+`configuration_problem` holds every rule that relates one field to another (deployment and
+storage types, throughput, drive cache, backups, the legacy S3 link, EFA, metadata, Lustre
+versions, data repository associations). A problem names fields as `{FIELD}` placeholders, so
+the emulator can print API field names and the driver its StorageClass keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fsx_csi_harness.fsx.capacity import CapacityRule, capacity_rule
+from fsx_csi_harness.fsx.fields import Field
+from fsx_csi_harness.fsx.patterns import s3_bucket
+from fsx_csi_harness.fsx.values import (
+    ASSOCIATION_LUSTRE_VERSIONS,
+    DEFAULT_DEPLOYMENT_TYPE,
+    DEFAULT_STORAGE_TYPE,
+    EFA_INCREMENT_GIB,
+    METADATA_LUSTRE_VERSIONS,
+    METADATA_USER_PROVISIONED,
+    PER_UNIT_THROUGHPUT,
+    DeploymentType,
+    StorageType,
+    default_lustre_version,
+    lustre_versions,
+)
+
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(f.name for f in Field) + r")\}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A broken rule: the field at fault and a message with `{FIELD_NAME}` placeholders."""
+
+    field: Field
+    template: str
+
+    def render(self, name: Callable[[Field], str]) -> str:
+        # Only known field placeholders are replaced: values quoted in the text stay verbatim.
+        return _PLACEHOLDER.sub(lambda m: name(Field[m.group(1)]), self.template)
+
+
+def api_name(field: Field) -> str:
+    """A field as the FSx API names it (LustreConfiguration.DeploymentType)."""
+    return field.value
+
+
+@dataclass(frozen=True)
+class LustreSettings:
+    """The fields of a CreateFileSystem request that rules relate; None means "not set"."""
+
+    deployment_type: DeploymentType | None = None
+    storage_type: StorageType | None = None
+    per_unit_storage_throughput: int | None = None
+    drive_cache_type: str | None = None
+    kms_key_id: str | None = None
+    import_path: str | None = None
+    export_path: str | None = None
+    imported_file_chunk_size: int | None = None
+    auto_import_policy: str | None = None
+    automatic_backup_retention_days: int | None = None
+    daily_automatic_backup_start_time: str | None = None
+    copy_tags_to_backups: bool | None = None
+    file_system_type_version: str | None = None
+    efa_enabled: bool | None = None
+    metadata_configuration_mode: str | None = None
+    metadata_iops: int | None = None
+    # Data repository associations requested together with the file system (the driver's).
+    data_repository_associations: int = 0
+
+    @property
+    def deployment(self) -> DeploymentType:
+        return self.deployment_type or DEFAULT_DEPLOYMENT_TYPE
+
+    @property
+    def storage(self) -> StorageType:
+        return self.storage_type or DEFAULT_STORAGE_TYPE
+
+    @property
+    def version(self) -> str:
+        """The Lustre version the file system gets (the API's default when not set)."""
+        return self.file_system_type_version or default_lustre_version(
+            self.deployment, self.metadata_configuration_mode is not None
+        )
+
+    @property
+    def capacity_rule(self) -> CapacityRule:
+        """Valid sizes for these settings; only for settings without a configuration problem."""
+        return capacity_rule(
+            self.deployment, self.storage, self.per_unit_storage_throughput, bool(self.efa_enabled)
+        )
+
+
+def _join(values: tuple[object, ...]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def configuration_problem(settings: LustreSettings) -> Problem | None:
+    """The first rule the settings break, or None. Single values are `value_problem`'s."""
+    deployment, storage = settings.deployment, settings.storage
+    for check in _CHECKS:
+        problem = check(settings, deployment, storage)
+        if problem is not None:
+            return problem
+    return None
+
+
+Check = Callable[[LustreSettings, DeploymentType, StorageType], Problem | None]
+
+
+def _storage(s: LustreSettings, deployment: DeploymentType, storage: StorageType) -> Problem | None:
+    if storage is StorageType.HDD and deployment is not DeploymentType.PERSISTENT_1:
+        return Problem(
+            Field.STORAGE_TYPE,
+            f"{{STORAGE_TYPE}}=HDD needs {{DEPLOYMENT_TYPE}}=PERSISTENT_1 (got {deployment}); "
+            "other deployment types use SSD",
+        )
+    return None
+
+
+def _throughput(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    allowed = PER_UNIT_THROUGHPUT.get((deployment, storage), ())
+    throughput = s.per_unit_storage_throughput
+    if throughput is not None and not allowed:
+        return Problem(
+            Field.PER_UNIT_STORAGE_THROUGHPUT,
+            f"{{PER_UNIT_STORAGE_THROUGHPUT}} is not supported for {deployment}: scratch file "
+            "systems have a fixed throughput; leave it out",
+        )
+    if throughput is not None and throughput not in allowed:
+        return Problem(
+            Field.PER_UNIT_STORAGE_THROUGHPUT,
+            f"{{PER_UNIT_STORAGE_THROUGHPUT}}={throughput} is not valid for {deployment} "
+            f"{storage}: use one of {_join(allowed)}",
+        )
+    if throughput is None and allowed:
+        return Problem(
+            Field.PER_UNIT_STORAGE_THROUGHPUT,
+            f"{{PER_UNIT_STORAGE_THROUGHPUT}} is required for {deployment} {storage}: use one "
+            f"of {_join(allowed)}",
+        )
+    return None
+
+
+def _drive_cache(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    if storage is StorageType.HDD and s.drive_cache_type is None:
+        return Problem(
+            Field.DRIVE_CACHE_TYPE,
+            "{DRIVE_CACHE_TYPE} is required with {STORAGE_TYPE}=HDD: use NONE or READ",
+        )
+    if storage is not StorageType.HDD and s.drive_cache_type is not None:
+        return Problem(
+            Field.DRIVE_CACHE_TYPE,
+            "{DRIVE_CACHE_TYPE} applies to {STORAGE_TYPE}=HDD only; leave it out",
+        )
+    return None
+
+
+def _persistent_only(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    if deployment.is_persistent:
+        return None
+    for field, value in (
+        (Field.KMS_KEY_ID, s.kms_key_id),
+        (Field.AUTOMATIC_BACKUP_RETENTION_DAYS, s.automatic_backup_retention_days),
+        (Field.DAILY_AUTOMATIC_BACKUP_START_TIME, s.daily_automatic_backup_start_time),
+        (Field.COPY_TAGS_TO_BACKUPS, s.copy_tags_to_backups),
+    ):
+        if value is not None:
+            return Problem(
+                field,
+                f"{{{field.name}}} needs a persistent {{DEPLOYMENT_TYPE}} (PERSISTENT_1 or "
+                f"PERSISTENT_2), got {deployment}: scratch file systems have no backups and "
+                "are encrypted with keys FSx manages",
+            )
+    return None
+
+
+def _backups(s: LustreSettings, deployment: DeploymentType, storage: StorageType) -> Problem | None:
+    # Retention 0 (the default) disables automatic backups: a start time would mean nothing.
+    if s.daily_automatic_backup_start_time is not None and not s.automatic_backup_retention_days:
+        return Problem(
+            Field.DAILY_AUTOMATIC_BACKUP_START_TIME,
+            "{DAILY_AUTOMATIC_BACKUP_START_TIME} needs {AUTOMATIC_BACKUP_RETENTION_DAYS} "
+            "greater than 0 (0, the default, disables automatic backups)",
+        )
+    return None
+
+
+def _legacy_s3_link(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    linked = (
+        (Field.IMPORT_PATH, s.import_path),
+        (Field.EXPORT_PATH, s.export_path),
+        (Field.IMPORTED_FILE_CHUNK_SIZE, s.imported_file_chunk_size),
+        (Field.AUTO_IMPORT_POLICY, s.auto_import_policy),
+    )
+    if deployment is DeploymentType.PERSISTENT_2:
+        for field, value in linked:
+            if value is not None:
+                return Problem(
+                    field,
+                    f"{{{field.name}}} is not available for PERSISTENT_2, which links to S3 "
+                    "through data repository associations: use {DATA_REPOSITORY_ASSOCIATIONS}",
+                )
+    if s.import_path is None:
+        for field, value in linked[1:]:
+            if value is not None:
+                return Problem(field, f"{{{field.name}}} needs {{IMPORT_PATH}} as well")
+        return None
+    if s.export_path is not None and s3_bucket(s.export_path) != s3_bucket(s.import_path):
+        return Problem(
+            Field.EXPORT_PATH,
+            f"{{EXPORT_PATH}}={s.export_path!r} must be in the bucket of {{IMPORT_PATH}} "
+            f"({s3_bucket(s.import_path)})",
+        )
+    return None
+
+
+def _persistent_2_features(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    if deployment is DeploymentType.PERSISTENT_2:
+        return None
+    # EfaEnabled=false is the default everywhere; only turning EFA on needs PERSISTENT_2.
+    for field, is_set in (
+        (Field.EFA_ENABLED, bool(s.efa_enabled)),
+        (Field.METADATA_CONFIGURATION_MODE, s.metadata_configuration_mode is not None),
+        (Field.METADATA_IOPS, s.metadata_iops is not None),
+    ):
+        if is_set:
+            return Problem(
+                field, f"{{{field.name}}} needs {{DEPLOYMENT_TYPE}}=PERSISTENT_2, got {deployment}"
+            )
+    return None
+
+
+def _efa(s: LustreSettings, deployment: DeploymentType, storage: StorageType) -> Problem | None:
+    if s.efa_enabled and s.per_unit_storage_throughput not in EFA_INCREMENT_GIB:
+        return Problem(
+            Field.EFA_ENABLED,
+            "{EFA_ENABLED}=true needs {PER_UNIT_STORAGE_THROUGHPUT} of "
+            f"{_join(tuple(EFA_INCREMENT_GIB))}",
+        )
+    return None
+
+
+def _metadata(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    mode, iops = s.metadata_configuration_mode, s.metadata_iops
+    if iops is not None and mode != METADATA_USER_PROVISIONED:
+        return Problem(
+            Field.METADATA_IOPS,
+            "{METADATA_IOPS} needs {METADATA_CONFIGURATION_MODE}=USER_PROVISIONED (AUTOMATIC "
+            "mode sets the IOPS itself)",
+        )
+    if mode == METADATA_USER_PROVISIONED and iops is None:
+        return Problem(
+            Field.METADATA_CONFIGURATION_MODE,
+            "{METADATA_CONFIGURATION_MODE}=USER_PROVISIONED needs {METADATA_IOPS}",
+        )
+    return None
+
+
+def _version(s: LustreSettings, deployment: DeploymentType, storage: StorageType) -> Problem | None:
+    given = s.file_system_type_version
+    if given is None:
+        return None
+    available = lustre_versions(deployment)
+    if given not in available:
+        return Problem(
+            Field.FILE_SYSTEM_TYPE_VERSION,
+            f"{{FILE_SYSTEM_TYPE_VERSION}}={given} is not available for {deployment}: use "
+            f"{' or '.join(available)}",
+        )
+    if s.metadata_configuration_mode is not None and given not in METADATA_LUSTRE_VERSIONS:
+        return Problem(
+            Field.FILE_SYSTEM_TYPE_VERSION,
+            f"{{FILE_SYSTEM_TYPE_VERSION}}={given} does not support "
+            f"{{METADATA_CONFIGURATION_MODE}}: use {' or '.join(METADATA_LUSTRE_VERSIONS)}",
+        )
+    return None
+
+
+def _associations(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    if not s.data_repository_associations:
+        return None
+    reason = association_refusal(deployment, s.version, s.import_path is not None)
+    if reason is None:
+        return None
+    return Problem(Field.DATA_REPOSITORY_ASSOCIATIONS, "{DATA_REPOSITORY_ASSOCIATIONS} " + reason)
+
+
+def association_refusal(
+    deployment: DeploymentType, version: str, has_import_path: bool
+) -> str | None:
+    """Why a file system cannot have data repository associations, or None when it can.
+
+    They work on every deployment type but SCRATCH_1, with Lustre 2.12 or newer, and not
+    beside a legacy ImportPath (FSX_FACTS.md, corrections). The text uses `{FIELD}`
+    placeholders and reads after the name of what is refused.
+    """
+    if deployment is DeploymentType.SCRATCH_1 or version not in ASSOCIATION_LUSTRE_VERSIONS:
+        return (
+            f"needs a {{DEPLOYMENT_TYPE}} other than SCRATCH_1 with {{FILE_SYSTEM_TYPE_VERSION}} "
+            f"{' or '.join(ASSOCIATION_LUSTRE_VERSIONS)} (got {deployment}, Lustre {version}; "
+            "PERSISTENT_2 runs 2.12 or newer by default)"
+        )
+    if has_import_path:
+        return (
+            "cannot be combined with {IMPORT_PATH}: a file system links to S3 either through "
+            "its import path or through associations"
+        )
+    return None
+
+
+_CHECKS: tuple[Check, ...] = (
+    _storage,
+    _throughput,
+    _drive_cache,
+    _persistent_only,
+    _backups,
+    _legacy_s3_link,
+    _persistent_2_features,
+    _efa,
+    _metadata,
+    _version,
+    _associations,
+)

@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from moto.fsx.models import FileSystem, FSxBackend
 
 from fsx_csi_harness.fsx import DeploymentType, StorageType, capacity_rule
 from fsx_emulator import rules
-from fsx_emulator.config import EmulatorConfig
+from fsx_emulator.config import EmulatorConfig, check_page_size, check_token_ttl
 from fsx_emulator.errors import (
     FSxApiError,
     association_not_found,
@@ -50,6 +50,21 @@ MOUNT_NAME_ALPHABET = string.ascii_lowercase + string.digits
 # AWS answers "fsx" as the MountName of every SCRATCH_1 file system (API reference,
 # LustreFileSystemConfiguration.MountName); the other deployment types get 8 characters.
 SCRATCH_1_MOUNT_NAME = "fsx"
+
+
+# AWS's own words for a second storage update while one runs; drivers match on them (the
+# upstream driver does), so the text is AWS's exactly.
+UPDATE_IN_PROGRESS_MESSAGE = (
+    "Unable to perform the storage capacity update. There is an update already in progress."
+)
+
+
+class TokenUse(NamedTuple):
+    """What a CreateFileSystem ClientRequestToken stands for while its window lasts."""
+
+    fingerprint: str  # the request's other parameters
+    file_system_id: str
+    used_at: float  # the scheduler clock when the token created the file system
 
 
 class CreationOutcome:
@@ -278,9 +293,12 @@ class FidelityFSxBackend(FSxBackend):
         self.file_systems: dict[str, EmulatedFileSystem] = {}  # type: ignore[assignment]
         self.associations: dict[str, Association] = {}
         self._by_arn: dict[str, EmulatedFileSystem | Association] = {}
-        self._create_tokens: dict[str, tuple[str, str]] = {}
+        # Insertion order is creation order, so expired tokens are always at the front.
+        self._create_tokens: dict[str, TokenUse] = {}
         self._sequence = 0
         self.creation_delay = self.config.creation_delay
+        self.token_ttl = self.config.token_ttl
+        self.describe_page_size = self.config.describe_page_size
         self.scheduler.clear()
 
     # -- ids and small helpers -------------------------------------------------------------
@@ -306,6 +324,17 @@ class FidelityFSxBackend(FSxBackend):
         tags: list[dict[str, str]] = self.tagger.list_tags_for_resource(arn)["Tags"]
         return [dict(tag) for tag in tags]
 
+    def _live_token(self, token: str) -> TokenUse | None:
+        """The token's use if its window is still open; forgets every token whose has closed."""
+        if self.token_ttl is not None:
+            oldest_live = self.scheduler.clock() - self.token_ttl
+            while self._create_tokens:
+                first_token, first_use = next(iter(self._create_tokens.items()))
+                if first_use.used_at > oldest_live:
+                    break
+                del self._create_tokens[first_token]
+        return self._create_tokens.get(token)
+
     def _file_system(self, file_system_id: str) -> EmulatedFileSystem:
         file_system = self.file_systems.get(file_system_id)
         if file_system is None:
@@ -323,23 +352,24 @@ class FidelityFSxBackend(FSxBackend):
     ) -> EmulatedFileSystem:
         """Create a Lustre file system from a CreateFileSystem request (validated here).
 
-        Same ClientRequestToken and same parameters: the existing file system. Same token,
-        other parameters: IncompatibleParameterError.
+        Within the token window (`token_ttl`): same ClientRequestToken and same parameters,
+        the existing file system; same token, other parameters: IncompatibleParameterError.
+        After the window the token is new again, as on AWS: the call creates another file system.
         """
         fields = rules.Fields(params)
         token = rules.client_request_token(fields)
         fingerprint = json.dumps(
             {k: v for k, v in params.items() if k != "ClientRequestToken"}, sort_keys=True
         )
-        if token is not None and token in self._create_tokens:
-            seen_fingerprint, file_system_id = self._create_tokens[token]
-            existing = self.file_systems.get(file_system_id)
+        seen = None if token is None else self._live_token(token)
+        if seen is not None:
+            existing = self.file_systems.get(seen.file_system_id)
             if existing is not None:
-                if seen_fingerprint != fingerprint:
+                if seen.fingerprint != fingerprint:
                     raise incompatible_parameter(
                         "ClientRequestToken",
                         f"ClientRequestToken {token!r} was already used to create "
-                        f"{file_system_id} with other parameters; use a new token for a new "
+                        f"{seen.file_system_id} with other parameters; use a new token for a new "
                         "file system, or repeat the original parameters.",
                     )
                 return existing
@@ -360,7 +390,11 @@ class FidelityFSxBackend(FSxBackend):
         if spec.tags:
             self.tagger.tag_resource(file_system.resource_arn, spec.tags)
         if token is not None:
-            self._create_tokens[token] = (fingerprint, file_system_id)
+            # Re-inserted at the end: the dictionary stays ordered by use.
+            self._create_tokens.pop(token, None)
+            self._create_tokens[token] = TokenUse(
+                fingerprint, file_system_id, self.scheduler.clock()
+            )
         if outcome == CreationOutcome.FAILED:
             message = (
                 failure_message or "Amazon FSx failed to create the file system (injected fault)."
@@ -410,6 +444,22 @@ class FidelityFSxBackend(FSxBackend):
             self._schedule_creation(file_system, seconds)
             self.scheduler.run_due()
 
+    @locked
+    def set_token_ttl(self, seconds: float | None) -> None:
+        """The ClientRequestToken window from now on (None: tokens never expire). It applies
+        to tokens already used too: a token's age is measured when it is looked up."""
+        check_token_ttl(seconds)
+        self.token_ttl = None if seconds is None else float(seconds)
+
+    @locked
+    def set_describe_page_size(self, size: int) -> None:
+        check_page_size(size)
+        self.describe_page_size = size
+
+    @locked
+    def strictness(self) -> dict[str, Any]:
+        return {"token_ttl": self.token_ttl, "describe_page_size": self.describe_page_size}
+
     # -- DescribeFileSystems ---------------------------------------------------------------
 
     @locked
@@ -422,7 +472,13 @@ class FidelityFSxBackend(FSxBackend):
             selected = [self._file_system(fs_id) for fs_id in file_system_ids]
         else:
             selected = list(self.file_systems.values())
-        page, token = _page(selected, max_results, next_token, "FileSystems")
+        # AWS answers at most its internal page size, whatever MaxResults asks for (the API
+        # reference: "the minimum of the MaxResults parameter ... and the service's internal
+        # maximum number of items per page").
+        page_size = self.describe_page_size
+        if max_results is not None:
+            page_size = min(page_size, max_results)
+        page, token = _page(selected, page_size, next_token, "FileSystems")
         return [fs.to_dict() for fs in page], token
 
     # -- DeleteFileSystem ------------------------------------------------------------------
@@ -542,11 +598,7 @@ class FidelityFSxBackend(FSxBackend):
             if a["AdministrativeActionType"] == "FILE_SYSTEM_UPDATE" and a["Status"] != "COMPLETED"
         ]
         if running:
-            raise bad_request(
-                f"Unable to update the storage capacity of '{file_system.file_system_id}': an "
-                f"update is already in progress (status {running[0]['Status']}); wait until it "
-                "is COMPLETED."
-            )
+            raise bad_request(UPDATE_IN_PROGRESS_MESSAGE)
         if spec.deployment is DeploymentType.SCRATCH_1:
             raise bad_request(
                 "StorageCapacity cannot be increased for SCRATCH_1 file systems; use SCRATCH_2 "

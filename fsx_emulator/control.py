@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
+
+from fsx_emulator.config import RateLimit
 
 CONTROL_PREFIX = "/_emulator/"
 
@@ -90,8 +93,29 @@ class EmulatorControl:
         (counted from its creation: 0 releases a stuck one at once)."""
         self._call("POST", "creation-delay", {"seconds": seconds, "file_system_id": file_system_id})
 
+    def set_token_ttl(self, seconds: float | None) -> None:
+        """The CreateFileSystem ClientRequestToken window, in seconds (None: never expires)."""
+        self._call("POST", "strictness", {"token_ttl": seconds})
+
+    def set_describe_page_size(self, size: int) -> None:
+        """The most file systems one DescribeFileSystems answer holds, whatever MaxResults."""
+        self._call("POST", "strictness", {"describe_page_size": size})
+
+    def set_rate_limits(self, limits: Mapping[str, RateLimit]) -> None:
+        """Replace every rate limit (operation name or "*" -> token bucket); {} switches
+        throttling off. Buckets start full and throttle counts at zero."""
+        payload = {operation: limit.to_dict() for operation, limit in limits.items()}
+        self._call("POST", "strictness", {"rate_limits": payload})
+
+    def strictness(self) -> dict[str, Any]:
+        """token_ttl, describe_page_size, rate_limits, and `throttled`: refused calls per
+        operation since the limits were last set."""
+        result: dict[str, Any] = self._call("GET", "strictness")
+        return result
+
     def reset(self) -> None:
-        """Drop every file system, association, tag, token and fault."""
+        """Drop every file system, association, tag, token and fault; the token window, page
+        size and rate limits go back to the emulator's configuration."""
         self._call("POST", "reset", {})
 
     def file_systems(self) -> list[dict[str, Any]]:

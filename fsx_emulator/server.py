@@ -3,7 +3,8 @@
 One WSGI application serves two things:
 
 - the FSx API (JSON 1.1, `X-Amz-Target: AWSSimbaAPIService_v20180301.<Operation>`), which goes
-  through fault injection, then moto's request parsing and the fidelity backend;
+  through the rate limits, fault injection, then moto's request parsing and the fidelity
+  backend;
 - the control API under `/_emulator/` (a path AWS never uses), for tests and harnesses that
   drive an emulator in another process (see control.py).
 """
@@ -25,17 +26,22 @@ from moto.core.request import Request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from fsx_emulator.backend import CreationOutcome, FidelityFSxBackend
-from fsx_emulator.config import EmulatorConfig
+from fsx_emulator.config import EmulatorConfig, RateLimit, check_page_size, check_token_ttl
 from fsx_emulator.control import CONTROL_PREFIX, EmulatorControl
 from fsx_emulator.errors import JSON_CONTENT_TYPE, FSxApiError
 from fsx_emulator.faults import FaultInjector, FaultKind, FaultRule
 from fsx_emulator.lifecycle import Clock, LifecycleTicker
 from fsx_emulator.responses import CREATION_OUTCOME_KEY, TARGET_PREFIX, FidelityFSxResponse
+from fsx_emulator.throttle import RequestThrottle
 
 _log = logging.getLogger(__name__)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Environ = dict[str, Any]
+
+# Credentials a client must sign with; any value works (moto documents "testing").
+DUMMY_ACCESS_KEY_ID = "testing"
+DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret: the emulator checks none
 
 _REASONS = {
     200: "OK",
@@ -53,11 +59,14 @@ class _ServerRequest(Request):
 
 
 class EmulatorApp:
-    """The WSGI application: control API, fault injection, then the FSx API."""
+    """The WSGI application: control API, rate limits, fault injection, then the FSx API."""
 
-    def __init__(self, backend: FidelityFSxBackend, faults: FaultInjector) -> None:
+    def __init__(
+        self, backend: FidelityFSxBackend, faults: FaultInjector, throttle: RequestThrottle
+    ) -> None:
         self.backend = backend
         self.faults = faults
+        self.throttle = throttle
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -73,6 +82,11 @@ class EmulatorApp:
             return _respond_error(start_response, error)
         target = environ.get("HTTP_X_AMZ_TARGET") or ""
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        if operation and not self.throttle.admit(operation):
+            # AWS's answer to a call over its rate; botocore retries it as throttling.
+            return _respond_error(
+                start_response, FSxApiError("ThrottlingException", "Rate exceeded")
+            )
         decision = self.faults.decide(operation) if operation else None
         if decision is not None:
             if decision.latency > 0:
@@ -147,7 +161,13 @@ class EmulatorApp:
             if route == "reset" and method == "POST":
                 self.faults.clear()
                 self.backend.reset()
+                self.throttle.set_limits(self.backend.config.rate_limits)
                 return 200, {}
+            if route == "strictness" and method == "POST":
+                self._set_strictness(payload)
+                return 200, self._strictness()
+            if route == "strictness" and method == "GET":
+                return 200, self._strictness()
             if route == "file-systems" and method == "GET":
                 return 200, {"FileSystems": self.backend.all_file_systems()}
         except FSxApiError as error:
@@ -157,6 +177,35 @@ class EmulatorApp:
         return 404, {
             "error": "UnknownControlRoute",
             "message": f"{method} {CONTROL_PREFIX}{route} is not a control API route",
+        }
+
+    def _set_strictness(self, payload: dict[str, Any]) -> None:
+        # Validate everything before changing anything: a bad request changes nothing.
+        limits = None
+        if "rate_limits" in payload:
+            limits = {
+                str(operation): RateLimit(float(limit["rate"]), int(limit["burst"]))
+                for operation, limit in (payload["rate_limits"] or {}).items()
+            }
+        ttl = payload.get("token_ttl")
+        ttl = None if ttl is None else float(ttl)
+        page_size = payload.get("describe_page_size")
+        page_size = None if page_size is None else int(page_size)
+        check_token_ttl(ttl)
+        if page_size is not None:
+            check_page_size(page_size)
+        if "token_ttl" in payload:
+            self.backend.set_token_ttl(ttl)
+        if page_size is not None:
+            self.backend.set_describe_page_size(page_size)
+        if limits is not None:
+            self.throttle.set_limits(limits)
+
+    def _strictness(self) -> dict[str, Any]:
+        return {
+            **self.backend.strictness(),
+            "rate_limits": {op: limit.to_dict() for op, limit in self.throttle.limits().items()},
+            "throttled": self.throttle.throttled(),
         }
 
 
@@ -232,7 +281,8 @@ class EmulatorServer:
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         self.backend = FidelityFSxBackend(self.config, **kwargs)
         self.faults = FaultInjector()
-        self.app = EmulatorApp(self.backend, self.faults)
+        self.throttle = RequestThrottle(self.config.rate_limits, self.backend.scheduler.clock)
+        self.app = EmulatorApp(self.backend, self.faults, self.throttle)
         self._host = host
         self._port = port
         self._server: BaseWSGIServer | None = None
@@ -245,6 +295,19 @@ class EmulatorServer:
             raise RuntimeError("EmulatorServer is not started; use it as a context manager")
         port = self._server.server_address[1]
         return f"http://{self._host}:{port}"
+
+    @property
+    def client_environment(self) -> dict[str, str]:
+        """The variables an AWS SDK client needs to reach this emulator: the endpoint, the
+        region (boto3 reads AWS_DEFAULT_REGION, the Go SDK AWS_REGION), and dummy credentials
+        (SDKs sign every request; the emulator accepts any key, as moto does)."""
+        return {
+            "AWS_ENDPOINT_URL_FSX": self.endpoint_url,
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        }
 
     @property
     def control(self) -> EmulatorControl:

@@ -57,7 +57,11 @@ def test_a_second_update_while_one_runs_is_refused() -> None:
                 fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)
             error = info.value.response["Error"]
             assert error["Code"] == "BadRequest"
-            assert "already in progress" in error["Message"]
+            # AWS's text exactly: the upstream driver matches on it.
+            assert error["Message"] == (
+                "Unable to perform the storage capacity update. There is an update already "
+                "in progress."
+            )
             clock.advance(10)
         assert describe(fsx, fs_id)["AdministrativeActions"][-1]["Status"] == "COMPLETED"
         fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)

@@ -103,6 +103,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
+# Why a local run needs root or a private user+mount namespace (fsx_csi_harness/userns.py).
+LOCAL_PLATFORM_MOUNTS = "the local platform's emulated Lustre volumes and pods are real mounts"
+
+
+def mount_namespace_reason(args: argparse.Namespace) -> str | None:
+    """Why this run makes mounts itself (None: it makes none): local runs start their own
+    drivers and pods; listing the scenarios mounts nothing."""
+    if args.platform != "local" or args.list_scenarios:
+        return None
+    return f"e2e: {LOCAL_PLATFORM_MOUNTS}"
+
+
 def parse_pairs(values: list[str], flag: str) -> dict[str, str]:
     pairs = {}
     for value in values:

@@ -3,7 +3,8 @@
 The local platform's emulated Lustre volumes are real bind mounts, and its pods are mount
 namespaces with a chroot; the kernel lets only root make those, or a process that is root in
 a user namespace of its own (`unshare --user --map-root-user --mount`). So when a non-root user
-runs a command that mounts (`qualify`, `e2e` and `throughput` on the local platform), the CLI
+runs a command that says it mounts (its module's `mount_namespace_reason`, see
+fsx_csi_harness/cli.py: `qualify`, `e2e` and `throughput` on the local platform), the CLI
 re-executes that same command inside such a namespace, once (`GUARD_ENV` marks the re-executed
 process). Everything the harness starts there (the FSx emulator, the driver processes, the
 pods, the sanity run) is its child and shares the namespace, so they see each other's mounts;
@@ -17,7 +18,6 @@ Python 3.11 has no os.unshare, hence util-linux's `unshare` binary.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -35,44 +35,19 @@ GUARD_ENV = "FSX_CSI_IN_USERNS"
 # mounted inside ever reaches the host.
 UNSHARE_OPTIONS = ("--user", "--map-root-user", "--mount", "--propagation", "slave")
 
-_LOCAL_MOUNTS = "the local platform's emulated Lustre volumes and pods are real mounts"
-
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 Exec = Callable[[str, list[str], Mapping[str, str]], None]
 
 
-def mount_reason(args: argparse.Namespace) -> str | None:
-    """Why the parsed command makes mounts itself (None: it makes none).
+def reexec_reason(mount_reason: str | None, euid: int, environ: Mapping[str, str]) -> str | None:
+    """Why this process should re-run itself in a user + mount namespace, or None.
 
-    The one table of which commands need the namespace. Commands that only talk to a driver
-    someone else runs (`sanity`, or `--csi.endpoint`) mount nothing themselves.
+    `mount_reason` is the command's own answer (its module's `mount_namespace_reason`, see
+    fsx_csi_harness/cli.py): this module knows no command's flags.
     """
-    command = getattr(args, "command", None)
-    if getattr(args, "platform", None) != "local":
-        return None
-    if command == "e2e":
-        return None if args.list_scenarios else f"e2e: {_LOCAL_MOUNTS}"
-    if command == "throughput":
-        # An external driver mounts in its own namespace; the harness only reads the targets.
-        return None if args.csi_endpoint else f"throughput: {_LOCAL_MOUNTS}"
-    if command == "qualify":
-        if args.aws == "real":
-            return None  # refused by qualify itself: real file systems cannot be emulated
-        suites = {s for s in ("sanity", "e2e", "throughput") if not args.only or s in args.only}
-        suites -= set(args.skip_suite)
-        # e2e on local always starts its own drivers; sanity and throughput only without
-        # --csi.endpoint (then the reference driver stack is started and mounts).
-        mounting = {"e2e"} if args.csi_endpoint else {"sanity", "e2e", "throughput"}
-        chosen = sorted(suites & mounting)
-        return f"qualify ({', '.join(chosen)}): {_LOCAL_MOUNTS}" if chosen else None
-    return None
-
-
-def reexec_reason(args: argparse.Namespace, euid: int, environ: Mapping[str, str]) -> str | None:
-    """Why this process should re-run itself in a user + mount namespace, or None."""
     if euid == 0 or environ.get(GUARD_ENV):
         return None  # root mounts directly; the re-executed process is already inside
-    return mount_reason(args)
+    return mount_reason
 
 
 def unshare_command(argv: Sequence[str]) -> list[str]:
@@ -151,7 +126,7 @@ def unavailable_message(reason: str, failure: str, euid: int) -> str:
 
 
 def enter_if_needed(
-    args: argparse.Namespace,
+    mount_reason: str | None,
     argv: Sequence[str],
     *,
     euid: int | None = None,
@@ -160,7 +135,8 @@ def enter_if_needed(
     execve: Exec = os.execve,
     stderr: TextIO | None = None,
 ) -> int | None:
-    """Re-execute `fsx-csi ARGV` in a user + mount namespace when the command needs it.
+    """Re-execute `fsx-csi ARGV` in a user + mount namespace when the command needs it
+    (`mount_reason`: why it makes mounts itself, None when it makes none).
 
     Returns None when the command should simply go on in this process, an exit code (2) when
     it needs a namespace that cannot be made here (the message is printed), and does not
@@ -170,7 +146,7 @@ def enter_if_needed(
     euid = os.geteuid() if euid is None else euid
     environ = os.environ if environ is None else environ
     stderr = sys.stderr if stderr is None else stderr
-    reason = reexec_reason(args, euid, environ)
+    reason = reexec_reason(mount_reason, euid, environ)
     if reason is None:
         return None
     failure = probe(run)

@@ -80,6 +80,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--work-dir", type=Path, help="sockets and mounts (default: temp dir)")
 
 
+def mount_namespace_reason(args: argparse.Namespace) -> str | None:
+    """Why this run makes mounts itself (None: it makes none), naming the suites that do."""
+    from e2e.cli import LOCAL_PLATFORM_MOUNTS
+
+    if args.platform != "local" or args.aws == "real":
+        return None  # --aws real on local is refused by run(): real file systems are not emulated
+    suites = {s for s in SUITE_NAMES if not args.only or s in args.only}
+    suites -= set(args.skip_suite)
+    # e2e on local always starts its own drivers; sanity and throughput only without
+    # --csi.endpoint (then the reference driver stack is started and mounts).
+    mounting = {"e2e"} if args.csi_endpoint else {"sanity", "e2e", "throughput"}
+    chosen = sorted(suites & mounting)
+    return f"qualify ({', '.join(chosen)}): {LOCAL_PLATFORM_MOUNTS}" if chosen else None
+
+
 def run(args: argparse.Namespace) -> int:
     # `fsx-csi e2e --set` parses KEY=VALUE pairs; qualify takes the same flag.
     from e2e.cli import parse_pairs

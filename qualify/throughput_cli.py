@@ -76,6 +76,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def mount_namespace_reason(args: argparse.Namespace) -> str | None:
+    """Why this run makes mounts itself (None: it makes none). An external driver
+    (--csi.endpoint) mounts in its own namespace; the harness only reads the targets."""
+    from e2e.cli import LOCAL_PLATFORM_MOUNTS
+
+    if args.platform != "local" or args.csi_endpoint:
+        return None
+    return f"throughput: {LOCAL_PLATFORM_MOUNTS}"
+
+
 def run(args: argparse.Namespace) -> int:
     from e2e.throughput.workloads import WorkloadPlan, parse_size
 

@@ -1,5 +1,6 @@
-"""The re-exec decision: which commands run themselves in a user + mount namespace, when,
-and what the user sees when it cannot be made. The real re-exec (as nobody) is exercised in
+"""The re-exec decision: which commands run themselves in a user + mount namespace (each
+command's own `mount_namespace_reason`, through the dispatcher), when, and what the user sees
+when it cannot be made. The real re-exec (as nobody) is exercised in
 tests/e2e/test_unprivileged.py."""
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from fsx_csi_harness import userns
-from fsx_csi_harness.cli import build_parser
+from fsx_csi_harness import cli, userns
+
+
+def reason_of(argv: list[str]) -> str | None:
+    return cli.mount_namespace_reason(cli.parse_args(argv))
 
 
 @pytest.mark.parametrize(
@@ -30,8 +34,7 @@ from fsx_csi_harness.cli import build_parser
     ],
 )
 def test_local_commands_that_mount_need_the_namespace(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
-    reason = userns.mount_reason(args)
+    reason = reason_of(argv)
     assert reason is not None and argv[0] in reason and "real mounts" in reason
 
 
@@ -54,20 +57,21 @@ def test_local_commands_that_mount_need_the_namespace(argv: list[str]) -> None:
     ],
 )
 def test_commands_that_mount_nothing_or_elsewhere_stay_as_they_are(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
-    assert userns.mount_reason(args) is None
+    assert reason_of(argv) is None
 
 
 def test_qualify_names_the_suites_that_mount() -> None:
-    reason = userns.mount_reason(build_parser().parse_args(["qualify", "--skip-suite", "e2e"]))
+    reason = reason_of(["qualify", "--skip-suite", "e2e"])
     assert reason is not None and reason.startswith("qualify (sanity, throughput)")
 
 
 def test_root_and_the_re_executed_process_do_not_re_execute() -> None:
-    args = build_parser().parse_args(["e2e"])
-    assert userns.reexec_reason(args, euid=0, environ={}) is None
-    assert userns.reexec_reason(args, euid=1000, environ={userns.GUARD_ENV: "1"}) is None
-    assert userns.reexec_reason(args, euid=1000, environ={}) is not None
+    reason = reason_of(["e2e"])
+    assert userns.reexec_reason(reason, euid=0, environ={}) is None
+    assert userns.reexec_reason(reason, euid=1000, environ={userns.GUARD_ENV: "1"}) is None
+    assert userns.reexec_reason(reason, euid=1000, environ={}) == reason is not None
+    # A command that mounts nothing is never re-executed.
+    assert userns.reexec_reason(None, euid=1000, environ={}) is None
 
 
 class FakeExec:
@@ -95,7 +99,7 @@ def test_a_non_root_local_run_re_executes_itself_under_unshare_once() -> None:
     argv = ["e2e", "--platform", "local", "--scenario", "dynamic"]
     execve, stderr, run = FakeExec(), io.StringIO(), FakeRunner(0)
     outcome = userns.enter_if_needed(
-        build_parser().parse_args(argv), argv, euid=1000,
+        reason_of(argv), argv, euid=1000,
         environ={"PATH": "/usr/bin:/bin", "PYTHONPATH": "/elsewhere"},
         run=run, execve=execve, stderr=stderr,
     )  # fmt: skip
@@ -123,7 +127,7 @@ def test_when_user_namespaces_are_refused_the_message_says_what_and_what_to_try(
     argv = ["qualify"]
     execve, stderr = FakeExec(), io.StringIO()
     outcome = userns.enter_if_needed(
-        build_parser().parse_args(argv), argv, euid=1000, environ={},
+        reason_of(argv), argv, euid=1000, environ={},
         run=FakeRunner(1, "unshare: unshare failed: Operation not permitted\n"),
         execve=execve, stderr=stderr,
     )  # fmt: skip
@@ -144,7 +148,7 @@ def test_when_user_namespaces_are_refused_the_message_says_what_and_what_to_try(
 def test_root_runs_in_place_without_probing() -> None:
     execve, run = FakeExec(), FakeRunner(0)
     outcome = userns.enter_if_needed(
-        build_parser().parse_args(["e2e"]), ["e2e"], euid=0, environ={}, run=run,
+        reason_of(["e2e"]), ["e2e"], euid=0, environ={}, run=run,
         execve=execve, stderr=io.StringIO(),
     )  # fmt: skip
     assert outcome is None and execve.calls == [] and run.seen == []
@@ -166,16 +170,32 @@ def test_in_user_namespace_reads_the_uid_map(tmp_path: Path) -> None:
 
 def test_only_the_entry_point_may_re_execute(monkeypatch: pytest.MonkeyPatch) -> None:
     # Embedding callers (these tests) pass argv and keep their process; `fsx-csi` itself
-    # (argv None, read from sys.argv) goes through the namespace decision.
-    from fsx_csi_harness.cli import main
+    # (argv None, read from sys.argv) goes through the namespace decision, with the reason
+    # the command's own module gave.
+    calls: list[tuple[str | None, list[str]]] = []
 
-    calls: list[list[str]] = []
-
-    def refuse(args: object, argv: Sequence[str]) -> int:
-        calls.append(list(argv))
+    def refuse(mount_reason: str | None, argv: Sequence[str]) -> int:
+        calls.append((mount_reason, list(argv)))
         return 2
 
     monkeypatch.setattr(userns, "enter_if_needed", refuse)
-    assert main(["e2e", "--list-scenarios"]) == 0 and calls == []
+    assert cli.main(["e2e", "--list-scenarios"]) == 0 and calls == []
     monkeypatch.setattr(sys, "argv", ["fsx-csi", "e2e", "--list-scenarios"])
-    assert main() == 2 and calls == [["e2e", "--list-scenarios"]]
+    assert cli.main() == 2 and calls == [(None, ["e2e", "--list-scenarios"])]
+    monkeypatch.setattr(sys, "argv", ["fsx-csi", "e2e", "--scenario", "dynamic"])
+    assert cli.main() == 2
+    reason, argv = calls[-1]
+    assert argv == ["e2e", "--scenario", "dynamic"] and reason is not None
+    assert reason.startswith("e2e: ")
+
+
+def test_the_ground_floor_knows_no_command_flags() -> None:
+    # The per-command knowledge lives with each command; userns.py reads no parsed flags.
+    import ast
+
+    tree = ast.parse(Path(userns.__file__).read_text())
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    for flag in ("platform", "list_scenarios", "csi_endpoint", "only", "skip_suite", "aws"):
+        assert flag not in attributes, flag
+    # A command without the hook (the driver) is never re-executed.
+    assert reason_of(["driver", "--endpoint", "unix:///x.sock"]) is None

@@ -38,12 +38,13 @@ from typing import Any, Final, Literal, cast
 import yaml
 
 from fsx_csi_harness import fsx
+from fsx_csi_harness.data import fixture_path
 
 # The mount point of the volume inside every pod, on every platform.
 VOLUME_MOUNT_PATH: Final = "/data"
 
-# Where the scenario files live in a source checkout.
-DEFAULT_SCENARIO_DIR: Final = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
+# Where the scenario files live (a checkout's fixtures/, or an installed wheel's copy).
+DEFAULT_SCENARIO_DIR: Final = fixture_path("scenarios")
 
 AccessMode = Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
 ACCESS_MODES: Final[tuple[AccessMode, ...]] = (

@@ -17,10 +17,11 @@ from typing import Any, Final, Literal
 import yaml
 
 from e2e.platforms.commands import CommandRunner
+from fsx_csi_harness.data import fixture_path
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
-MANIFEST_DIR: Final = REPO_ROOT / "fixtures" / "manifests"
-KIND_CONFIG: Final = REPO_ROOT / "fixtures" / "kind" / "cluster.yaml"
+MANIFEST_DIR: Final = fixture_path("manifests")
+KIND_CONFIG: Final = fixture_path("kind", "cluster.yaml")
 DOCKERFILE: Final = REPO_ROOT / "Dockerfile"
 
 Overlay = Literal["base", "emulated", "aws"]

@@ -1,4 +1,8 @@
-"""Reliability against the FSx emulator: duplicates, crashes, a flaky API and no API at all."""
+"""Reliability against the FSx emulator: duplicates, crashes, a flaky API and no API at all.
+
+The duplicate tests close the emulator's ClientRequestToken window early (as AWS's closes), so
+a driver that trusted the token alone would create a second file system and fail them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import grpc
 
 from fsx_csi_harness.csi import csi_pb2
+from fsx_emulator.config import STRICT_RATE_LIMITS
 from reference_driver.process import DriverProcess
 from reference_driver.server import build_server
 from tests.reference_driver.conftest import (
@@ -25,6 +31,7 @@ from tests.reference_driver.conftest import (
 def test_twenty_concurrent_creates_of_one_name_make_one_file_system(
     emulated_driver: EmulatedDriver,
 ) -> None:
+    emulated_driver.emulator.control.set_token_ttl(0.05)
     csi = emulated_driver.csi
 
     def create(_: int) -> str:
@@ -47,6 +54,8 @@ def test_sigkill_while_waiting_then_retry_returns_the_same_file_system(
     emulator: Any, emulation_root: Path, short_dir: Path
 ) -> None:
     emulator.control.set_creation_delay(2.0)
+    # Shorter than a driver restart: the retry's token has expired, only the tag finds it.
+    emulator.control.set_token_ttl(0.2)
     socket_path = short_dir / "csi.sock"
     args = [
         "--node-id", "node-1", "--aws-endpoint-url", emulator.endpoint_url,
@@ -76,6 +85,65 @@ def test_sigkill_while_waiting_then_retry_returns_the_same_file_system(
         volume = Csi(channel).controller.CreateVolume(create_request("pvc-crash"), timeout=20)
     assert volume.volume.volume_id == created["FileSystemId"]
     assert len(emulator.control.file_systems()) == 1
+
+
+def test_a_retry_after_the_token_window_finds_the_file_system_by_tag_across_pages(
+    emulator: Any, emulation_root: Path, short_dir: Path
+) -> None:
+    """The upstream bug (PR #453): a provisioner retry after AWS's idempotency window. A fresh
+    driver (nothing remembered) must find the file system by its tag, on a later page."""
+    emulator.control.set_token_ttl(0.05)
+    emulator.control.set_describe_page_size(2)
+    # Credentials from AWS_TEST_ENV, which the emulator fixture exports.
+    fsx = boto3.client("fsx", endpoint_url=emulator.endpoint_url, region_name="us-east-1")
+    others = [
+        fsx.create_file_system(
+            FileSystemType="LUSTRE",
+            StorageCapacity=1200,
+            SubnetIds=["subnet-0123456789abcdef0"],
+            Tags=[{"Key": "CSIVolumeName", "Value": f"pvc-other-{index}"}],
+        )["FileSystem"]["FileSystemId"]
+        for index in range(3)
+    ]
+    config = emulated_config(short_dir, emulator, emulation_root)
+    with build_server(config) as server, grpc.insecure_channel(server.address) as channel:
+        first = Csi(channel).controller.CreateVolume(create_request("pvc-late"), timeout=30)
+    grpc_wait(0.1)  # past the token window
+    with build_server(config) as server, grpc.insecure_channel(server.address) as channel:
+        retry = Csi(channel).controller.CreateVolume(create_request("pvc-late"), timeout=30)
+    assert retry.volume.volume_id == first.volume.volume_id
+    assert len(emulator.control.file_systems()) == len(others) + 1  # five pages, one volume
+
+
+def test_strict_rate_limits_slow_a_correct_driver_but_do_not_fail_it(
+    emulator: Any, emulation_root: Path, short_dir: Path
+) -> None:
+    """`fsx-csi emulator --strict`: the driver's retries (botocore's adaptive mode) absorb the
+    ThrottlingExceptions of eight concurrent creates, each polling DescribeFileSystems."""
+    emulator.control.set_rate_limits(STRICT_RATE_LIMITS)
+    emulator.control.set_describe_page_size(2)
+    emulator.control.set_token_ttl(0.5)
+    config = emulated_config(short_dir, emulator, emulation_root, create_timeout=60.0)
+    names = [f"pvc-strict-{index}" for index in range(8)]
+    with build_server(config) as server, grpc.insecure_channel(server.address) as channel:
+        csi = Csi(channel)
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            volumes = list(
+                pool.map(
+                    lambda name: csi.controller.CreateVolume(create_request(name), timeout=90),
+                    names,
+                )
+            )
+        # Retried creates after the window: found by tag, not created again.
+        again = [csi.controller.CreateVolume(create_request(n), timeout=90) for n in names]
+        assert [v.volume.volume_id for v in again] == [v.volume.volume_id for v in volumes]
+        for volume in volumes:
+            csi.controller.DeleteVolume(
+                csi_pb2.DeleteVolumeRequest(volume_id=volume.volume.volume_id), timeout=90
+            )
+    throttled = emulator.control.strictness()["throttled"]
+    assert sum(throttled.values()) > 0, "the storm was never throttled: the test proves nothing"
+    assert live_file_systems(emulator) == []
 
 
 def grpc_wait(seconds: float) -> None:

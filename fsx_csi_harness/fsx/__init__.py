@@ -24,7 +24,7 @@ from fsx_csi_harness.fsx.configuration import (
     association_refusal,
     configuration_problem,
 )
-from fsx_csi_harness.fsx.fields import VALUE_RULES, Field, value_problem
+from fsx_csi_harness.fsx.fields import VALUE_RULES, Field, request_values, value_problem
 from fsx_csi_harness.fsx.patterns import (
     ASSOCIATION_ID,
     BACKUP_ID,
@@ -194,6 +194,7 @@ __all__ = [
     "issued_id_pattern",
     "lustre_versions",
     "paths_overlap",
+    "request_values",
     "s3_bucket",
     "value_problem",
 ]

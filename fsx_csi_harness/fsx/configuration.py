@@ -9,8 +9,9 @@ the emulator can print API field names and the driver its StorageClass keys.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from fsx_csi_harness.fsx.capacity import CapacityRule, capacity_rule
 from fsx_csi_harness.fsx.fields import Field
@@ -71,6 +72,23 @@ class LustreSettings:
     metadata_iops: int | None = None
     # Data repository associations requested together with the file system (the driver's).
     data_repository_associations: int = 0
+
+    @classmethod
+    def from_fields(cls, values: Mapping[Field, object]) -> LustreSettings:
+        """Settings from request values by field; each attribute is named after its Field."""
+        known = {attribute.name for attribute in fields(cls)}
+        chosen: dict[str, Any] = {}
+        for field, value in values.items():
+            attribute = field.name.lower()
+            if attribute in known and value is not None:
+                chosen[attribute] = value
+        if "deployment_type" in chosen:
+            chosen["deployment_type"] = DeploymentType(chosen["deployment_type"])
+        if "storage_type" in chosen:
+            chosen["storage_type"] = StorageType(chosen["storage_type"])
+        if "data_repository_associations" in chosen:
+            chosen["data_repository_associations"] = len(chosen["data_repository_associations"])
+        return cls(**chosen)
 
     @property
     def deployment(self) -> DeploymentType:

@@ -7,9 +7,10 @@ the user wrote, with the allowed values from the one table below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from fsx_csi_harness.fsx.patterns import (
     DAILY_TIME,
@@ -135,7 +136,7 @@ class Each:
         for entry in items:
             problem = self.item.problem(entry)
             if problem is not None:
-                return f"{entry!r} is not valid: {problem}"
+                return f"{problem} (seen {entry!r})"
         return None
 
 
@@ -169,6 +170,18 @@ VALUE_RULES: dict[Field, ValueRule] = {
     Field.ASSOCIATION_AUTO_IMPORT_EVENTS: Each(Choice(REPOSITORY_EVENTS)),
     Field.ASSOCIATION_AUTO_EXPORT_EVENTS: Each(Choice(REPOSITORY_EVENTS)),
 }
+
+
+def request_values(request: Mapping[str, Any]) -> dict[Field, object]:
+    """The values a request (FSx's JSON, or boto3's keyword arguments) sets, by field."""
+    values: dict[Field, object] = {}
+    for field in Field:
+        node: object = request
+        for part in field.path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            values[field] = node
+    return values
 
 
 def value_problem(field: Field, value: object) -> str | None:

@@ -2,7 +2,8 @@
 
 `FsxApi` is the subset of boto3's FSx client that `FsxCloud` uses, with boto3's own keyword
 arguments and response dicts. Production passes a real boto3 client (built by
-`make_fsx_client`); unit tests pass `FakeFsxApi`, which raises the same botocore errors.
+`make_fsx_client`); unit tests pass `FakeFsxApi` (tests/reference_driver/fakes.py), which
+raises the same botocore errors.
 """
 
 from __future__ import annotations

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from fsx_csi_harness.fsx import FILE_SYSTEM_ID_PATTERN, DeploymentType, StorageType
+from fsx_csi_harness.fsx import (
+    CLIENT_REQUEST_TOKEN,
+    CLIENT_REQUEST_TOKEN_UNSAFE,
+    DEFAULT_DEPLOYMENT_TYPE,
+    DEFAULT_STORAGE_TYPE,
+    FILE_SYSTEM_ID,
+    LUSTRE,
+    SCRATCH_1_MOUNT_NAME,
+    DeploymentType,
+    StorageType,
+)
 from reference_driver.cloud.api import FsxApi
 from reference_driver.cloud.errors import AWS_ERRORS, CloudError, translate
 from reference_driver.cloud.model import (
@@ -34,13 +43,11 @@ log = logging.getLogger(__name__)
 # One poll: (the result when done, else None; a description of the state seen).
 PollStep = Callable[[], tuple[FileSystem | None, str]]
 
-FILE_SYSTEM_ID = re.compile(rf"^{FILE_SYSTEM_ID_PATTERN}$")
-_TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-TOKEN_MAX_LENGTH = 63
+TOKEN_MAX_LENGTH = CLIENT_REQUEST_TOKEN.max_length
 _IDEMPOTENCY_PREFIX = "csi-"
 _TOKEN_HASH_LENGTH = 16
-# AWS refuses a second storage update while one runs with this message (the upstream driver
-# matches it the same way; the API has no dedicated error code for it).
+# The words of fsx.STORAGE_UPDATE_IN_PROGRESS_MESSAGE the driver matches, as upstream does
+# (the API has no error code for a second storage update while one runs).
 UPDATE_IN_PROGRESS_TEXT = "already in progress"
 
 
@@ -52,12 +59,12 @@ def client_request_token(volume_name: str, purpose: str = "") -> str:
     """
     digest = hashlib.sha256(f"{purpose}\0{volume_name}".encode()).hexdigest()[:_TOKEN_HASH_LENGTH]
     room = TOKEN_MAX_LENGTH - len(_IDEMPOTENCY_PREFIX) - len(digest) - 1
-    readable = _TOKEN_UNSAFE.sub("_", volume_name)[:room]
+    readable = CLIENT_REQUEST_TOKEN_UNSAFE.sub("_", volume_name)[:room]
     return f"{_IDEMPOTENCY_PREFIX}{readable}-{digest}"
 
 
 def is_file_system_id(value: str) -> bool:
-    return bool(FILE_SYSTEM_ID.match(value))
+    return FILE_SYSTEM_ID.matches(value)
 
 
 def _tags(raw: Any) -> dict[str, str]:
@@ -86,9 +93,9 @@ def _parse_file_system(raw: Mapping[str, Any]) -> FileSystem:
         dns_name=str(raw.get("DNSName", "")),
         # Lustre 2.10 scratch file systems created long ago report no MountName; AWS documents
         # "fsx" as their mount name, as the upstream driver assumes too.
-        mount_name=str(lustre.get("MountName") or "fsx"),
-        deployment_type=DeploymentType(lustre.get("DeploymentType", "SCRATCH_1")),
-        storage_type=StorageType(raw.get("StorageType", "SSD")),
+        mount_name=str(lustre.get("MountName") or SCRATCH_1_MOUNT_NAME),
+        deployment_type=DeploymentType(lustre.get("DeploymentType", DEFAULT_DEPLOYMENT_TYPE)),
+        storage_type=StorageType(raw.get("StorageType", DEFAULT_STORAGE_TYPE)),
         per_unit_throughput=int(throughput) if throughput is not None else None,
         efa_enabled=bool(lustre.get("EfaEnabled", False)),
         volume_name=_tags(raw.get("Tags")).get(VOLUME_NAME_TAG),
@@ -99,44 +106,20 @@ def _parse_file_system(raw: Mapping[str, Any]) -> FileSystem:
 
 def create_file_system_request(volume_name: str, options: FileSystemOptions) -> dict[str, Any]:
     """The CreateFileSystem keyword arguments for a volume (fields left unset stay out)."""
-    lustre: dict[str, Any] = {}
-    optional_lustre = {
-        "DeploymentType": options.deployment_type and options.deployment_type.value,
-        "PerUnitStorageThroughput": options.per_unit_throughput,
-        "DriveCacheType": options.drive_cache_type,
-        "ImportPath": options.s3_import_path,
-        "ExportPath": options.s3_export_path,
-        "AutoImportPolicy": options.auto_import_policy,
-        "AutomaticBackupRetentionDays": options.automatic_backup_retention_days,
-        "DailyAutomaticBackupStartTime": options.daily_automatic_backup_start_time,
-        "CopyTagsToBackups": options.copy_tags_to_backups,
-        "DataCompressionType": options.data_compression_type,
-        "WeeklyMaintenanceStartTime": options.weekly_maintenance_start_time,
-        "EfaEnabled": options.efa_enabled,
-    }
-    lustre.update({k: v for k, v in optional_lustre.items() if v is not None})
-    if options.metadata_configuration_mode is not None:
-        metadata: dict[str, Any] = {"Mode": options.metadata_configuration_mode}
-        if options.metadata_iops is not None:
-            metadata["Iops"] = options.metadata_iops
-        lustre["MetadataConfiguration"] = metadata
     request: dict[str, Any] = {
         "ClientRequestToken": client_request_token(volume_name),
-        "FileSystemType": "LUSTRE",
+        "FileSystemType": LUSTRE,
         "StorageCapacity": options.capacity_gib,
-        "SubnetIds": [options.subnet_id],
         "Tags": [{"Key": VOLUME_NAME_TAG, "Value": volume_name}]
         + [{"Key": k, "Value": v} for k, v in options.extra_tags],
-        "LustreConfiguration": lustre,
+        "LustreConfiguration": {},
     }
-    if options.security_group_ids:
-        request["SecurityGroupIds"] = list(options.security_group_ids)
-    if options.storage_type is not None:
-        request["StorageType"] = options.storage_type.value
-    if options.kms_key_id is not None:
-        request["KmsKeyId"] = options.kms_key_id
-    if options.file_system_type_version is not None:
-        request["FileSystemTypeVersion"] = options.file_system_type_version
+    for field, value in options.fields.items():
+        *parents, leaf = field.path
+        target = request
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
     return request
 
 

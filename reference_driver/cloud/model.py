@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fsx_csi_harness.fsx import (
     CapacityRule,
     DeploymentType,
+    Field,
     StorageType,
     capacity_rule,
 )
@@ -97,28 +99,11 @@ class DataRepositoryAssociation:
 class FileSystemOptions:
     """A validated CreateFileSystem request, as StorageClass parameters describe it.
 
-    `None` means "not set": the driver leaves the field out and AWS applies its default.
+    `fields` holds the request fields the parameters set, as FSx's JSON values; a field left
+    out is not sent, and AWS applies its default.
     """
 
     capacity_gib: int
-    subnet_id: str
-    security_group_ids: tuple[str, ...] = ()
-    deployment_type: DeploymentType | None = None
-    storage_type: StorageType | None = None
-    per_unit_throughput: int | None = None
-    drive_cache_type: str | None = None
-    kms_key_id: str | None = None
-    s3_import_path: str | None = None
-    s3_export_path: str | None = None
-    auto_import_policy: str | None = None
-    automatic_backup_retention_days: int | None = None
-    daily_automatic_backup_start_time: str | None = None
-    copy_tags_to_backups: bool | None = None
-    data_compression_type: str | None = None
-    weekly_maintenance_start_time: str | None = None
-    file_system_type_version: str | None = None
+    fields: Mapping[Field, object] = field(default_factory=dict)
     extra_tags: tuple[tuple[str, str], ...] = ()
-    efa_enabled: bool | None = None
-    metadata_configuration_mode: str | None = None
-    metadata_iops: int | None = None
-    data_repository_associations: tuple[DataRepositoryAssociationSpec, ...] = field(default=())
+    data_repository_associations: tuple[DataRepositoryAssociationSpec, ...] = ()

@@ -1,2 +1,3 @@
-"""Mounters: `kernel` (real Lustre), `emulated` (bind mounts of the emulation root), and a
-recording mounter for unit tests. All detect mounts from /proc/self/mountinfo."""
+"""Mounters: `kernel` (real Lustre) and `emulated` (bind mounts of the emulation root), behind
+the interface in `base`. Both detect mounts from /proc/self/mountinfo. The unit tests' recording
+mounter lives with them (tests/reference_driver/fakes.py)."""

@@ -9,15 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from fsx_csi_harness.fsx import FILE_SYSTEM_ID_PATTERN
+from fsx_csi_harness.fsx import MOUNT_NAME, file_system_id_of_dns_name
 from reference_driver.errors import DriverError, InvalidArgument
 
-# <file system id>.fsx.<region>.amazonaws.com (or .com.cn): where the file system id lives.
-_FSX_DNS_NAME = re.compile(
-    rf"^(?P<id>{FILE_SYSTEM_ID_PATTERN})\.fsx\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
-)
+# Any DNS name (RFC 1123 host name), not only FSx's own: the mount goes wherever it points.
 _DNS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-_MOUNT_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 # Characters that could change the meaning of a mount option list.
 _FLAG = re.compile(r"^[A-Za-z0-9_=.:/+-]+$")
 
@@ -40,18 +36,16 @@ class LustreSource:
                 f"volume_context dnsname={dns_name!r} is not a DNS name (expected something like "
                 "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com)"
             )
-        if not _MOUNT_NAME.match(mount_name):
+        if not MOUNT_NAME.matches(mount_name):
             raise InvalidArgument(
-                f"volume_context mountname={mount_name!r} is not an FSx mount name (letters, "
-                "digits and underscores, as DescribeFileSystems reports it)"
+                f"volume_context mountname={mount_name!r} is not valid: use {MOUNT_NAME.describe()}"
             )
         return cls(dns_name, mount_name)
 
     @property
     def file_system_id(self) -> str | None:
         """The file system id when the DNS name is FSx's own (not a custom alias)."""
-        match = _FSX_DNS_NAME.match(self.dns_name)
-        return match.group("id") if match else None
+        return file_system_id_of_dns_name(self.dns_name)
 
     def __str__(self) -> str:
         return f"{self.dns_name}@tcp:/{self.mount_name}"

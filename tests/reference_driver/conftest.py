@@ -19,10 +19,9 @@ import pytest
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from fsx_csi_harness.fsx import GIB
-from reference_driver.cloud.fake import FakeFsxApi
 from reference_driver.config import DriverConfig, Endpoint, MounterKind
-from reference_driver.mounter.recording import RecordingMounter
 from reference_driver.server import DriverServer, build_server
+from tests.reference_driver.fakes import FakeFsxApi, RecordingMounter
 
 SUBNET = "subnet-0123456789abcdef0"
 PERSISTENT_2 = {

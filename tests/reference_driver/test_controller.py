@@ -11,7 +11,6 @@ import pytest
 
 from fsx_csi_harness.csi import csi_pb2
 from fsx_csi_harness.fsx import GIB
-from reference_driver.cloud.fake import FakeFsxApi, Fault
 from reference_driver.config import Mode
 from reference_driver.logs import JsonFormatter
 from reference_driver.server import build_server
@@ -24,6 +23,7 @@ from tests.reference_driver.conftest import (
     mount_capability,
     rpc_error,
 )
+from tests.reference_driver.fakes import FakeFsxApi, Fault
 
 AccessMode = csi_pb2.VolumeCapability.AccessMode
 

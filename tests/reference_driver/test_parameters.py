@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fsx_csi_harness.fsx import GIB, DeploymentType, StorageType
+from fsx_csi_harness.fsx import GIB, DeploymentType, Field, StorageType
 from reference_driver import parameters as p
 from reference_driver.cloud.domain import client_request_token, create_file_system_request
 from reference_driver.errors import InvalidArgument, OutOfRange
@@ -38,7 +38,7 @@ def test_keys_are_spelled_as_upstream_spells_them() -> None:
 def test_defaults_give_scratch_1_at_1200_gib_and_leave_unset_fields_out() -> None:
     options = p.parse_create_parameters(SUBNET)
     assert options.capacity_gib == 1200
-    assert options.deployment_type is None
+    assert Field.DEPLOYMENT_TYPE not in options.fields
     request = create_file_system_request("pvc-1", options)
     assert request["LustreConfiguration"] == {}
     assert "StorageType" not in request
@@ -235,8 +235,13 @@ def test_malformed_data_repository_associations_are_refused(value: str, fragment
     assert fragment in message
 
 
-def test_associations_need_persistent_2() -> None:
-    assert "PERSISTENT_2" in invalid({"dataRepositoryAssociations": "/d=s3://bucket/d"})
+def test_associations_need_a_deployment_other_than_scratch_1_on_lustre_2_12_or_newer() -> None:
+    message = invalid({"dataRepositoryAssociations": "/d=s3://bucket/d"})
+    assert "SCRATCH_1" in message and "fileSystemTypeVersion" in message
+    # SCRATCH_2 defaults to Lustre 2.10, which has no associations; 2.12 has them.
+    scratch_2 = {"deploymentType": "SCRATCH_2", "dataRepositoryAssociations": "/d=s3://bucket/d"}
+    assert "2.10" in invalid(scratch_2)
+    assert parse({**scratch_2, "fileSystemTypeVersion": "2.12"}).data_repository_associations  # type: ignore[attr-defined]
     assert "dataRepositoryAssociations" in invalid({"dataRepositoryAutoImportEvents": "NEW"})
 
 

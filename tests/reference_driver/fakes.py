@@ -1,12 +1,16 @@
-"""An in-memory FSx API for unit tests, with the rules the driver depends on.
+"""Test doubles of the driver's two effects: an in-memory FSx API and a recording mounter.
 
-It keeps state and enforces what AWS enforces for the driver's calls: ClientRequestToken
-idempotency (same token and request: same file system; same token, other request:
-IncompatibleParameterError), the lifecycle (CREATING -> AVAILABLE after `creation_delay`,
-UPDATING with an administrative action during growth, DELETING then gone), valid capacities,
-one storage update at a time, and FileSystemNotFound. Faults are injected per operation.
-It raises botocore's ClientError exactly as a boto3 client does, so the domain layer and the
-error table are exercised unchanged.
+`FakeFsxApi` keeps state and enforces what AWS enforces for the driver's calls, with the rules
+of `fsx_csi_harness.fsx` (the same ones the emulator applies): ClientRequestToken idempotency
+(same token and request: same file system; same token, other request:
+IncompatibleParameterError), request validation, the lifecycle (CREATING -> AVAILABLE after
+`creation_delay`, UPDATING with an administrative action during growth, DELETING then gone),
+valid capacities, one storage update at a time, and FileSystemNotFound. Faults are injected
+per operation. It raises botocore's ClientError exactly as a boto3 client does, so the domain
+layer and the error table are exercised unchanged. Tests that need the wire format use the
+FSx emulator instead.
+
+`RecordingMounter` behaves like a mounter whose kernel always agrees, and records its calls.
 """
 
 from __future__ import annotations
@@ -16,13 +20,35 @@ import json
 import secrets
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fsx_csi_harness.fsx import DeploymentType, StorageType, capacity_rule
+from fsx_csi_harness.fsx import (
+    ISSUED_ID_HEX_DIGITS,
+    MOUNT_NAME_LENGTH,
+    SCRATCH_1_MOUNT_NAME,
+    STORAGE_UPDATE_IN_PROGRESS_MESSAGE,
+    DeploymentType,
+    Field,
+    LustreSettings,
+    Problem,
+    api_name,
+    association_refusal,
+    configuration_problem,
+    dns_name,
+    request_values,
+    value_problem,
+)
+from reference_driver.mounter.base import (
+    LustreSource,
+    MountedFileSystem,
+    MountError,
+    check_mount_flags,
+)
 from reference_driver.waiting import Clock, SystemClock
 
 
@@ -46,6 +72,28 @@ def _error(operation: str, code: str, message: str, http_status: int = 400) -> C
         "ResponseMetadata": {"HTTPStatusCode": http_status},
     }
     return ClientError(response, operation)
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(ISSUED_ID_HEX_DIGITS)[:ISSUED_ID_HEX_DIGITS]
+
+
+def _create_problem(request: Mapping[str, Any]) -> str | None:
+    """What the FSx rules refuse in a CreateFileSystem request, named as the API names it."""
+    values = request_values(request)
+    for field, value in values.items():
+        problem = value_problem(field, value)
+        if problem is not None:
+            return f"{api_name(field)} {value!r} is not valid: {problem}"
+    settings = LustreSettings.from_fields(values)
+    problem_found = configuration_problem(settings)
+    if problem_found is not None:
+        return problem_found.render(api_name)
+    rule = settings.capacity_rule
+    capacity = int(request["StorageCapacity"])
+    if not rule.is_valid(capacity):
+        return f"Invalid storage capacity {capacity} GiB: use {rule.describe()}"
+    return None
 
 
 @dataclass
@@ -174,27 +222,21 @@ class FakeFsxApi:
                     )
                 if fs_id in self._file_systems:
                     return {"FileSystem": copy.deepcopy(self._file_systems[fs_id].record)}
+            problem = _create_problem(kwargs)
+            if problem is not None:
+                raise _error("CreateFileSystem", "BadRequest", problem)
             lustre = dict(kwargs.get("LustreConfiguration") or {})
-            deployment = DeploymentType(lustre.get("DeploymentType", "SCRATCH_1"))
-            storage = StorageType(kwargs.get("StorageType", "SSD"))
+            settings = LustreSettings.from_fields(request_values(kwargs))
+            deployment, storage = settings.deployment, settings.storage
             capacity = int(kwargs["StorageCapacity"])
-            try:
-                rule = capacity_rule(
-                    deployment,
-                    storage,
-                    lustre.get("PerUnitStorageThroughput"),
-                    bool(lustre.get("EfaEnabled")),
+            fs_id = _new_id("fs-")
+            mount_name = (
+                SCRATCH_1_MOUNT_NAME
+                if deployment is DeploymentType.SCRATCH_1
+                else "".join(
+                    secrets.choice(string.ascii_lowercase) for _ in range(MOUNT_NAME_LENGTH)
                 )
-            except ValueError as exc:
-                raise _error("CreateFileSystem", "BadRequest", str(exc)) from None
-            if not rule.is_valid(capacity):
-                raise _error(
-                    "CreateFileSystem",
-                    "BadRequest",
-                    f"Invalid storage capacity {capacity} GiB: use {rule.describe()}",
-                )
-            fs_id = "fs-" + secrets.token_hex(9)[:17]
-            mount_name = "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
+            )
             lustre["MountName"] = mount_name
             lustre.setdefault("DeploymentType", deployment.value)
             record = {
@@ -203,7 +245,8 @@ class FakeFsxApi:
                 "Lifecycle": "CREATING",
                 "StorageCapacity": capacity,
                 "StorageType": storage.value,
-                "DNSName": f"{fs_id}.fsx.{self.region}.amazonaws.com",
+                "FileSystemTypeVersion": settings.version,
+                "DNSName": dns_name(fs_id, self.region),
                 "SubnetIds": list(kwargs.get("SubnetIds", [])),
                 "Tags": list(kwargs.get("Tags", [])),
                 "LustreConfiguration": lustre,
@@ -261,23 +304,12 @@ class FakeFsxApi:
             record = fs.record
             target = int(kwargs["StorageCapacity"])
             if fs.update_started is not None:
-                raise _error(
-                    "UpdateFileSystem",
-                    "BadRequest",
-                    "Unable to perform the storage capacity update. There is an update "
-                    "already in progress.",
-                )
+                raise _error("UpdateFileSystem", "BadRequest", STORAGE_UPDATE_IN_PROGRESS_MESSAGE)
             if record["Lifecycle"] != "AVAILABLE":
                 raise _error(
                     "UpdateFileSystem", "BadRequest", f"File system is {record['Lifecycle']}."
                 )
-            lustre = record["LustreConfiguration"]
-            rule = capacity_rule(
-                DeploymentType(lustre["DeploymentType"]),
-                StorageType(record["StorageType"]),
-                lustre.get("PerUnitStorageThroughput"),
-                bool(lustre.get("EfaEnabled")),
-            )
+            rule = LustreSettings.from_fields(request_values(record)).capacity_rule
             if target <= record["StorageCapacity"] or not rule.is_valid(target):
                 raise _error(
                     "UpdateFileSystem",
@@ -303,13 +335,18 @@ class FakeFsxApi:
             self._advance()
             fs_id = str(kwargs["FileSystemId"])
             fs = self._get("CreateDataRepositoryAssociation", fs_id)
-            if fs.record["LustreConfiguration"].get("DeploymentType") != "PERSISTENT_2":
+            settings = LustreSettings.from_fields(request_values(fs.record))
+            refusal = association_refusal(
+                settings.deployment, settings.version, settings.import_path is not None
+            )
+            if refusal is not None:
                 raise _error(
                     "CreateDataRepositoryAssociation",
                     "BadRequest",
-                    "Data repository associations need a PERSISTENT_2 file system.",
+                    f"{fs_id}: a data repository association "
+                    + Problem(Field.DATA_REPOSITORY_ASSOCIATIONS, refusal).render(api_name),
                 )
-            association_id = "dra-" + secrets.token_hex(9)[:17]
+            association_id = _new_id("dra-")
             association = {
                 "AssociationId": association_id,
                 "FileSystemId": fs_id,
@@ -334,3 +371,57 @@ class FakeFsxApi:
                 if not wanted or a["FileSystemId"] in wanted
             ]
             return {"Associations": found}
+
+
+@dataclass(frozen=True)
+class RecordedMount:
+    source: LustreSource
+    target: Path
+    flags: tuple[str, ...]
+
+
+class RecordingMounter:
+    """Behaves like a mounter whose kernel always agrees; `fail_next` makes one call fail."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.mounts: dict[Path, RecordedMount] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.fail_next: str | None = None
+        self.foreign: dict[Path, str] = {}
+
+    def mount(self, source: LustreSource, target: Path, flags: Sequence[str]) -> None:
+        checked = check_mount_flags(flags)
+        with self._lock:
+            self.calls.append(("mount", f"{source} {target} {','.join(checked)}"))
+            if self.fail_next is not None:
+                message, self.fail_next = self.fail_next, None
+                raise MountError(f"mounting {source} on {target} failed: {message}")
+            if not target.is_dir():
+                raise MountError(f"mount point {target} does not exist")
+            self.mounts[target] = RecordedMount(source, target, checked)
+
+    def unmount(self, target: Path) -> None:
+        with self._lock:
+            self.calls.append(("unmount", str(target)))
+            if self.mounts.pop(target, None) is None and self.foreign.pop(target, None) is None:
+                raise MountError(f"umount: {target}: not mounted")
+
+    def mounted_at(self, target: Path) -> MountedFileSystem | None:
+        with self._lock:
+            if target in self.foreign:
+                return MountedFileSystem(self.foreign[target], False, None, None, False)
+            recorded = self.mounts.get(target)
+            if recorded is None:
+                return None
+            return MountedFileSystem(
+                description=f"lustre {recorded.source}",
+                is_lustre=True,
+                mount_name=recorded.source.mount_name,
+                file_system_id=recorded.source.file_system_id,
+                read_only="ro" in recorded.flags,
+            )
+
+    def targets_of(self, source: LustreSource) -> list[Path]:
+        with self._lock:
+            return [target for target, mount in self.mounts.items() if mount.source == source]

@@ -6,6 +6,8 @@ through to the tool each session runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -16,12 +18,15 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
 
 
-def install(session: nox.Session, *groups: str, extras: str = "") -> None:
-    """Install the project (editable, so the tests see the working tree) and dependency groups."""
+def install(session: nox.Session, *groups: str, extras: Sequence[str] = ("harness",)) -> None:
+    """Install the project (editable, so the tests see the working tree) with its extras (the
+    core dependencies are the driver's alone; the harness extra brings everything above it)
+    and dependency groups."""
     deps: list[str] = []
     for group in groups:
         deps += nox.project.dependency_groups(PYPROJECT, group)
-    session.install("-e", f".{extras}", *deps)
+    project = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", project, *deps)
 
 
 @nox.session(python=PYTHON)
@@ -72,7 +77,7 @@ def e2e_cluster(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def e2e_k3s(session: nox.Session) -> None:
     """The e2e scenarios on a throwaway K3s cluster from testcontainers (needs a Docker engine)."""
-    install(session, "test", extras="[k3s]")
+    install(session, "test", extras=("harness", "k3s"))
     session.run("fsx-csi", "e2e", "--platform", "k3s", *session.posargs)
 
 
@@ -101,5 +106,5 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def codegen(session: nox.Session) -> None:
     """Regenerate the CSI protocol bindings from fsx_csi_harness/csi/csi.proto."""
-    install(session, "codegen")
+    install(session, "codegen", extras=())
     session.run("python", "-m", "fsx_csi_harness.csi.generate", *session.posargs)

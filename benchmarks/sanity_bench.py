@@ -1,6 +1,6 @@
 """Benchmark of the sanity suite against the reference driver on the FSx emulator.
 
-Brings up the local reference stack (`e2e.local.cluster.LocalCluster`, all-in-one: the FSx
+Brings up the local reference stack (`DriverStack` of e2e/platforms/local/, all-in-one: the FSx
 emulator embedded in this process, 1 s creation delay by default, and the reference driver in
 mode all with the emulated Lustre mounter, which needs root for its bind mounts), then runs
 `fsx-csi sanity` serially and with N workers, and reports:
@@ -54,8 +54,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from e2e.local.cluster import PROJECT_ROOT as ROOT
-from e2e.local.cluster import REFERENCE_DRIVER_COMMAND, LocalCluster, LocalClusterConfig
+from e2e.platforms.local.driver_stack import PROJECT_ROOT as ROOT
+from e2e.platforms.local.driver_stack import (
+    REFERENCE_DRIVER_COMMAND,
+    DriverStack,
+    DriverStackConfig,
+)
 from e2e.progress import Progress
 from fsx_csi_harness.processes import tied_to_parent
 
@@ -81,7 +85,7 @@ def _children_cpu_seconds() -> float:
 def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str, list[int]]]:
     """The emulator and the reference driver; yields the driver's CSI endpoint and the pids
     whose CPU time is the stack's (this process, which runs the emulator, and the driver)."""
-    config = LocalClusterConfig(
+    config = DriverStackConfig(
         run_id="sanity-bench",
         work_dir=workdir,
         creation_delay_s=creation_delay,
@@ -89,7 +93,7 @@ def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str,
         driver_command=REFERENCE_DRIVER_COMMAND,
         all_in_one=True,
     )
-    with LocalCluster(config, Progress()) as cluster:
+    with DriverStack(config, Progress()) as cluster:
         assert cluster.controller is not None
         yield cluster.controller.endpoint, [os.getpid(), cluster.controller.process.pid]
     for leak in cluster.leaks:

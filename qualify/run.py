@@ -239,13 +239,13 @@ def run_sanity_suite(
         if options.csi_endpoint is not None:
             endpoint = options.csi_endpoint
         else:
-            from e2e.local.cluster import LocalCluster, LocalClusterConfig
+            from e2e.platforms.local.driver_stack import DriverStack, DriverStackConfig
             from e2e.progress import LineProgress
 
             # The reference driver in mode all: sanity needs identity, controller and node
             # on one endpoint.
-            cluster = LocalCluster(
-                LocalClusterConfig(
+            cluster = DriverStack(
+                DriverStackConfig(
                     run_id=run_id,
                     work_dir=work_dir,
                     creation_delay_s=0.2,

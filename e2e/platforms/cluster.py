@@ -35,7 +35,8 @@ from e2e.platforms import Prerequisite, RunOptions
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
-    from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.platforms.kube.clients import KubeClients
+    from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
     from e2e.progress import Progress
     from e2e.results import RunResult
     from e2e.scenarios import Scenario
@@ -159,11 +160,9 @@ class ClusterPlatform:
             return self._connect(
                 kubeconfig_path(options, self._environ), options.settings.get("context")
             )
-        from e2e.platforms import kube
+        from e2e.platforms.kube.clients import connect
 
-        return kube.connect(
-            kubeconfig_path(options, self._environ), options.settings.get("context")
-        )
+        return connect(kubeconfig_path(options, self._environ), options.settings.get("context"))
 
     @staticmethod
     def real_aws(options: RunOptions) -> bool:
@@ -225,13 +224,15 @@ class ClusterPlatform:
         if missing:
             return missing
         # Reachability last: it is the slowest check and needs the kubeconfig.
-        from e2e.platforms import kube, manifests
+        from e2e.platforms import manifests
+        from e2e.platforms.kube.clients import ClusterUnreachable, check_reachable
+        from e2e.platforms.kube.orchestration import foreign_csi_driver
 
         where = str(path) if path else "in-cluster config"
         try:
             clients = self._clients(options)
-            kube.check_reachable(clients, where)
-        except kube.ClusterUnreachable as exc:
+            check_reachable(clients, where)
+        except ClusterUnreachable as exc:
             return [Prerequisite("a reachable cluster", str(exc), "see above")]
         except Exception as exc:  # noqa: BLE001 - a broken kubeconfig raises many kinds
             return [
@@ -258,7 +259,7 @@ class ClusterPlatform:
                         "--driver installed to deploy the reference driver",
                     )
                 )
-        elif options.manifests is not None and kube.foreign_csi_driver(clients, driver_name):
+        elif options.manifests is not None and foreign_csi_driver(clients, driver_name):
             missing.append(
                 Prerequisite(
                     f"a cluster without another {driver_name} driver",
@@ -273,14 +274,28 @@ class ClusterPlatform:
     def run(
         self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
     ) -> RunResult:
-        from e2e.platforms import kube, manifests
+        from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kind import load_user_driver
+        from e2e.platforms.kube.apply import delete_manifests
+        from e2e.platforms.kube.fsx_access import kubectl_port_forward
+        from e2e.platforms.kube.observe import schedulable_nodes
+        from e2e.platforms.kube.operations import KubeRunSettings
+        from e2e.platforms.kube.orchestration import (
+            SETUP_ERRORS,
+            deploy_planned_driver,
+            new_run_result,
+            plan_driver,
+            record_setup_failure,
+            refuse_foreign_csi_driver,
+            run_scenarios,
+            timed,
+        )
         from e2e.platforms.manifests import RenderError
         from e2e.platforms.user_manifests import ManifestsError
 
         runner = self._commands(progress)
-        result = kube.new_run_result(options, self.name)
+        result = new_run_result(options, self.name)
         timings: dict[str, str] = {}
         real = self.real_aws(options)
         profile = load_profile(options.profile) if options.profile is not None else None
@@ -302,8 +317,8 @@ class ClusterPlatform:
                     runner, options, progress, result.details, emulated=not real
                 )
                 what = "the reference driver" if user is None else "the driver's manifests"
-                with kube.timed(progress, f"deploying {what}", timings):
-                    plan = kube.plan_driver(
+                with timed(progress, f"deploying {what}", timings):
+                    plan = plan_driver(
                         runner,
                         "aws" if real else "emulated",
                         user,
@@ -312,7 +327,7 @@ class ClusterPlatform:
                         options.run_id,
                     )
                     if user is not None:
-                        kube.refuse_foreign_csi_driver(
+                        refuse_foreign_csi_driver(
                             clients, plan, str(kubeconfig or "in-cluster config")
                         )
                     result.details["driver"] = plan.description
@@ -320,18 +335,18 @@ class ClusterPlatform:
                     run_settings = plan.run_settings()
                     # Recorded before the apply: a failed apply still removes what it made.
                     deployed = plan.objects
-                    kube.deploy_planned_driver(
+                    deploy_planned_driver(
                         clients,
                         plan,
                         progress,
                         float(options.settings.get("wait", "300")),
-                        kube.schedulable_nodes(clients),
+                        schedulable_nodes(clients),
                     )
             timeout = profile.provisioning_timeout_s if profile else options.provision_timeout_s
-            settings = kube.KubeRunSettings(
+            settings = KubeRunSettings(
                 run_id=options.run_id,
                 platform=self.name,
-                namespace=kube.kube_name(f"fsx-csi-{options.run_id}"),
+                namespace=manifests.kube_name(f"fsx-csi-{options.run_id}"),
                 pod_image=options.settings.get("pod-image", DEFAULT_POD_IMAGE),
                 storage_class_defaults=profile.storage_class_defaults() if profile else {},
                 static_subnet_id=profile.subnet_id if profile else None,
@@ -340,10 +355,10 @@ class ClusterPlatform:
                 file_system_delete_timeout_s=timeout,
                 **run_settings,
             )
-            with kube.timed(progress, "running the scenarios", timings):
+            with timed(progress, "running the scenarios", timings):
                 if real:
                     fsx = self._fsx_factory()(None, region)
-                    kube.run_scenarios(
+                    run_scenarios(
                         clients,
                         fsx,
                         scenarios,
@@ -354,14 +369,14 @@ class ClusterPlatform:
                         diagnostics,
                     )
                 else:
-                    forward = self._port_forward or kube.kubectl_port_forward
+                    forward = self._port_forward or kubectl_port_forward
                     with forward(
                         kubeconfig,
                         manifests.DRIVER_NAMESPACE,
                         manifests.EMULATOR_SERVICE,
                         manifests.EMULATOR_PORT,
                     ) as url:
-                        kube.run_scenarios(
+                        run_scenarios(
                             clients,
                             self._fsx_factory()(url, region),
                             scenarios,
@@ -371,14 +386,14 @@ class ClusterPlatform:
                             options.report_dir,
                             diagnostics,
                         )
-        except (CommandFailed, RenderError, ManifestsError, *kube.SETUP_ERRORS) as exc:
-            kube.record_setup_failure(
+        except (CommandFailed, RenderError, ManifestsError, *SETUP_ERRORS) as exc:
+            record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
         finally:
             if deployed and not options.keep_cluster:
-                with kube.timed(progress, "removing the deployed driver", timings):
-                    problems = kube.delete_manifests(clients, deployed, progress)
+                with timed(progress, "removing the deployed driver", timings):
+                    problems = delete_manifests(clients, deployed, progress)
                 if problems:
                     result.details["undeploy_problems"] = "; ".join(problems)
             result.details.update(timings)
@@ -387,7 +402,7 @@ class ClusterPlatform:
     def _fsx_factory(self) -> FsxClientFactory:
         if self._fsx_client_factory is not None:
             return self._fsx_client_factory
-        from e2e.platforms.kube import boto3_fsx_client
+        from e2e.platforms.kube.fsx_access import boto3_fsx_client
 
         return boto3_fsx_client
 

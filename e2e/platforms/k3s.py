@@ -28,7 +28,8 @@ from e2e.platforms import Prerequisite, RunOptions
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
-    from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.platforms.kube.clients import KubeClients
+    from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
     from e2e.progress import Progress
     from e2e.results import RunResult
     from e2e.scenarios import Scenario
@@ -114,14 +115,24 @@ class K3sPlatform:
     def run(
         self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
     ) -> RunResult:
-        from e2e.platforms import kube, manifests
+        from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kind import load_user_driver
+        from e2e.platforms.kube import clients as kube_clients
+        from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+        from e2e.platforms.kube.orchestration import (
+            SETUP_ERRORS,
+            deploy_emulated_driver,
+            new_run_result,
+            record_setup_failure,
+            run_scenarios,
+            timed,
+        )
         from e2e.platforms.manifests import RenderError
         from e2e.platforms.user_manifests import ManifestsError
 
         runner = self._commands(progress)
-        result = kube.new_run_result(options, self.name)
+        result = new_run_result(options, self.name)
         timings: dict[str, str] = {}
         work = Path(tempfile.mkdtemp(prefix=f"k3s-{options.run_id}-", dir=options.work_dir))
         emulation_root = work / "emulation-root"
@@ -137,9 +148,9 @@ class K3sPlatform:
             node = self._node_factory(options.settings.get("k3s-image", DEFAULT_K3S_IMAGE))
             node.with_volume_mapping(str(emulation_root), manifests.NODE_EMULATION_ROOT, "rw")
             node.with_volume_mapping(str(images), IMAGES_DIR_IN_NODE, "ro")
-            with kube.timed(progress, "starting the K3s container", timings):
+            with timed(progress, "starting the K3s container", timings):
                 node.start()
-            with kube.timed(progress, f"importing image {image} into K3s", timings):
+            with timed(progress, f"importing image {image} into K3s", timings):
                 self._exec(node, ["mount", "--make-rshared", "/"], "sharing the root mount")
                 self._exec(
                     node,
@@ -149,8 +160,8 @@ class K3sPlatform:
             kubeconfig = work / "kubeconfig"
             kubeconfig.write_text(node.config_yaml(), encoding="utf-8")
             kubeconfig.chmod(0o600)
-            clients = (self._connect or (lambda path: kube.connect(path)))(kubeconfig)
-            settings = kube.deploy_emulated_driver(
+            clients = (self._connect or (lambda path: kube_clients.connect(path)))(kubeconfig)
+            settings = deploy_emulated_driver(
                 clients,
                 runner,
                 user,
@@ -163,10 +174,10 @@ class K3sPlatform:
                 diagnostics,
                 share_nodes=True,
             )
-            forward = self._port_forward or kube.kubectl_port_forward
-            fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
+            forward = self._port_forward or kubectl_port_forward
+            fsx_factory = self._fsx_client_factory or boto3_fsx_client
             with (
-                kube.timed(progress, "running the scenarios", timings),
+                timed(progress, "running the scenarios", timings),
                 forward(
                     kubeconfig,
                     manifests.DRIVER_NAMESPACE,
@@ -174,7 +185,7 @@ class K3sPlatform:
                     manifests.EMULATOR_PORT,
                 ) as url,
             ):
-                kube.run_scenarios(
+                run_scenarios(
                     clients,
                     fsx_factory(url, options.region),
                     scenarios,
@@ -189,14 +200,14 @@ class K3sPlatform:
             RenderError,
             ManifestsError,
             K3sExecFailed,
-            *kube.SETUP_ERRORS,
+            *SETUP_ERRORS,
         ) as exc:
-            kube.record_setup_failure(
+            record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
         finally:
             if node is not None and not options.keep_cluster:
-                with kube.timed(progress, "stopping the K3s container", timings):
+                with timed(progress, "stopping the K3s container", timings):
                     node.stop()
             elif node is not None:
                 progress.info(f"kept the K3s container; kubeconfig: {work / 'kubeconfig'}")
@@ -214,15 +225,16 @@ class K3sPlatform:
         timings: dict[str, str],
         images: Path,
     ) -> str:
-        from e2e.platforms import kube, manifests
+        from e2e.platforms import manifests
         from e2e.platforms.kind import LOAD_TIMEOUT_S
+        from e2e.platforms.kube.orchestration import timed
 
         image = options.settings.get("image")
         if image is None:
             image = DEFAULT_IMAGE
-            with kube.timed(progress, f"building image {image}", timings):
+            with timed(progress, f"building image {image}", timings):
                 manifests.build_image(runner, image)
-        with kube.timed(progress, f"saving image {image}", timings):
+        with timed(progress, f"saving image {image}", timings):
             runner.run(
                 ["docker", "save", "--output", str(images / "image.tar"), image],
                 what=f"saving image {image} for K3s",

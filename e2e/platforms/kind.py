@@ -39,7 +39,8 @@ from e2e.platforms import Prerequisite, RunOptions
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
-    from e2e.platforms.kube import FsxClientFactory, KubeClients, PortForward
+    from e2e.platforms.kube.clients import KubeClients
+    from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
     from e2e.platforms.user_manifests import DriverManifests
     from e2e.progress import Progress
     from e2e.results import RunResult
@@ -52,7 +53,7 @@ LOAD_TIMEOUT_S = 600.0
 
 def cluster_name_for(run_id: str) -> str:
     """kind cluster names become container names (`<name>-control-plane`): keep them short."""
-    from e2e.platforms.kube import kube_name
+    from e2e.platforms.manifests import kube_name
 
     return kube_name(f"fsx-{run_id}", 40)
 
@@ -186,16 +187,26 @@ class KindPlatform:
     def run(
         self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
     ) -> RunResult:
-        from e2e.platforms import kube, manifests
+        from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.kube import clients as kube_clients
+        from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+        from e2e.platforms.kube.orchestration import (
+            SETUP_ERRORS,
+            deploy_emulated_driver,
+            new_run_result,
+            record_setup_failure,
+            run_scenarios,
+            timed,
+        )
         from e2e.platforms.manifests import RenderError
         from e2e.platforms.user_manifests import ManifestsError
 
         runner = self._commands(progress)
-        connect = self._connect or (lambda path: kube.connect(path))
-        port_forward = self._port_forward or kube.kubectl_port_forward
-        fsx_factory = self._fsx_client_factory or kube.boto3_fsx_client
-        result = kube.new_run_result(options, self.name)
+        connect = self._connect or (lambda path: kube_clients.connect(path))
+        port_forward = self._port_forward or kubectl_port_forward
+        fsx_factory = self._fsx_client_factory or boto3_fsx_client
+        result = new_run_result(options, self.name)
         timings: dict[str, str] = {}
         name = options.settings.get("cluster-name") or cluster_name_for(options.run_id)
         work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=options.work_dir))
@@ -211,7 +222,7 @@ class KindPlatform:
             config_path = work / "kind-config.yaml"
             template = Path(options.settings.get("kind-config", str(manifests.KIND_CONFIG)))
             config_path.write_text(manifests.kind_config(emulation_root, template))
-            with kube.timed(progress, f"creating kind cluster {name}", timings):
+            with timed(progress, f"creating kind cluster {name}", timings):
                 created = True  # a failed create can leave containers behind: always delete
                 runner.run(
                     [
@@ -234,7 +245,7 @@ class KindPlatform:
                 )
             image = self._image(runner, options, progress, timings, name)
             clients = connect(kubeconfig)
-            settings = kube.deploy_emulated_driver(
+            settings = deploy_emulated_driver(
                 clients,
                 runner,
                 user,
@@ -247,7 +258,7 @@ class KindPlatform:
                 diagnostics,
             )
             with (
-                kube.timed(progress, "running the scenarios", timings),
+                timed(progress, "running the scenarios", timings),
                 port_forward(
                     kubeconfig,
                     manifests.DRIVER_NAMESPACE,
@@ -256,7 +267,7 @@ class KindPlatform:
                 ) as emulator_url,
             ):
                 result.details["emulator"] = f"in-cluster, reached via {emulator_url}"
-                kube.run_scenarios(
+                run_scenarios(
                     clients,
                     fsx_factory(emulator_url, options.region),
                     scenarios,
@@ -266,15 +277,15 @@ class KindPlatform:
                     options.report_dir,
                     diagnostics,
                 )
-        except (CommandFailed, RenderError, ManifestsError, *kube.SETUP_ERRORS) as exc:
-            kube.record_setup_failure(
+        except (CommandFailed, RenderError, ManifestsError, *SETUP_ERRORS) as exc:
+            record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
         finally:
             if options.report_dir is not None and created and not result.passed:
                 self._export_logs(runner, name, options.report_dir / "kind-logs")
             if created and not options.keep_cluster:
-                with kube.timed(progress, f"deleting kind cluster {name}", timings):
+                with timed(progress, f"deleting kind cluster {name}", timings):
                     runner.run(
                         [
                             "kind",
@@ -310,14 +321,15 @@ class KindPlatform:
         timings: dict[str, str],
         cluster: str,
     ) -> str:
-        from e2e.platforms import kube, manifests
+        from e2e.platforms import manifests
+        from e2e.platforms.kube.orchestration import timed
 
         image = options.settings.get("image")
         if image is None:
             image = DEFAULT_IMAGE
-            with kube.timed(progress, f"building image {image}", timings):
+            with timed(progress, f"building image {image}", timings):
                 manifests.build_image(runner, image)
-        with kube.timed(progress, f"loading image {image} into {cluster}", timings):
+        with timed(progress, f"loading image {image} into {cluster}", timings):
             runner.run(
                 ["kind", "load", "docker-image", image, "--name", cluster],
                 what=f"loading image {image} into the kind nodes",

@@ -9,6 +9,7 @@ here, so what the tests validate is what a user applies by hand.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,3 +209,9 @@ def kind_config(host_emulation_root: Path, template: Path = KIND_CONFIG) -> str:
             "emulation root's host path, seen none"
         )
     return text.replace(HOST_EMULATION_ROOT_PLACEHOLDER, str(host_emulation_root))
+
+
+def kube_name(text: str, limit: int = 63) -> str:
+    """`text` as a DNS-1123 label: lower case, [a-z0-9-], at most `limit` characters."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:limit].rstrip("-") or "x"

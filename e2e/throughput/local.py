@@ -1,9 +1,9 @@
 """Local platform for throughput: one volume, published on every node of a local cluster.
 
-The stack is the e2e local platform's (`e2e.local.cluster.LocalCluster`: the FSx emulator
+The stack is the e2e local platform's (`DriverStack` in e2e/platforms/local/: the FSx emulator
 embedded, or the user's AWS endpoint, one controller process and one node process per node,
 sharing one emulation root), and the harness plays external-provisioner and kubelet over CSI
-the same way (`e2e.local.csi_roles`). What is throughput's own: the volume is created once,
+the same way (its `csi_roles`). What is throughput's own: the volume is created once,
 published on every node, and its clients are the published targets plus the raw emulation
 directory behind them (<root>/<file-system-id>/<mountname>), measured in the same run for the
 overhead ratio. Alternatively `csi_endpoint` points at a driver someone else runs (mode all);
@@ -28,8 +28,8 @@ from qualify.report.model import Leak
 if TYPE_CHECKING:
     import grpc
 
-    from e2e.local.cluster import LocalCluster
-    from e2e.local.csi_roles import ExternalProvisioner, Kubelet, PersistentVolume
+    from e2e.platforms.local.csi_roles import ExternalProvisioner, Kubelet, PersistentVolume
+    from e2e.platforms.local.driver_stack import DriverStack
 
 GIB = 1024**3
 DEFAULT_PARAMETERS = {
@@ -94,7 +94,7 @@ class LocalVolume:
         self.emulation_root: Path | None = config.emulation_root
         self.driver_name: str | None = None
         self.driver_version: str | None = None
-        self._cluster: LocalCluster | None = None
+        self._cluster: DriverStack | None = None
         self._provisioner: ExternalProvisioner | None = None
         self._nodes: list[_Node] = []
         self._volume: PersistentVolume | None = None
@@ -117,7 +117,7 @@ class LocalVolume:
         return self
 
     def _start(self) -> None:
-        from e2e.local.csi_roles import ExternalProvisioner, Kubelet
+        from e2e.platforms.local.csi_roles import ExternalProvisioner, Kubelet
 
         config = self.config
         config.work_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ class LocalVolume:
     def _start_cluster(self) -> tuple[grpc.Channel, list[tuple[str, grpc.Channel, Path]]]:
         """The reference driver stack; its controller channel and (plugin name, channel,
         kubelet root) per node."""
-        from e2e.local.cluster import DriverFailed, LocalCluster, LocalClusterConfig
+        from e2e.platforms.local.driver_stack import DriverFailed, DriverStack, DriverStackConfig
         from e2e.progress import WaitTimeout
 
         config = self.config
@@ -155,8 +155,8 @@ class LocalVolume:
                 "endpoint's emulator serves (its --emulation-root): the emulated Lustre mounts "
                 "bind its directories; pass --emulation-root DIR"
             )
-        cluster = LocalCluster(
-            LocalClusterConfig(
+        cluster = DriverStack(
+            DriverStackConfig(
                 run_id=config.run_id,
                 region=config.region,
                 aws_endpoint_url=config.aws_endpoint_url,
@@ -188,7 +188,7 @@ class LocalVolume:
         """A channel to a driver someone else runs, once it answers Probe."""
         import grpc
 
-        from e2e.local.cluster import plugin_info, probe_identity
+        from e2e.platforms.local.driver_stack import plugin_info, probe_identity
         from e2e.progress import WaitTimeout
 
         channel = grpc.insecure_channel(endpoint)

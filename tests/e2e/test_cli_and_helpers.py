@@ -17,8 +17,8 @@ from e2e.leaks import (
     new_run_id,
     with_run_tags,
 )
-from e2e.local.pods import rewrite_data_path
 from e2e.platforms import PlatformUnavailable, RunOptions, load_platform
+from e2e.platforms.local.pods import rewrite_data_path
 from e2e.progress import Probe, Progress, WaitTimeout
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,11 +20,17 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from e2e import leaks
-from e2e.platforms import RunOptions, kube, manifests
+from e2e.platforms import RunOptions, manifests
 from e2e.platforms import cluster as cluster_platform
 from e2e.platforms import k3s as k3s_platform
 from e2e.platforms import kind as kind_platform
 from e2e.platforms.commands import CommandFailed, CommandResult, SubprocessRunner
+from e2e.platforms.kube import apply as kube_apply
+from e2e.platforms.kube import readiness
+from e2e.platforms.kube.clients import KubeClients
+from e2e.platforms.kube.observe import schedulable_nodes
+from e2e.platforms.kube.operations import KubeRunSettings, KubeScenarioRunner
+from e2e.platforms.kube.orchestration import run_scenarios
 from e2e.progress import Progress
 from e2e.results import Outcome, RunResult
 from e2e.scenarios import Scenario, load_scenarios, select_scenarios
@@ -128,8 +134,8 @@ def cluster(emulator: Any) -> FakeCluster:
     return fake
 
 
-def clients_of(fake: FakeCluster) -> kube.KubeClients:
-    return kube.KubeClients(
+def clients_of(fake: FakeCluster) -> KubeClients:
+    return KubeClients(
         fake.core, fake.storage, fake.apps, fake.rbac, FakeExec(fake), policy=fake.policy
     )
 
@@ -226,11 +232,11 @@ def test_kind_runs_cluster_image_deploy_scenarios_and_deletes_the_cluster(
 
     # Every object applied carries the run id and runs the loaded image without pulling.
     deployment = cluster.applied[("Deployment", "fsx-csi", "fsx-csi-controller")]
-    assert deployment["metadata"]["labels"][manifests.RUN_ID_LABEL] == kube.kube_name(RUN_ID)
+    assert deployment["metadata"]["labels"][manifests.RUN_ID_LABEL] == manifests.kube_name(RUN_ID)
     plugin = deployment["spec"]["template"]["spec"]["containers"][0]
     assert (plugin["image"], plugin["imagePullPolicy"]) == ("fsx-csi-harness:kind-e2e", "Never")
     assert all(
-        body["metadata"]["labels"][manifests.RUN_ID_LABEL] == kube.kube_name(RUN_ID)
+        body["metadata"]["labels"][manifests.RUN_ID_LABEL] == manifests.kube_name(RUN_ID)
         for body in cluster.applied.values()
     )
     # Nothing of the run is left in the fake cluster or the FSx API.
@@ -243,16 +249,16 @@ def test_dynamic_scenario_makes_these_api_calls_in_this_order(
     cluster: FakeCluster, emulator: Any, progress: Progress
 ) -> None:
     clients = clients_of(cluster)
-    settings = kube.KubeRunSettings(
+    settings = KubeRunSettings(
         run_id=RUN_ID, platform="kind", namespace="fsx-csi-e2e", pod_image="img:1"
     )
-    runner = kube.KubeScenarioRunner(
+    runner = KubeScenarioRunner(
         clients,
         leaks.FileSystemGuard(emulator, progress),
         emulator,
         progress,
         settings,
-        kube.schedulable_nodes(clients),
+        schedulable_nodes(clients),
     )
     runner.ensure_namespace()
 
@@ -301,8 +307,8 @@ def test_rejected_storage_class_passes_only_with_the_named_parameter_and_no_file
     cluster: FakeCluster, emulator: Any, progress: Progress
 ) -> None:
     clients = clients_of(cluster)
-    settings = kube.KubeRunSettings(run_id=RUN_ID, platform="kind", namespace="ns", pod_image="i")
-    runner = kube.KubeScenarioRunner(
+    settings = KubeRunSettings(run_id=RUN_ID, platform="kind", namespace="ns", pod_image="i")
+    runner = KubeScenarioRunner(
         clients,
         leaks.FileSystemGuard(emulator, progress),
         emulator,
@@ -335,14 +341,14 @@ def test_a_failing_pod_reports_expected_seen_events_and_logs_and_still_cleans_up
     )
     clients = clients_of(cluster)
     result = RunResult(RUN_ID, "kind", "reference")
-    settings = kube.KubeRunSettings(
+    settings = KubeRunSettings(
         run_id=RUN_ID,
         platform="kind",
-        namespace=kube.kube_name(f"fsx-csi-{RUN_ID}"),
+        namespace=manifests.kube_name(f"fsx-csi-{RUN_ID}"),
         pod_image="i",
     )
 
-    kube.run_scenarios(
+    run_scenarios(
         clients,
         emulator,
         scenarios("static"),
@@ -385,11 +391,9 @@ def test_the_sweep_deletes_and_lists_what_a_failed_teardown_left(
     cluster.before_call = flaky
     clients = clients_of(cluster)
     result = RunResult(RUN_ID, "kind", "reference")
-    settings = kube.KubeRunSettings(run_id=RUN_ID, platform="kind", namespace="ns", pod_image="i")
+    settings = KubeRunSettings(run_id=RUN_ID, platform="kind", namespace="ns", pod_image="i")
 
-    kube.run_scenarios(
-        clients, emulator, scenarios("expansion"), settings, progress, result, None, []
-    )
+    run_scenarios(clients, emulator, scenarios("expansion"), settings, progress, result, None, [])
 
     assert result.scenarios[0].outcome is Outcome.ERROR
     assert any(s.name.startswith("teardown Pod") for s in result.scenarios[0].steps)
@@ -475,7 +479,7 @@ def test_an_unreachable_cluster_is_named_with_what_to_try(tmp_path: Path) -> Non
 
     platform = cluster_platform.ClusterPlatform(
         runner=RecordingRunner(),
-        connect=lambda path, context: kube.KubeClients(Refusing(), None, None, None, None),  # type: ignore[arg-type]
+        connect=lambda path, context: KubeClients(Refusing(), None, None, None, None),  # type: ignore[arg-type]
         environ={"HOME": str(tmp_path)},
     )
     missing = platform.missing_prerequisites(options(tmp_path, kubeconfig=kubeconfig))
@@ -871,7 +875,7 @@ def test_kind_deploys_a_plain_yaml_directory_beside_the_emulator_and_waits_for_i
     # Exactly the emulator's objects, then the driver's, and none of the reference driver's.
     assert applied_in_order(cluster) == EMULATOR_APPLIED + OTHER_APPLIED
     assert set(cluster.applied) == set(EMULATOR_APPLIED + OTHER_APPLIED)
-    label = kube.kube_name(RUN_ID)
+    label = manifests.kube_name(RUN_ID)
     for body in cluster.applied.values():
         assert body["metadata"]["labels"][manifests.RUN_ID_LABEL] == label
     controller = cluster.applied[("Deployment", "kube-system", "fsx-csi-controller")]
@@ -1000,7 +1004,7 @@ def test_another_driver_failing_to_mount_on_emulated_lustre_is_told_why(
         exit_code=1, log="sh: can't create /data/static.txt: No such file or directory\n"
     )
     cluster.event(
-        kube.kube_name(f"fsx-csi-{RUN_ID}"),
+        manifests.kube_name(f"fsx-csi-{RUN_ID}"),
         "Pod",
         "static-writer",
         "FailedMount",
@@ -1244,8 +1248,8 @@ def test_rollout_waits_for_the_observed_generation() -> None:
             return k8s.V1PodList(items=[])
 
     apps = Apps()
-    clients = kube.KubeClients(Core(), None, apps, None, None)  # type: ignore[arg-type]
-    probe = kube._deployment_probe(clients, "ns", "controller")
+    clients = KubeClients(Core(), None, apps, None, None)  # type: ignore[arg-type]
+    probe = readiness._deployment_probe(clients, "ns", "controller")
     stale = probe()
     assert not stale.done and "controller saw generation 1 of 2" in stale.state
     apps.observed = 2
@@ -1272,5 +1276,5 @@ def test_the_other_drivers_used_here_are_valid_kubernetes_and_every_checked_kind
             kubernetes_validate.validate(manifest, "1.31.0", strict=True)
     # What the check lets through is exactly what apply_manifests can apply.
     assert {
-        kind: namespaced for kind, (_, _, namespaced) in kube._METHODS.items()
+        kind: namespaced for kind, (_, _, namespaced) in kube_apply._METHODS.items()
     } == user_manifests.APPLIED_KINDS

@@ -173,12 +173,12 @@ def test_failing_scenarios_fail_with_expected_and_seen_and_still_clean_up(
 
 def test_leak_sweep_deletes_and_reports_file_systems_left_by_the_run(tmp_path: Path) -> None:
     """A file system tagged with the run id that no scenario deleted is swept and reported."""
-    from e2e.local.cluster import LocalCluster, LocalClusterConfig
+    from e2e.platforms.local.driver_stack import DriverStack, DriverStackConfig
 
-    config = LocalClusterConfig(
+    config = DriverStackConfig(
         run_id="e2e-test-sweep", work_dir=tmp_path, creation_delay_s=CREATION_DELAY_S
     )
-    with LocalCluster(config, Progress()) as cluster:
+    with DriverStack(config, Progress()) as cluster:
         created = cluster.fsx.create_file_system(
             FileSystemType="LUSTRE",
             StorageCapacity=1200,

@@ -1,4 +1,4 @@
-"""The throughput volume on the local platform: the reference stack (LocalCluster), or a
+"""The throughput volume on the local platform: the reference stack (DriverStack), or a
 driver given by its endpoint; one volume published on every node, its raw directory, and
 nothing left behind."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from e2e.leaks import mounts_under
-from e2e.local.cluster import LocalCluster, LocalClusterConfig
+from e2e.platforms.local.driver_stack import DriverStack, DriverStackConfig
 from e2e.progress import Progress
 from e2e.throughput.local import LocalSetupError, LocalVolume, LocalVolumeConfig
 from e2e.throughput.runner import mount_points
@@ -78,11 +78,11 @@ def test_a_driver_given_by_its_endpoint_is_one_node_and_its_emulation_root_gives
     tmp_path: Path,
 ) -> None:
     # Someone else's driver in mode all: here the reference one, as qualify's sanity gets it.
-    stack = LocalClusterConfig(
+    stack = DriverStackConfig(
         run_id="tp-test-external", work_dir=tmp_path / "stack", creation_delay_s=0.2,
         all_in_one=True,
     )  # fmt: skip
-    with LocalCluster(stack, Progress(quiet=True)) as cluster:
+    with DriverStack(stack, Progress(quiet=True)) as cluster:
         assert cluster.controller is not None and cluster.nodes == [cluster.controller]
         assert len(cluster.plugins) == 1
         config = LocalVolumeConfig(

@@ -1,6 +1,7 @@
-"""The local "cluster": an FSx endpoint, one controller plugin and node plugins.
+"""`DriverStack`: an FSx endpoint, one controller plugin and node plugins, on this machine.
 
-The one place that brings up the reference-driver stack on this machine, for the e2e local
+Not a cluster (no Kubernetes): what the local platform drives in place of one. The one place
+that brings up a driver (the reference driver by default) this way, for the e2e local
 platform, the throughput suite, qualify's sanity target and the sanity benchmark. Two
 layouts: a controller process and `node_count` node processes (what e2e and throughput
 publish on), or one process in mode all that is the controller and the only node (what
@@ -17,7 +18,7 @@ Everything lives in one run-scoped directory:
         logs/<process>.log                         driver logs
 
 The drivers are real subprocesses (children that die with the harness); two node plugins
-sharing one emulation root are two nodes seeing one file system. `LocalCluster` is a
+sharing one emulation root are two nodes seeing one file system. `DriverStack` is a
 context manager: leaving it (normally, on an exception or on Ctrl-C) stops the processes,
 unmounts what is left under the run directory, deletes the run's file systems and removes
 the directory; what it had to clean up is listed in `leaks`.
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
     from fsx_emulator import EmulatorServer
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 NODE_COUNT = 2
 _MAX_SOCKET_PATH = 100
 
@@ -63,7 +64,7 @@ REFERENCE_DRIVER_COMMAND = (
 
 
 @dataclass(frozen=True)
-class LocalClusterConfig:
+class DriverStackConfig:
     run_id: str
     region: str = "us-east-1"
     # None: start an embedded emulator; otherwise an FSx endpoint that shares `emulation_root`.
@@ -129,8 +130,8 @@ def plugin_info(channel: grpc.Channel) -> tuple[str, str]:
     return info.name, info.vendor_version
 
 
-class LocalCluster:
-    def __init__(self, config: LocalClusterConfig, progress: Progress) -> None:
+class DriverStack:
+    def __init__(self, config: DriverStackConfig, progress: Progress) -> None:
         self.config = config
         self.progress = progress
         self.tracker = ProcessTracker()
@@ -151,12 +152,12 @@ class LocalCluster:
 
     @property
     def fsx(self) -> FSxClient:
-        assert self._fsx is not None, "LocalCluster used outside its with-block"
+        assert self._fsx is not None, "DriverStack used outside its with-block"
         return self._fsx
 
     @property
     def guard(self) -> FileSystemGuard:
-        assert self._guard is not None, "LocalCluster used outside its with-block"
+        assert self._guard is not None, "DriverStack used outside its with-block"
         return self._guard
 
     def node_root(self, index: int) -> Path:
@@ -170,7 +171,7 @@ class LocalCluster:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> LocalCluster:
+    def __enter__(self) -> DriverStack:
         try:
             self._start()
         except BaseException:

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 
 from e2e.leaks import RUN_ID_TAG, SCENARIO_TAG, VOLUME_NAME_TAG, mounts_under, run_tags
 from e2e.leaks import with_run_tags as tagged_parameters
-from e2e.local.cluster import LocalCluster, log_tail
-from e2e.local.csi_roles import (
+from e2e.platforms.local.csi_roles import (
     CsiCallFailed,
     ExternalProvisioner,
     ExternalResizer,
@@ -18,7 +17,8 @@ from e2e.local.csi_roles import (
     PersistentVolume,
     new_volume_name,
 )
-from e2e.local.pods import CommandResult, PodRunner, RunningPod
+from e2e.platforms.local.driver_stack import DriverStack, log_tail
+from e2e.platforms.local.pods import CommandResult, PodRunner, RunningPod
 from e2e.progress import Probe, WaitTimeout
 from e2e.results import ScenarioRecorder, ScenarioResult, StepFailed
 from e2e.scenarios import ExecCheck, OutputExpectation, PodSpec, Scenario, gib_ceil
@@ -51,7 +51,7 @@ def _tail(text: str, lines: int = 15) -> str:
 class LocalScenarioRunner:
     def __init__(
         self,
-        cluster: LocalCluster,
+        cluster: DriverStack,
         pods: PodRunner,
         provision_timeout_s: float,
         platform: str = "local",

@@ -1,12 +1,17 @@
-"""FSx emulator benchmark: request rate against plain moto, creation burst, CLI startup.
+"""FSx emulator benchmark: request rate against plain moto, strict mode, burst, CLI startup.
 
     .venv/bin/python benchmarks/emulator_bench.py [--threads 8] [--iterations 60] [--rounds 2]
 
 1. The same create/describe/tag/delete mix from N client threads against moto's
    ThreadedMotoServer and against the emulator, alternating rounds in one run; the emulator
    should sustain at least 0.9 times moto's rate.
-2. 500 CreateFileSystem calls from 32 threads: zero errors, 500 distinct ids.
-3. `fsx-csi emulator` start-to-URL time (target: under 2 s).
+2. Strict mode against itself, same mix, one emulator, alternating rounds: strict off; strict
+   with every limit out of the mix's reach (the cost of the rate-limit machinery on every
+   call); strict with `--strict`'s own limits (the mix is then mostly throttled: the rate is
+   answers per second, ThrottlingException answers included). Each should sustain at least
+   0.9 times the strict-off rate.
+3. 500 CreateFileSystem calls from 32 threads: zero errors, 500 distinct ids.
+4. `fsx-csi emulator` start-to-URL time (target: under 2 s).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fsx_emulator import EmulatorConfig, EmulatorServer  # noqa: E402
+from fsx_emulator.config import STRICT_RATE_LIMITS, RateLimit  # noqa: E402
 
 REQUEST: dict[str, Any] = {
     "FileSystemType": "LUSTRE",
@@ -51,24 +57,33 @@ def client(endpoint_url: str) -> Any:
 
 
 def run_mix(endpoint_url: str, threads: int, iterations: int) -> tuple[float, int, int]:
-    """Each thread: create, describe it, tag it, delete it; returns (req/s, calls, errors)."""
+    """Each thread: create, describe it, tag it, delete it (an iteration ends at its first
+    error, as a client's would); returns (answers per second, calls, errors)."""
     clients = [client(endpoint_url) for _ in range(threads)]
+    calls = 0
     errors = 0
     lock = threading.Lock()
     barrier = threading.Barrier(threads + 1)
 
     def worker(fsx: Any) -> None:
-        nonlocal errors
+        nonlocal calls, errors
         barrier.wait()
+        made = failed = 0
         for _ in range(iterations):
             try:
+                made += 1
                 fs = fsx.create_file_system(**REQUEST)["FileSystem"]
+                made += 1
                 fsx.describe_file_systems(FileSystemIds=[fs["FileSystemId"]])
+                made += 1
                 fsx.tag_resource(ResourceARN=fs["ResourceARN"], Tags=[{"Key": "k", "Value": "v"}])
+                made += 1
                 fsx.delete_file_system(FileSystemId=fs["FileSystemId"])
             except Exception:  # noqa: BLE001 - counted and reported
-                with lock:
-                    errors += 1
+                failed += 1
+        with lock:
+            calls += made
+            errors += failed
 
     workers = [threading.Thread(target=worker, args=(c,)) for c in clients]
     for w in workers:
@@ -78,7 +93,6 @@ def run_mix(endpoint_url: str, threads: int, iterations: int) -> tuple[float, in
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
-    calls = threads * iterations * 4
     return calls / elapsed, calls, errors
 
 
@@ -114,6 +128,43 @@ def bench_rate(threads: int, iterations: int, rounds: int) -> dict[str, Any]:
         "ratio": emu_rate / moto_rate,
         "errors": errors,
         "calls": threads * iterations * 4 * rounds,
+    }
+
+
+# Every strict limit, out of reach of the mix: the buckets run on every call, never refuse.
+UNREACHABLE_LIMITS = {op: RateLimit(1e9, 10**9) for op in STRICT_RATE_LIMITS}
+STRICT_MODES: dict[str, dict[str, RateLimit]] = {
+    "off": {},
+    "machinery": UNREACHABLE_LIMITS,
+    "strict": dict(STRICT_RATE_LIMITS),
+}
+
+
+def bench_strict(threads: int, iterations: int, rounds: int) -> dict[str, Any]:
+    """The same mix with strict mode off and on, alternating rounds on one emulator."""
+    rates: dict[str, list[float]] = {mode: [] for mode in STRICT_MODES}
+    errors: dict[str, int] = dict.fromkeys(STRICT_MODES, 0)
+    throttled: dict[str, int] = dict.fromkeys(STRICT_MODES, 0)
+    config = EmulatorConfig(creation_delay=0.5, deletion_delay=0.2)
+    with EmulatorServer(config) as emu:
+        run_mix(emu.endpoint_url, 2, 3)  # warm up
+        modes = list(STRICT_MODES)
+        for index in range(rounds):
+            # A different mode goes first each round, so no mode always meets a cold server.
+            for mode in modes[index % len(modes) :] + modes[: index % len(modes)]:
+                emu.control.set_rate_limits(
+                    STRICT_MODES[mode]
+                )  # buckets start full, counts at zero
+                rate, _, err = run_mix(emu.endpoint_url, threads, iterations)
+                rates[mode].append(rate)
+                errors[mode] += err
+                throttled[mode] += sum(emu.control.strictness()["throttled"].values())
+    medians = {mode: statistics.median(values) for mode, values in rates.items()}
+    return {
+        "rates": medians,
+        "ratios": {mode: medians[mode] / medians["off"] for mode in ("machinery", "strict")},
+        "errors": errors,
+        "throttled": throttled,
     }
 
 
@@ -178,12 +229,20 @@ def main() -> int:
 
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("rate", lambda: bench_rate(args.threads, args.iterations, args.rounds)),
+        ("strict", lambda: bench_strict(args.threads, args.iterations, args.rounds)),
         ("burst", bench_burst),
         ("startup", bench_startup),
     ]
     results = {name: step() for name, step in steps}
-    rate, burst, startup = results["rate"], results["burst"], results["startup"]
+    rate, strict = results["rate"], results["strict"]
+    burst, startup = results["burst"], results["startup"]
     ok_rate = rate["ratio"] >= 0.9 and not any(rate["errors"].values())
+    # Off and machinery must answer every call; strict must throttle (or it proves nothing).
+    ok_machinery = (
+        strict["ratios"]["machinery"] >= 0.9
+        and strict["errors"]["off"] == strict["errors"]["machinery"] == 0
+    )
+    ok_strict = strict["ratios"]["strict"] >= 0.9 and strict["throttled"]["strict"] > 0
     ok_burst = burst["errors"] == 0 and burst["distinct_ids"] == burst["calls"] == burst["held"]
     ok_startup = statistics.median(startup) < 2.0
     rows = [
@@ -196,6 +255,20 @@ def main() -> int:
             f"{rate['errors']['moto']}, {rate['errors']['emulator']}",
             "0, 0",
             "",
+        ),
+        ("emulator mix rate, strict off", f"{strict['rates']['off']:.0f} req/s", "", ""),
+        (
+            "strict limits out of reach / off",
+            f"{strict['ratios']['machinery']:.2f} ({strict['rates']['machinery']:.0f} req/s)",
+            ">= 0.90",
+            "yes" if ok_machinery else "NO",
+        ),
+        (
+            "strict (--strict limits) / off",
+            f"{strict['ratios']['strict']:.2f} ({strict['rates']['strict']:.0f} answers/s, "
+            f"{strict['throttled']['strict']} throttled)",
+            ">= 0.90",
+            "yes" if ok_strict else "NO",
         ),
         (
             "CreateFileSystem burst (500 x 32 thr)",
@@ -217,7 +290,7 @@ def main() -> int:
             print("  ".join("-" * width for width in widths))
     if burst["first_error"]:
         print(f"first burst error: {burst['first_error']}")
-    return 0 if ok_rate and ok_burst and ok_startup else 1
+    return 0 if ok_rate and ok_machinery and ok_strict and ok_burst and ok_startup else 1
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,7 +99,7 @@ def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str,
         yield cluster.controller.endpoint, [os.getpid(), cluster.controller.process.pid]
     for leak in cluster.leaks:
         print(
-            f"sanity_bench: left behind: {leak.kind} {leak.identifier}: {leak.describe()}",
+            f"sanity_bench: left behind: {leak.kind} {leak.id}: {leak.describe()}",
             file=sys.stderr,
         )
 
@@ -179,15 +180,20 @@ def run_sanity(
     }
 
 
+# run["result"] is the sanity JSON result: the shared SuiteResult (fsx_csi_harness.results).
 def verdicts(run: dict[str, Any]) -> dict[str, str]:
-    return {t["nodeid"]: t["outcome"] for t in run["result"]["tests"]}
+    return {t["name"]: t["outcome"] for t in run["result"]["tests"]}
+
+
+def totals(run: dict[str, Any]) -> dict[str, int]:
+    return dict(Counter(t["outcome"] for t in run["result"]["tests"]))
 
 
 def figures_of(
     serial: dict[str, Any], parallel: dict[str, Any], workers: int, profile: str
 ) -> dict[str, Any]:
-    rpc_seconds = serial["result"]["rpc_seconds_total"]
-    case_seconds = [t["duration"] for t in serial["result"]["tests"]]
+    rpc_seconds = serial["result"]["details"]["rpc_seconds_total"]
+    case_seconds = [t["duration_s"] for t in serial["result"]["tests"]]
 
     def cpu(run: dict[str, Any]) -> dict[str, float]:
         total = run["suite_cpu_seconds"] + run["driver_and_emulator_cpu_seconds"]
@@ -206,8 +212,8 @@ def figures_of(
         "parallel_wall_seconds": round(parallel["wall_seconds"], 2),
         "speedup": round(serial["wall_seconds"] / parallel["wall_seconds"], 2),
         "same_verdicts": verdicts(serial) == verdicts(parallel),
-        "serial_totals": serial["result"]["totals"],
-        "parallel_totals": parallel["result"]["totals"],
+        "serial_totals": totals(serial),
+        "parallel_totals": totals(parallel),
         "serial_rpc_seconds": rpc_seconds,
         "harness_overhead_ratio": round(serial["wall_seconds"] / rpc_seconds, 2)
         if rpc_seconds

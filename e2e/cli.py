@@ -21,7 +21,7 @@ platforms:
            driver processes (1 controller, 2 nodes) and the embedded FSx emulator (real
            mounts: as root, or in a private user+mount namespace made for other users)
   kind     a kind cluster from fixtures/kind/ (needs docker and kind on PATH)
-  cluster  any kubeconfig (EKS, an existing kind); --profile for real-AWS settings
+  cluster  any kubeconfig (EKS, an existing kind); --aws-settings for real AWS
   k3s      a throwaway K3s cluster through testcontainers (needs a Docker engine)
 
 examples:
@@ -79,8 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--kubeconfig", type=Path, default=None, help="cluster: kubeconfig")
     parser.add_argument(
-        "--profile", type=Path, default=None, metavar="FILE",
-        help="cluster: real-AWS settings (subnet, security groups, deployment type)",
+        "--aws-settings", type=Path, default=None, metavar="PATH",
+        help="cluster: the real-AWS settings file (region, subnet, security groups, deployment "
+        "type; example: fixtures/aws-settings/example.yaml)",
     )  # fmt: skip
     parser.add_argument(
         "--creation-delay", type=float, default=1.0, metavar="SECONDS",
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         work_dir=args.work_dir,
         kubeconfig=args.kubeconfig,
-        profile=args.profile,
+        aws_settings=args.aws_settings,
         creation_delay_s=args.creation_delay,
         provision_timeout_s=args.provision_timeout,
         settings=settings,
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         print(line + (f"  {scenario.message}" if scenario.message else ""))
     for leak in result.leaks:
         state = "removed by the sweep" if leak.removed else "NOT REMOVED"
-        print(f"LEAK     {leak.kind} {leak.identifier}: {leak.detail} ({state})")
+        print(f"LEAK     {leak.kind} {leak.id}: {leak.detail} ({state})")
     print(
         f"{'passed' if result.passed else 'FAILED'}: "
         f"{sum(s.passed for s in result.scenarios)}/{len(result.scenarios)} scenarios, "

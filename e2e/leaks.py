@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from e2e.progress import Probe, Progress, WaitTimeout
-from e2e.results import LeakedResource
 from fsx_csi_harness import mountinfo
 from fsx_csi_harness.processes import tied_to_parent
+from fsx_csi_harness.results import Leak
 
 if TYPE_CHECKING:
     from mypy_boto3_fsx import FSxClient
@@ -104,7 +104,7 @@ class FileSystemGuard:
             "is a stuck deletion)",
         )
 
-    def sweep(self, run_id: str, timeout_s: float = 120.0) -> list[LeakedResource]:
+    def sweep(self, run_id: str, timeout_s: float = 120.0) -> list[Leak]:
         """Delete every file system of the run that is still there; report each one."""
         leaks = []
         for file_system in self.matching({RUN_ID_TAG: run_id}):
@@ -125,7 +125,7 @@ class FileSystemGuard:
             except (WaitTimeout, self._client.exceptions.ClientError) as exc:
                 removed = False
                 detail += f"; could not delete it: {exc}"
-            leaks.append(LeakedResource("file-system", fs_id, detail, removed))
+            leaks.append(Leak("file-system", fs_id, detail, removed))
         return leaks
 
 
@@ -150,7 +150,7 @@ def mounts_under(root: Path, table: Path = mountinfo.MOUNTINFO) -> list[MountPoi
 def sweep_mounts(
     root: Path,
     unmount: Callable[[Path], subprocess.CompletedProcess[str]] | None = None,
-) -> list[LeakedResource]:
+) -> list[Leak]:
     """Lazily unmount everything still mounted under `root` (a run's directory)."""
     unmount = unmount or _lazy_unmount
     leaks = []
@@ -159,9 +159,7 @@ def sweep_mounts(
         detail = f"source {mount.source}, options {mount.options}"
         if result.returncode != 0:
             detail += f"; umount failed: {result.stderr.strip()}"
-        leaks.append(
-            LeakedResource("mount", str(mount.mount_point), detail, result.returncode == 0)
-        )
+        leaks.append(Leak("mount", str(mount.mount_point), detail, result.returncode == 0))
     return leaks
 
 
@@ -196,14 +194,12 @@ class ProcessTracker:
     def running(self) -> dict[str, subprocess.Popen[bytes]]:
         return {n: p for n, p in self._processes.items() if p.poll() is None}
 
-    def sweep(self, grace_s: float = 2.0) -> list[LeakedResource]:
+    def sweep(self, grace_s: float = 2.0) -> list[Leak]:
         """Stop what is still running and report it; forget what has exited."""
         leaks = []
         for name, process in self.running().items():
             terminate_group(process, grace_s)
-            leaks.append(
-                LeakedResource("process", f"{name} (pid {process.pid})", str(process.args), True)
-            )
+            leaks.append(Leak("process", f"{name} (pid {process.pid})", str(process.args), True))
         self._processes.clear()
         return leaks
 

@@ -1,26 +1,54 @@
-"""What an e2e run found, as plain dataclasses that the report bundle converts.
+"""What an e2e run found, built on the shared result model (fsx_csi_harness.results).
 
 A run (`RunResult`) holds one `ScenarioResult` per scenario and the leak sweep's findings; a
 scenario holds its steps (`StepResult`: provision, pod fsx-app, expand, teardown, ...), each with
-an outcome, a duration and a message that says what was expected and what was seen.
+an outcome, a duration and a message that says what was expected and what was seen. The
+platforms' runners build these while they run; at the end `RunResult.to_suite()` turns the run
+into the shared `SuiteResult` (one test per scenario, then one per step), which is what
+`e2e-results.json` holds and what `fsx-csi qualify` reads.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from fsx_csi_harness.results import (
+    UNKNOWN,
+    DriverInfo,
+    Leak,
+    Outcome,
+    SuiteResult,
+    TestResult,
+    read_suite_file,
+    write_suite_file,
+)
 
-class Outcome(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"  # an assertion did not hold: the driver (or the scenario) is wrong
-    ERROR = "error"  # the harness could not do its part (a missing tool, a crash)
-    SKIPPED = "skipped"  # not run, with the reason in the message
+__all__ = [
+    "RESULTS_FILE",
+    "SUITE",
+    "Leak",
+    "LeakedResource",
+    "Outcome",
+    "RunResult",
+    "ScenarioRecorder",
+    "ScenarioResult",
+    "StepError",
+    "StepFailed",
+    "StepResult",
+    "read_results",
+    "write_results",
+]
+
+SUITE = "e2e"
+RESULTS_FILE = "e2e-results.json"
+
+# What the sweeps return is the shared Leak (kind, id, detail, removed), under the name the
+# platforms' sweeps have always used for it.
+LeakedResource = Leak
 
 
 @dataclass
@@ -47,27 +75,13 @@ class ScenarioResult:
         return self.outcome is Outcome.PASSED
 
 
-@dataclass(frozen=True)
-class LeakedResource:
-    """Something a run created and did not remove itself, found by the final sweep."""
-
-    kind: str  # "file-system", "process", "mount", "directory", or a Kubernetes kind
-    identifier: str
-    detail: str
-    removed: bool  # whether the sweep managed to remove it
-
-    def describe(self) -> str:
-        """The detail and what the sweep did about it, for a report line."""
-        return f"{self.detail} ({'removed by the sweep' if self.removed else 'NOT removed'})"
-
-
 @dataclass
 class RunResult:
     run_id: str
     platform: str
     driver: str
     scenarios: list[ScenarioResult] = field(default_factory=list)
-    leaks: list[LeakedResource] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
     duration_s: float = 0.0
     # Environment facts for the report (emulator endpoint, driver version, pod isolation, ...).
     details: dict[str, str] = field(default_factory=dict)
@@ -76,6 +90,60 @@ class RunResult:
     def passed(self) -> bool:
         """Every scenario passed and the sweep found nothing left behind."""
         return bool(self.scenarios) and all(s.passed for s in self.scenarios) and not self.leaks
+
+    def to_suite(self) -> SuiteResult:
+        """The run as the shared model: a test per scenario, then one per step of it."""
+        tests: list[TestResult] = []
+        for scenario in self.scenarios:
+            tests.append(
+                TestResult(
+                    name=scenario.name,
+                    outcome=scenario.outcome,
+                    duration_s=scenario.duration_s,
+                    message=scenario.message or None,
+                    classname="scenario",
+                    details=dict(scenario.details),
+                )
+            )
+            tests.extend(
+                TestResult(
+                    name=f"{scenario.name}: {step.name}",
+                    outcome=step.outcome,
+                    duration_s=step.duration_s,
+                    message=step.message or None,
+                    classname=f"step.{scenario.name}",
+                )
+                for step in scenario.steps
+            )
+        message: str | None = None
+        if not self.scenarios:
+            outcome, message = Outcome.ERROR, "the run recorded no scenario"
+        elif any(test.outcome.is_failure for test in tests):
+            outcome = Outcome.FAILED
+        elif self.leaks:
+            outcome = Outcome.FAILED
+            message = f"the leak sweep found {len(self.leaks)} resource(s) left behind"
+        else:
+            outcome = Outcome.PASSED
+        return SuiteResult(
+            name=SUITE,
+            outcome=outcome,
+            duration_s=self.duration_s,
+            message=message,
+            tests=tests,
+            # The local platform asks the driver (GetPluginInfo); the Kubernetes ones do not.
+            driver=DriverInfo(
+                self.details.get("driver_name") or UNKNOWN,
+                self.details.get("driver_version") or UNKNOWN,
+            ),
+            leaks=list(self.leaks),
+            details={
+                "run_id": self.run_id,
+                "platform": self.platform,
+                "driver_source": self.driver,
+                **self.details,
+            },
+        )
 
 
 class StepFailed(Exception):
@@ -133,16 +201,11 @@ class ScenarioRecorder:
         return self.result
 
 
-def to_dict(result: RunResult) -> dict[str, object]:
-    """Plain JSON-ready data (enums as their values), for the report bundle and files."""
-    data: dict[str, object] = asdict(result)
-    data["passed"] = result.passed
-    return data
-
-
 def write_results(result: RunResult, directory: Path) -> Path:
-    """Write `e2e-results.json` into `directory`; returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "e2e-results.json"
-    path.write_text(json.dumps(to_dict(result), indent=2, default=str) + "\n")
-    return path
+    """Write `e2e-results.json` (the shared suite result) into `directory`; returns its path."""
+    return write_suite_file(result.to_suite(), directory / RESULTS_FILE)
+
+
+def read_results(directory: Path) -> SuiteResult:
+    """Read the `e2e-results.json` that `write_results` wrote into `directory`."""
+    return read_suite_file(directory / RESULTS_FILE)

@@ -37,7 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("where")
     where.add_argument("--platform", choices=PLATFORM_NAMES, default="local")
     where.add_argument("--aws", choices=("emulated", "real"), default="emulated")
-    where.add_argument("--profile", type=Path, help="real-AWS settings (subnet, SGs, type)")
+    where.add_argument(
+        "--aws-settings",
+        type=Path,
+        metavar="PATH",
+        help="the real-AWS settings file (region, subnet, security groups, deployment type; "
+        "example: fixtures/aws-settings/example.yaml)",
+    )
     where.add_argument("--kubeconfig", type=Path)
     where.add_argument("--aws-endpoint-url", help="an FSx API endpoint instead of the emulator")
     where.add_argument(
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         manifests=args.manifests,
         driver=args.driver,
         aws=args.aws,
-        profile=args.profile,
+        aws_settings=args.aws_settings,
         sanity_profile=args.sanity_profile,
         kubeconfig=args.kubeconfig,
         emulation_root=args.emulation_root,

@@ -19,20 +19,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TextIO, cast
 
 from e2e.throughput.workloads import WorkloadPlan
+from fsx_csi_harness.aws_settings import load_aws_settings
 from fsx_csi_harness.processes import tied_to_parent
-from qualify.report.bundle import BundleWriter, describe_environment, iso, new_run_id, utc_now
-from qualify.report.model import (
-    Leak,
+from fsx_csi_harness.results import (
     Outcome,
+    ResultFormatError,
     SuiteResult,
-    Summary,
-    Target,
     TestResult,
-    Verdict,
+    read_suite_file,
 )
+from qualify.report.bundle import BundleWriter, describe_environment, iso, new_run_id, utc_now
+from qualify.report.model import Summary, Target, Verdict
 
 SUITES = ("sanity", "e2e", "throughput")
 EXIT_PASSED = 0
@@ -51,7 +51,7 @@ class QualifyOptions:
     manifests: Path | None = None
     driver: str = "reference"  # or "installed"
     aws: str = "emulated"
-    profile: Path | None = None
+    aws_settings: Path | None = None  # the real-AWS settings file (--aws-settings)
     sanity_profile: str | None = None  # None: "fsx" for the reference driver, else none
     kubeconfig: Path | None = None
     emulation_root: Path | None = None
@@ -139,6 +139,7 @@ def run_qualify(options: QualifyOptions) -> int:
             suite = _run_suite(name, options, writer, work_dir, run_id, reporter)
             if suite.duration_s == 0.0:
                 suite.duration_s = round(time.monotonic() - started, 3)
+            _record_driver(summary.target, suite)
             summary.suites.append(suite)
             writer.checkpoint()
             reporter.end(suite)
@@ -183,6 +184,13 @@ def _target(options: QualifyOptions) -> Target:
     if options.driver == "installed":
         return Target(source="installed")
     return Target(source="reference")
+
+
+def _record_driver(target: Target, suite: SuiteResult) -> None:
+    """The target's name and version: the first suite that asked the driver tells."""
+    if target.driver_name is None and suite.driver.known:
+        target.driver_name = suite.driver.name
+        target.driver_version = suite.driver.version
 
 
 def _run_suite(
@@ -258,8 +266,6 @@ def run_sanity_suite(
             stack.enter_context(cluster)
             assert cluster.controller is not None
             endpoint = cluster.controller.endpoint
-            writer.summary.target.driver_name = cluster.driver_name
-            writer.summary.target.driver_version = cluster.driver_version
             profile = profile or "fsx"
         command = [
             sys.executable, "-m", "fsx_csi_harness", "sanity",
@@ -285,13 +291,13 @@ def run_sanity_suite(
         reporter.line(f"sanity: {' '.join(command[2:])}")
         completed = _stream_command(command, work_dir / "sanity.log", reporter, "sanity")
     # The driver log is in raw/sanity/ by now (the cluster copies it when it stops).
-    if cluster is not None:
-        writer.summary.leaks.extend(Leak.from_sweep(leak, "sanity") for leak in cluster.leaks)
     writer.write_raw("sanity/sanity.log", (work_dir / "sanity.log").read_bytes())
     raw = ["raw/sanity/sanity.log"]
     for path in (junit, report):
         if path.exists():
             raw.append(writer.write_raw(f"sanity/{path.name}", path.read_bytes()))
+    # What the driver stack's own sweep found after sanity ended is sanity's too.
+    sweep_leaks = list(cluster.leaks) if cluster is not None else []
     if not report.exists():
         return SuiteResult(
             "sanity",
@@ -299,98 +305,32 @@ def run_sanity_suite(
             message=f"fsx-csi sanity exited {completed} without writing its JSON report; "
             "see raw/sanity/sanity.log",
             raw=raw,
+            leaks=sweep_leaks,
         )
-    suite = parse_sanity_report(json.loads(report.read_text()), writer.summary.leaks)
+    try:
+        suite = read_suite_file(report)
+    except ResultFormatError as exc:
+        return SuiteResult(
+            "sanity",
+            Outcome.ERROR,
+            message=f"unreadable sanity result: {exc}",
+            raw=raw,
+            leaks=sweep_leaks,
+        )
+    suite.leaks.extend(sweep_leaks)
     suite.raw = raw
     return suite
 
 
 def volume_parameters(options: QualifyOptions) -> dict[str, str]:
-    """StorageClass parameters for test volumes: the profile's, else emulator-friendly ones."""
+    """StorageClass parameters for test volumes: emulator-friendly ones, overridden by the AWS
+    settings file's."""
     from e2e.throughput.local import DEFAULT_PARAMETERS
 
     parameters = dict(DEFAULT_PARAMETERS)
-    if options.profile is not None:
-        import yaml
-
-        profile = yaml.safe_load(options.profile.read_text()) or {}
-        section = profile.get("storageClassParameters") or {}
-        parameters.update({str(k): str(v) for k, v in section.items()})
+    if options.aws_settings is not None:
+        parameters.update(load_aws_settings(options.aws_settings).storage_class_defaults())
     return parameters
-
-
-def parse_sanity_report(data: Any, leaks: list[Leak]) -> SuiteResult:
-    """The sanity JSON result: per test nodeid/outcome/duration/message, plus a leak report."""
-    tests: list[TestResult] = []
-    entries = data.get("tests", []) if isinstance(data, dict) else []
-    for entry in entries:
-        nodeid = str(entry.get("nodeid") or entry.get("name"))
-        group, _, test_name = nodeid.rpartition("::")
-        outcome = _outcome(str(entry.get("outcome", "error")))
-        tests.append(
-            TestResult(
-                name=test_name or nodeid,
-                classname=str(entry.get("service") or group.rsplit("/", 1)[-1]) or None,
-                outcome=outcome,
-                duration_s=round(float(entry.get("duration", entry.get("duration_s", 0.0))), 3),
-                message=entry.get("message") or None,
-            )
-        )
-    leak_entries = data.get("leaks", data.get("leak_report", [])) if isinstance(data, dict) else []
-    for leak in leak_entries or []:
-        if isinstance(leak, dict):
-            kind = str(leak.get("kind", "resource"))
-            ident = str(leak.get("id", leak.get("identifier", leak.get("volume_id", "?"))))
-            rest = {k: v for k, v in leak.items() if k not in ("kind", "id", "identifier")}
-            detail = str(leak.get("detail") or ", ".join(f"{k}={v}" for k, v in rest.items()))
-            leaks.append(Leak(kind, ident, "sanity", detail))
-        else:
-            leaks.append(Leak("resource", str(leak), "sanity"))
-    failed = any(t.outcome.is_failure for t in tests)
-    duration = 0.0
-    interrupted = False
-    if isinstance(data, dict):
-        duration = float(data.get("duration") or data.get("duration_s") or 0.0)
-        if not duration and data.get("finished") and data.get("started"):
-            duration = float(data["finished"]) - float(data["started"])
-        interrupted = bool(data.get("interrupted"))
-    if interrupted:
-        return SuiteResult(
-            "sanity",
-            Outcome.ERROR,
-            duration_s=round(duration, 3),
-            message="the sanity run was interrupted before it finished; its cases are partial",
-            tests=tests,
-        )
-    return SuiteResult(
-        "sanity",
-        Outcome.FAILED if failed else (Outcome.PASSED if tests else Outcome.ERROR),
-        duration_s=round(duration or sum(t.duration_s for t in tests), 3),
-        message=None if tests else "the sanity report lists no test cases",
-        tests=tests,
-    )
-
-
-# Outcome words that are not Outcome values. pytest's "xfailed" is a case marked
-# @pytest.mark.xfail that failed as declared: the suite behaves as its authors said it would
-# (pytest itself exits 0), so it counts as passed. "xpassed" is such a case that passed: the
-# declared expectation is stale, so it counts as failed, as pytest's strict xfail mode does.
-# "failure" is the JUnit spelling.
-_OUTCOME_ALIASES = {
-    "xfailed": Outcome.PASSED,
-    "xpassed": Outcome.FAILED,
-    "failure": Outcome.FAILED,
-}
-
-
-def _outcome(text: str) -> Outcome:
-    text = text.lower()
-    if text in _OUTCOME_ALIASES:
-        return _OUTCOME_ALIASES[text]
-    try:
-        return Outcome(text)
-    except ValueError:
-        return Outcome.ERROR
 
 
 # -- e2e ------------------------------------------------------------------------------------
@@ -401,6 +341,7 @@ def run_e2e_suite(
 ) -> SuiteResult:
     from e2e.platforms import PlatformUnavailable, RunOptions, load_platform
     from e2e.progress import Progress
+    from e2e.results import read_results, write_results
     from e2e.scenarios import load_scenarios, select_scenarios
 
     try:
@@ -419,7 +360,7 @@ def run_e2e_suite(
         report_dir=raw_dir,
         work_dir=work_dir,
         kubeconfig=options.kubeconfig,
-        profile=options.profile,
+        aws_settings=options.aws_settings,
         # An external emulator's mounts come from its emulation root (local platform).
         settings={
             **options.settings,
@@ -442,39 +383,12 @@ def run_e2e_suite(
     with log.open("w") as log_stream:
         progress = Progress(stream=cast(TextIO, _Tee(log_stream, reporter)))
         result = platform.run(scenarios, run_options, progress)
+    write_results(result, raw_dir)
     writer.write_raw("e2e/progress.log", log.read_bytes())
-    if result.details.get("driver_version") and writer.summary.target.driver_version is None:
-        writer.summary.target.driver_version = result.details["driver_version"]
-    tests = []
-    for scenario in result.scenarios:
-        tests.append(
-            TestResult(
-                name=scenario.name,
-                classname="scenario",
-                outcome=_outcome(scenario.outcome.value),
-                duration_s=scenario.duration_s,
-                message=scenario.message or None,
-            )
-        )
-        for step in scenario.steps:
-            tests.append(
-                TestResult(
-                    name=f"{scenario.name}: {step.name}",
-                    classname=f"step.{scenario.name}",
-                    outcome=_outcome(step.outcome.value),
-                    duration_s=step.duration_s,
-                    message=step.message or None,
-                )
-            )
-    writer.summary.leaks.extend(Leak.from_sweep(leak, "e2e") for leak in result.leaks)
-    failed = any(t.outcome.is_failure for t in tests)
-    return SuiteResult(
-        "e2e",
-        Outcome.FAILED if failed else Outcome.PASSED,
-        duration_s=round(result.duration_s, 3),
-        tests=tests,
-        raw=sorted(str(p.relative_to(writer.path)) for p in raw_dir.rglob("*") if p.is_file()),
-    )
+    # The file `fsx-csi e2e --report-dir` writes, read back as every suite's file is read.
+    suite = read_results(raw_dir)
+    suite.raw = sorted(str(p.relative_to(writer.path)) for p in raw_dir.rglob("*") if p.is_file())
+    return suite
 
 
 class _Tee:

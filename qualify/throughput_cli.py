@@ -72,7 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kubeconfig", type=Path, help="kind/cluster: the cluster to run the fio Jobs on"
     )
     parser.add_argument(
-        "--profile", type=Path, help="kind/cluster: file system settings for expected figures"
+        "--aws-settings",
+        type=Path,
+        metavar="PATH",
+        help="kind/cluster: the real-AWS settings file (StorageClass parameters, and the "
+        "figures to expect from them; example: fixtures/aws-settings/example.yaml)",
     )
 
 
@@ -114,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         emulation_root=args.emulation_root,
         aws_endpoint_url=args.aws_endpoint_url,
         kubeconfig=args.kubeconfig,
-        profile=args.profile,
+        aws_settings=args.aws_settings,
         plan=plan,
         repeats=args.repeats,
         nodes=args.nodes,

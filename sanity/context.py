@@ -21,12 +21,13 @@ from typing import TypeAlias
 from google.protobuf.message import Message
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_csi_harness.results import Leak
 from sanity.config import SanityConfig, SanityInputs
 from sanity.connection import ConnectError, Connection, connect
 from sanity.locks import CaseLock, RunLock
 from sanity.names import DefaultIdGenerator, FsxIdGenerator, IdGenerator, NameGenerator
 from sanity.paths import PathKind, PathManager
-from sanity.resources import Leak, Resources
+from sanity.resources import Resources, cleanup_leak
 from sanity.rpc import DriverHealth, DriverUnavailable, Response, RpcCaller, RpcClock
 
 # The enum value types of the generated bindings (plain ints at run time).
@@ -290,7 +291,7 @@ class SanityContext:
             except Exception as exc:  # noqa: BLE001 - the leak report must survive anything
                 reason = f"{exc.strerror}: {path}" if isinstance(exc, OSError) else str(exc)
                 if strict:
-                    leaks.append(Leak(self.case, "path", path, "remove directory", reason))
+                    leaks.append(cleanup_leak(self.case, "path", path, "remove directory", reason))
                 else:
                     # csi-sanity's Teardown ignores this error and the case passes; say it.
                     warnings.warn(
@@ -313,13 +314,13 @@ class SanityContext:
             try:
                 kind = self.check_path(target)
             except Exception as exc:  # noqa: BLE001 - a failed check is reported, not raised
-                leaks.append(Leak(self.case, "path", target, "check target path", str(exc)))
+                leaks.append(cleanup_leak(self.case, "path", target, "check target path", str(exc)))
                 continue
             if kind is PathKind.NOT_FOUND:
                 continue
             if "strict" in self.config.profiles:
                 leaks.append(
-                    Leak(
+                    cleanup_leak(
                         self.case,
                         "path",
                         target,

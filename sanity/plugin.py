@@ -12,16 +12,16 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fsx_csi_harness.results import Leak
 from sanity.config import FLAGS, ConfigError, SanityConfig, config_from_raw, load_inputs
 from sanity.context import SanityContext, SessionState, default_lock_dir
 from sanity.names import NameGenerator, new_run_id
-from sanity.resources import Leak
 from sanity.results import (
     PROP_LEAK,
     PROP_RPC_CALLS,
@@ -29,6 +29,7 @@ from sanity.results import (
     PROP_SERVICE,
     PROP_UPSTREAM,
     ResultCollector,
+    ask_driver,
 )
 from sanity.spec import (
     EXCLUSIVE_ATTRIBUTE,
@@ -244,11 +245,12 @@ def sanity(request: pytest.FixtureRequest, sanity_session: SessionState) -> Iter
         request.node.user_properties.append((PROP_RPC_SECONDS, seconds - rpc_before[0]))
         request.node.user_properties.append((PROP_RPC_CALLS, calls - rpc_before[1]))
         for leak in leaks:
-            request.node.user_properties.append((PROP_LEAK, leak.to_dict()))
+            request.node.user_properties.append((PROP_LEAK, leak.to_json()))
         sanity_session.leaks.extend(leaks)
     if leaks:
         raise AssertionError(
-            "resource cleanup failed:\n" + "\n".join(f"  - {leak}" for leak in leaks)
+            "resource cleanup failed:\n"
+            + "\n".join(f"  - {leak.id}: {leak.detail}" for leak in leaks)
         )
 
 
@@ -339,7 +341,7 @@ def _clean_open_contexts(state: PluginState, reason: str) -> list[Leak]:
         state.open_contexts.pop(id(context), None)
     if leaks:
         for leak in leaks:
-            state.collector.leaks.append({**leak.to_dict(), "during": reason})
+            state.collector.leaks.append(replace(leak, detail=f"{leak.detail} (during {reason})"))
     return leaks
 
 
@@ -378,7 +380,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.collector.endpoint = sanity_config.endpoint
         state.collector.profile = sanity_config.profile
         if sanity_config.json_report:
-            state.collector.write_json(sanity_config.json_report)
+            # Which driver answered: asked once more at the end, briefly (it may be gone).
+            driver = ask_driver(sanity_config.endpoint, min(sanity_config.connect_timeout, 3.0))
+            state.collector.write_json(sanity_config.json_report, driver)
     _remove_lock_dir(state.collector.run_id)
 
 
@@ -401,17 +405,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "csi-sanity summary per service")
     for line in collector.summary_lines():
         terminalreporter.write_line(line)
-    document = collector.to_json()
-    terminalreporter.write_line(f"time inside driver RPCs: {document['rpc_seconds_total']:.2f}s")
+    terminalreporter.write_line(f"time inside driver RPCs: {collector.rpc_seconds_total():.2f}s")
     if collector.leaks:
         terminalreporter.write_sep(
             "-", f"leak report: {len(collector.leaks)} resource(s) left behind"
         )
         for leak in collector.leaks:
-            terminalreporter.write_line(
-                f"{leak.get('resource')}: {leak.get('action')} failed: {leak.get('error')} "
-                f"(case {leak.get('case')})"
-            )
+            terminalreporter.write_line(f"{leak.id}: {leak.detail} (case {leak.test})")
     else:
         terminalreporter.write_line("leak report: empty (every created resource was cleaned up)")
     json_path = config.getoption("csi_json_report") or config.getini("csi_json_report")

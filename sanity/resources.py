@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_csi_harness.results import Leak
 from sanity.config import CsiSecrets
 from sanity.rpc import Caller, RpcFailure
 
@@ -46,21 +47,9 @@ class Record:
         return f"volume {self.volume_id} published at {self.path}"
 
 
-@dataclass(frozen=True)
-class Leak:
-    """A resource that cleanup could not undo, and why."""
-
-    case: str
-    kind: str
-    resource: str
-    action: str
-    error: str
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.resource}: {self.action} failed: {self.error}"
+def cleanup_leak(case: str, kind: str, resource: str, action: str, error: str) -> Leak:
+    """A resource that cleanup could not undo, and why, as the shared result model's Leak."""
+    return Leak(kind=kind, id=resource, detail=f"{action} failed: {error}", test=case)
 
 
 class Resources:
@@ -366,7 +355,7 @@ class Resources:
         except RpcFailure as failure:
             if not_found_is_done and failure.code is grpc.StatusCode.NOT_FOUND:
                 return None  # already gone: exactly what cleanup wanted
-            return Leak(
+            return cleanup_leak(
                 self.case,
                 record.kind,
                 record.describe(),
@@ -374,7 +363,7 @@ class Resources:
                 f"{failure.code.name}: {failure.details}",
             )
         except Exception as exc:  # noqa: BLE001 - a leak report must survive any failure
-            return Leak(self.case, record.kind, record.describe(), action, repr(exc))
+            return cleanup_leak(self.case, record.kind, record.describe(), action, repr(exc))
         return None
 
     def _case_path_undos(self, volume_id: str) -> list[tuple[str, Callable[[], object], bool]]:

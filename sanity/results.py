@@ -1,20 +1,36 @@
-"""The run's results: per case outcome, the per-service summary and the JSON document.
+"""The run's results as the shared result model: one TestResult per case, one SuiteResult.
 
 Fed from pytest's test reports by the plugin (on the xdist controller when running in
-parallel, so workers' results arrive here too); knows nothing about pytest itself.
+parallel, so workers' results arrive here too); knows nothing about pytest itself. The JSON
+result (`--json-report`, `--csi.jsonreport`) is the shared `SuiteResult`
+(fsx_csi_harness.results), the file `fsx-csi qualify` reads.
+
+Per case: `name` is the pytest node id, `classname` the csi-sanity service (Identity,
+Controller, Node, ..., FSx), `details` the upstream csi-sanity case name (`upstream`) and the
+time spent inside driver RPCs (`rpc_seconds`, `rpc_calls`). Per suite: `details` holds the
+endpoint, the profile, the run id, the total RPC time and whether the run was interrupted.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-SCHEMA = "fsx-csi-harness/sanity-result/v1"
+from fsx_csi_harness.results import (
+    UNKNOWN,
+    DriverInfo,
+    Leak,
+    Outcome,
+    ResultFormatError,
+    SuiteResult,
+    TestResult,
+    write_suite_file,
+)
+
+SUITE = "sanity"
 
 # Order of the services in the summary: csi-test's top-level Describe blocks, then ours.
 SERVICE_ORDER = (
@@ -38,30 +54,8 @@ PROP_RPC_SECONDS = "csi_sanity_rpc_seconds"
 PROP_RPC_CALLS = "csi_sanity_rpc_calls"
 PROP_LEAK = "csi_sanity_leak"
 
-
-@dataclass
-class CaseResult:
-    nodeid: str
-    upstream: str = ""
-    service: str = ""
-    # passed, failed, skipped, error; "interrupted" when the case never finished its body
-    outcome: str = "interrupted"
-    duration: float = 0.0
-    message: str = ""
-    rpc_seconds: float = 0.0
-    rpc_calls: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "nodeid": self.nodeid,
-            "upstream": self.upstream,
-            "service": self.service,
-            "outcome": self.outcome,
-            "duration": round(self.duration, 4),
-            "message": self.message,
-            "rpc_seconds": round(self.rpc_seconds, 4),
-            "rpc_calls": self.rpc_calls,
-        }
+# A case whose body never finished (Ctrl-C, a crashed worker) did not judge the driver.
+UNFINISHED = "interrupted before the case finished"
 
 
 @dataclass
@@ -70,8 +64,8 @@ class ResultCollector:
     profile: str = "none"
     run_id: str = ""
     started: float = field(default_factory=time.time)
-    cases: dict[str, CaseResult] = field(default_factory=dict)
-    leaks: list[dict[str, str]] = field(default_factory=list)
+    cases: dict[str, TestResult] = field(default_factory=dict)
+    leaks: list[Leak] = field(default_factory=list)
     interrupted: bool = False
 
     @property
@@ -92,42 +86,52 @@ class ResultCollector:
         keys = {key for key, _ in props}
         if PROP_UPSTREAM not in keys and nodeid not in self.cases:
             return  # not a sanity case
-        case = self.cases.setdefault(nodeid, CaseResult(nodeid))
+        case = self.cases.setdefault(
+            nodeid, TestResult(nodeid, Outcome.NOT_RUN, message=UNFINISHED)
+        )
         for key, value in props:
             if key == PROP_UPSTREAM:
-                case.upstream = str(value)
+                case.details["upstream"] = str(value)
             elif key == PROP_SERVICE:
-                case.service = str(value)
+                case.classname = str(value) or None
             elif key == PROP_RPC_SECONDS and isinstance(value, int | float):
-                case.rpc_seconds = float(value)
+                case.details["rpc_seconds"] = round(float(value), 4)
             elif key == PROP_RPC_CALLS and isinstance(value, int):
-                case.rpc_calls = value
+                case.details["rpc_calls"] = value
             elif key == PROP_LEAK and when == "teardown" and isinstance(value, Mapping):
-                leak = {str(k): str(v) for k, v in value.items()}
-                if leak not in self.leaks:
-                    self.leaks.append(leak)
-        case.duration += duration
-        if outcome == "passed" and when == "call" and case.outcome == "interrupted":
-            case.outcome = "passed"
+                self._add_leak(value)
+        case.duration_s += duration
+        unfinished = case.outcome is Outcome.NOT_RUN
+        if outcome == "passed" and when == "call" and unfinished:
+            case.outcome, case.message = Outcome.PASSED, None
         elif outcome == "skipped":
             if when in ("setup", "call"):
-                case.outcome = "skipped"
-                case.message = message
+                case.outcome, case.message = Outcome.SKIPPED, message
         elif outcome == "failed":
             if when == "call":
-                case.outcome = "failed"
-                case.message = message
-            elif case.outcome == "error":
+                case.outcome, case.message = Outcome.FAILED, message
+            elif case.outcome is Outcome.ERROR:
                 case.message = f"{case.message}\n{message}" if case.message else message
-            elif case.outcome != "failed":
+            elif case.outcome is not Outcome.FAILED:
                 # A failure outside the case body (fixture setup, cleanup) is an error.
-                case.outcome = "error"
-                case.message = message
+                case.outcome, case.message = Outcome.ERROR, message
+
+    def _add_leak(self, value: Mapping[object, object]) -> None:
+        try:
+            leak = Leak.from_json(dict(value), PROP_LEAK)
+        except ResultFormatError:
+            # The plugin writes these itself; an unreadable one is a harness bug, kept visible.
+            leak = Leak("unknown", str(dict(value)), "unreadable leak record")
+        if leak not in self.leaks:
+            self.leaks.append(leak)
+
+    def rpc_seconds_total(self) -> float:
+        return round(sum(float(c.details.get("rpc_seconds", 0.0)) for c in self.cases.values()), 4)
 
     def summary(self) -> dict[str, Counter[str]]:
         by_service: dict[str, Counter[str]] = {}
         for case in self.cases.values():
-            by_service.setdefault(case.service or "Other", Counter())[case.outcome] += 1
+            by_service.setdefault(case.classname or "Other", Counter())[case.outcome.value] += 1
         ordered = {name: by_service[name] for name in SERVICE_ORDER if name in by_service}
         ordered.update({k: v for k, v in by_service.items() if k not in ordered})
         return ordered
@@ -135,33 +139,67 @@ class ResultCollector:
     def summary_lines(self) -> list[str]:
         lines = []
         for service, counts in self.summary().items():
+            unfinished = counts[Outcome.NOT_RUN.value]
             lines.append(
                 f"{service:<16} {counts['passed']:>3} passed, {counts['failed']:>3} failed, "
                 f"{counts['error']:>3} errors, {counts['skipped']:>3} skipped"
-                + (f", {counts['interrupted']} interrupted" if counts["interrupted"] else "")
+                + (f", {unfinished} interrupted" if unfinished else "")
             )
         return lines
 
-    def to_json(self) -> dict[str, Any]:
-        totals: Counter[str] = Counter(case.outcome for case in self.cases.values())
-        return {
-            "schema": SCHEMA,
-            "run_id": self.run_id,
-            "endpoint": self.endpoint,
-            "profile": self.profile,
-            "started": self.started,
-            "finished": time.time(),
-            "interrupted": self.interrupted,
-            "totals": {
-                k: totals[k] for k in ("passed", "failed", "error", "skipped", "interrupted")
+    def to_suite(self, driver: DriverInfo, finished: float | None = None) -> SuiteResult:
+        """The run as the shared SuiteResult; `driver` is what GetPluginInfo answered."""
+        finished = time.time() if finished is None else finished
+        tests = list(self.cases.values())
+        message: str | None = None
+        if self.interrupted:
+            outcome = Outcome.ERROR
+            message = "the sanity run was interrupted before it finished; its cases are partial"
+        elif not tests:
+            outcome, message = Outcome.ERROR, "the sanity run recorded no case"
+        elif any(test.outcome.is_failure for test in tests) or self.leaks:
+            outcome = Outcome.FAILED
+        else:
+            outcome = Outcome.PASSED
+        return SuiteResult(
+            name=SUITE,
+            outcome=outcome,
+            duration_s=max(0.0, finished - self.started),
+            message=message,
+            tests=tests,
+            driver=driver,
+            leaks=list(self.leaks),
+            details={
+                "endpoint": self.endpoint,
+                "profile": self.profile,
+                "run_id": self.run_id,
+                "rpc_seconds_total": self.rpc_seconds_total(),
+                "interrupted": self.interrupted,
             },
-            "services": {name: dict(counts) for name, counts in self.summary().items()},
-            "rpc_seconds_total": round(sum(c.rpc_seconds for c in self.cases.values()), 4),
-            "tests": [case.to_dict() for case in self.cases.values()],
-            "leaks": self.leaks,
-        }
+        )
 
-    def write_json(self, path: str) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+    def write_json(self, path: str, driver: DriverInfo) -> Path:
+        return write_suite_file(self.to_suite(driver), Path(path))
+
+
+def ask_driver(endpoint: str, timeout_s: float) -> DriverInfo:
+    """The driver's GetPluginInfo name and version, or unknown when it does not answer
+    within `timeout_s` (it stopped, or the run never reached it)."""
+    import grpc
+
+    from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+    from sanity.connection import ConnectError, connect
+
+    try:
+        connection = connect(endpoint, timeout_s)
+    except ConnectError:
+        return DriverInfo()
+    try:
+        info = csi_pb2_grpc.IdentityStub(connection.channel).GetPluginInfo(
+            csi_pb2.GetPluginInfoRequest(), timeout=timeout_s
+        )
+    except grpc.RpcError:
+        return DriverInfo()
+    finally:
+        connection.close()
+    return DriverInfo(info.name or UNKNOWN, info.vendor_version or UNKNOWN)

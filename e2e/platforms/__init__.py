@@ -54,8 +54,9 @@ class RunOptions:
     # Parent of the run-scoped working directory (sockets, emulation root, pod volumes).
     work_dir: Path | None = None
     kubeconfig: Path | None = None
-    # Real-AWS settings (subnet, security groups, deployment type) for the cluster platform.
-    profile: Path | None = None
+    # The real-AWS settings file (--aws-settings: subnet, security groups, deployment type) for
+    # the cluster platform; read with fsx_csi_harness.aws_settings.load_aws_settings.
+    aws_settings: Path | None = None
     # Emulator lifecycle delay when the platform starts its own emulator.
     creation_delay_s: float = 1.0
     # Longest wait for a claim to bind / a file system to become available.

@@ -2,14 +2,16 @@
 
 - `--driver installed`: the FSx CSI driver already in the cluster is the target (for example
   the upstream Go driver installed with helm), detected through its CSIDriver object
-  `fsx.csi.aws.com`; nothing is deployed. It talks to real AWS, so a profile is needed.
-- otherwise the reference driver is deployed: the `aws` overlay with a profile (real AWS), the
+  `fsx.csi.aws.com`; nothing is deployed. It talks to real AWS, so an AWS settings file is
+  needed.
+- otherwise the reference driver is deployed: the `aws` overlay with AWS settings (real AWS), the
   `emulated` overlay without (the FSx emulator in the cluster; cross-node sharing then needs
   nodes that share the emulation root, as the kind config arranges), and removed at the end
   unless `--keep-cluster`.
 
-Real-AWS settings come from a profile file (`--profile`, see fixtures/profiles/aws-example.yaml):
-region, StorageClass parameters (subnetId, securityGroupIds, deploymentType, ...), timeouts.
+Real-AWS settings come from a settings file (`--aws-settings`, see
+fixtures/aws-settings/example.yaml, read by fsx_csi_harness.aws_settings): region, StorageClass
+parameters (subnetId, securityGroupIds, deploymentType, ...), timeouts.
 Without AWS credentials (the boto3 session finds none) the real-AWS run is refused, saying so.
 
 - `--manifests PATH`: another driver's manifests (kustomize directory, YAML directory or file)
@@ -27,11 +29,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from e2e.platforms import Prerequisite, RunOptions
+from fsx_csi_harness.aws_settings import AwsSettingsError, load_aws_settings
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
@@ -42,72 +44,6 @@ if TYPE_CHECKING:
     from e2e.scenarios import Scenario
 
 DEFAULT_POD_IMAGE = "public.ecr.aws/docker/library/busybox:1.36"
-
-
-@dataclass(frozen=True)
-class AwsProfile:
-    """Real-AWS settings for a cluster run (fixtures/profiles/aws-example.yaml)."""
-
-    region: str
-    storage_class_parameters: Mapping[str, str]
-    provisioning_timeout_s: float = 1200.0
-    extra_tags: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def subnet_id(self) -> str | None:
-        return self.storage_class_parameters.get("subnetId")
-
-    @property
-    def security_group_ids(self) -> tuple[str, ...] | None:
-        value = self.storage_class_parameters.get("securityGroupIds")
-        return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
-
-    def storage_class_defaults(self) -> dict[str, str]:
-        defaults = dict(self.storage_class_parameters)
-        if self.extra_tags:
-            tags = ",".join(f"{k}={v}" for k, v in self.extra_tags.items())
-            existing = defaults.get("extraTags", "").strip(",")
-            defaults["extraTags"] = f"{existing},{tags}" if existing else tags
-        return defaults
-
-
-class ProfileError(ValueError):
-    """A profile file that cannot be used: names the file, the key, expected and seen."""
-
-
-def load_profile(path: Path) -> AwsProfile:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: cannot read the AWS profile: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a mapping, seen {type(data).__name__}")
-    known = {"region", "storageClassParameters", "provisioningTimeoutSeconds", "extraTags"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ProfileError(f"{path}: unknown keys {unknown}; expected some of {sorted(known)}")
-    region = data.get("region")
-    if not isinstance(region, str) or not region:
-        raise ProfileError(
-            f"{path}: region: expected an AWS region such as us-east-1, seen {region!r}"
-        )
-    parameters = data.get("storageClassParameters") or {}
-    if not isinstance(parameters, dict) or "subnetId" not in parameters:
-        raise ProfileError(
-            f"{path}: storageClassParameters: expected a mapping with at least subnetId "
-            f"(and usually securityGroupIds), seen {parameters!r}"
-        )
-    tags = data.get("extraTags") or {}
-    if not isinstance(tags, dict):
-        raise ProfileError(f"{path}: extraTags: expected a mapping, seen {tags!r}")
-    return AwsProfile(
-        region=region,
-        storage_class_parameters={str(k): str(v) for k, v in parameters.items()},
-        provisioning_timeout_s=float(data.get("provisioningTimeoutSeconds", 1200)),
-        extra_tags={str(k): str(v) for k, v in tags.items()},
-    )
 
 
 def kubeconfig_path(options: RunOptions, environ: Mapping[str, str]) -> Path | None:
@@ -166,7 +102,7 @@ class ClusterPlatform:
 
     @staticmethod
     def real_aws(options: RunOptions) -> bool:
-        return options.profile is not None or options.settings.get("aws") == "real"
+        return options.aws_settings is not None or options.settings.get("aws") == "real"
 
     def missing_prerequisites(self, options: RunOptions) -> list[Prerequisite]:
         missing: list[Prerequisite] = []
@@ -181,20 +117,22 @@ class ClusterPlatform:
                 )
             ]
         if self.real_aws(options):
-            if options.profile is None:
+            if options.aws_settings is None:
                 missing.append(
                     Prerequisite(
-                        "an AWS profile file",
-                        "aws=real without --profile",
-                        "copy fixtures/profiles/aws-example.yaml, fill in subnet and security "
-                        "groups, pass it with --profile",
+                        "an AWS settings file",
+                        "aws=real without --aws-settings",
+                        "copy fixtures/aws-settings/example.yaml, fill in subnet and security "
+                        "groups, pass it with --aws-settings",
                     )
                 )
             else:
                 try:
-                    load_profile(options.profile)
-                except ProfileError as exc:
-                    missing.append(Prerequisite("a valid AWS profile", str(exc), "fix the file"))
+                    load_aws_settings(options.aws_settings)
+                except AwsSettingsError as exc:
+                    missing.append(
+                        Prerequisite("a valid AWS settings file", str(exc), "fix the file")
+                    )
             if not self._credentials_present():
                 missing.append(
                     Prerequisite(
@@ -207,10 +145,10 @@ class ClusterPlatform:
         elif options.driver == "installed":
             missing.append(
                 Prerequisite(
-                    "an AWS profile file",
-                    "--driver installed tests a driver that talks to real AWS, and no --profile "
-                    "was given",
-                    "pass --profile with the subnet and security groups the driver may use",
+                    "an AWS settings file",
+                    "--driver installed tests a driver that talks to real AWS, and no "
+                    "--aws-settings was given",
+                    "pass --aws-settings with the subnet and security groups the driver may use",
                 )
             )
         if options.driver == "reference" or not self.real_aws(options):
@@ -298,8 +236,8 @@ class ClusterPlatform:
         result = new_run_result(options, self.name)
         timings: dict[str, str] = {}
         real = self.real_aws(options)
-        profile = load_profile(options.profile) if options.profile is not None else None
-        region = profile.region if profile else options.region
+        aws = load_aws_settings(options.aws_settings) if options.aws_settings is not None else None
+        region = aws.region if aws else options.region
         kubeconfig = kubeconfig_path(options, self._environ)
         clients = self._clients(options)
         deployed: list[dict[str, Any]] = []
@@ -342,15 +280,15 @@ class ClusterPlatform:
                         float(options.settings.get("wait", "300")),
                         schedulable_nodes(clients),
                     )
-            timeout = profile.provisioning_timeout_s if profile else options.provision_timeout_s
+            timeout = aws.provisioning_timeout_s if aws else options.provision_timeout_s
             settings = KubeRunSettings(
                 run_id=options.run_id,
                 platform=self.name,
                 namespace=manifests.kube_name(f"fsx-csi-{options.run_id}"),
                 pod_image=options.settings.get("pod-image", DEFAULT_POD_IMAGE),
-                storage_class_defaults=profile.storage_class_defaults() if profile else {},
-                static_subnet_id=profile.subnet_id if profile else None,
-                static_security_group_ids=profile.security_group_ids if profile else None,
+                storage_class_defaults=aws.storage_class_defaults() if aws else {},
+                static_subnet_id=aws.subnet_id if aws else None,
+                static_security_group_ids=aws.security_group_ids if aws else None,
                 provision_timeout_s=timeout,
                 file_system_delete_timeout_s=timeout,
                 **run_settings,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from e2e.progress import LineProgress, Probe
 from e2e.throughput.engines import MB
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
+from fsx_csi_harness.aws_settings import load_aws_settings
 from qualify.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class KubeThroughputOptions(Protocol):
     QualifyOptions has these fields); a protocol, so this suite never imports qualify.run."""
 
     @property
-    def profile(self) -> Path | None: ...
+    def aws_settings(self) -> Path | None: ...
     @property
     def nodes(self) -> int: ...
     @property
@@ -287,11 +288,8 @@ def run_kube_throughput(
     import yaml
 
     parameters = dict(KubeThroughputConfig(run_id="x").storage_class_parameters)
-    if options.profile is not None:
-        profile = yaml.safe_load(Path(options.profile).read_text()) or {}
-        parameters.update(
-            {str(k): str(v) for k, v in (profile.get("storageClassParameters") or {}).items()}
-        )
+    if options.aws_settings is not None:
+        parameters.update(load_aws_settings(options.aws_settings).storage_class_defaults())
     config = KubeThroughputConfig(
         run_id=writer.summary.run_id,
         nodes=options.nodes,

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from e2e.throughput.runner import Client, directory_check, mount_points
-from qualify.report.model import Leak
+from fsx_csi_harness.results import Leak
 
 if TYPE_CHECKING:
     import grpc
@@ -262,12 +262,10 @@ class LocalVolume:
                 node.kubelet.unpublish(node.pod_uid, volume, timeout_s=30)
             except Exception as failure:  # noqa: BLE001 - every failure is a leak to report
                 self.leaks.append(
-                    Leak("publication", str(node.target), SUITE, f"NodeUnpublish: {failure}")
+                    Leak("publication", str(node.target), f"NodeUnpublish: {failure}")
                 )
             if str(node.target.resolve()) in mount_points():
-                self.leaks.append(
-                    Leak("mount", str(node.target), SUITE, "still mounted after unpublish")
-                )
+                self.leaks.append(Leak("mount", str(node.target), "still mounted after unpublish"))
         if volume is not None and self._provisioner is not None:
             try:
                 self._provisioner.delete_volume(volume.volume_id, timeout_s=60)
@@ -276,9 +274,7 @@ class LocalVolume:
                 if self._cluster is not None:
                     self._cluster.guard.wait_gone(volume.volume_id, timeout_s=60)
             except Exception as failure:  # noqa: BLE001
-                self.leaks.append(
-                    Leak("file-system", volume.volume_id, SUITE, f"DeleteVolume: {failure}")
-                )
+                self.leaks.append(Leak("file-system", volume.volume_id, f"DeleteVolume: {failure}"))
         self._stack.close()
         if self._cluster is not None:
-            self.leaks.extend(Leak.from_sweep(leak, SUITE) for leak in self._cluster.leaks)
+            self.leaks.extend(self._cluster.leaks)

@@ -17,8 +17,9 @@ from e2e.throughput.runner import (
     throughput_suite,
 )
 from e2e.throughput.workloads import WorkloadPlan
+from fsx_csi_harness.results import UNKNOWN, DriverInfo, Outcome, SuiteResult, TestResult
 from qualify.report.bundle import BundleWriter
-from qualify.report.model import Outcome, SuiteResult, TestResult, Throughput
+from qualify.report.model import Throughput
 
 Progress = Callable[[str], None]
 
@@ -92,9 +93,6 @@ def run_local_throughput(
     message = None
     try:
         with volume:
-            if summary.target.driver_name is None:
-                summary.target.driver_name = volume.driver_name
-                summary.target.driver_version = volume.driver_version
             clients = volume.clients()
             raw = volume.raw_client()
             single = clients[:1] + ([raw] if raw else [])
@@ -116,11 +114,11 @@ def run_local_throughput(
         message = f"could not set up the local volume: {exc}"
     except Exception as exc:  # noqa: BLE001 - a CSI error ends the suite, recorded as such
         message = f"{type(exc).__name__} while running throughput: {exc}"
-    finally:
-        # The driver logs are in raw/throughput/ by now (the cluster copies them when it stops).
-        summary.leaks.extend(volume.leaks)
+    # The driver logs are in raw/throughput/ by now (the cluster copies them when it stops).
     throughput.ratios = overhead_ratios(throughput.measurements, options.ratio_target)
     suite = throughput_suite(throughput.measurements, time.monotonic() - started, message)
+    suite.leaks = list(volume.leaks)
+    suite.driver = DriverInfo(volume.driver_name or UNKNOWN, volume.driver_version or UNKNOWN)
     if message is not None:
         suite.outcome = Outcome.ERROR
         suite.tests.append(TestResult("throughput setup", Outcome.ERROR, message=message))

@@ -81,10 +81,10 @@ def compare(
             result.context_differences.append(f"{label}: {a} -> {b}")
     result.test_changes = _test_changes(before, after)
     result.throughput_changes = _throughput_changes(before, after)
-    known = {(leak.kind, leak.id) for leak in before.leaks}
+    known = {(leak.kind, leak.id) for _, leak in before.leaks()}
     result.new_leaks = [
-        f"{leak.kind} {leak.id} ({leak.suite})"
-        for leak in after.leaks
+        f"{leak.kind} {leak.id} ({suite_name})"
+        for suite_name, leak in after.leaks()
         if (leak.kind, leak.id) not in known
     ]
     return result

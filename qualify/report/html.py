@@ -90,10 +90,10 @@ def _failures(summary: Summary) -> str:
             items.append(_failure_item(f"{suite.name}", suite.outcome, suite.message))
         for test in failed_tests:
             items.append(_failure_item(f"{suite.name} :: {test.name}", test.outcome, test.message))
-    for leak in summary.leaks:
+    for suite_name, leak in summary.leaks():
         items.append(
             _failure_item(
-                f"leak: {leak.kind} {leak.id}", Outcome.FAILED, f"{leak.suite}: {leak.detail}"
+                f"leak: {leak.kind} {leak.id}", Outcome.FAILED, f"{suite_name}: {leak.describe()}"
             )
         )
     if not items:
@@ -284,11 +284,11 @@ def _short(message: str | None) -> str:
 
 def _leaks_and_notes(summary: Summary) -> str:
     parts = ["<h2>Leak report</h2>"]
-    if summary.leaks:
+    if summary.leaks():
         rows = "".join(
             f"<tr><td>{escape(leak.kind)}</td><td>{escape(leak.id)}</td>"
-            f"<td>{escape(leak.suite)}</td><td>{escape(leak.detail)}</td></tr>"
-            for leak in summary.leaks
+            f"<td>{escape(suite_name)}</td><td>{escape(leak.describe())}</td></tr>"
+            for suite_name, leak in summary.leaks()
         )
         parts.append(
             f"<table><tr><th>kind</th><th>id</th><th>suite</th><th>detail</th></tr>{rows}</table>"

@@ -11,29 +11,42 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from e2e.results import LeakedResource
+# The suite-level model is shared by every suite (each writes it) and lives on the ground floor;
+# the report adds only what a bundle holds beyond it (target, environment, throughput figures).
+from fsx_csi_harness.results import (
+    Leak,
+    Outcome,
+    ResultFormatError,
+    SuiteResult,
+    TestResult,
+    check_version,
+)
+
+__all__ = [
+    "Environment",
+    "Expected",
+    "Leak",
+    "Measurement",
+    "Outcome",
+    "Ratio",
+    "SuiteResult",
+    "Summary",
+    "SummaryFormatError",
+    "Target",
+    "TestResult",
+    "Throughput",
+    "Verdict",
+    "from_json",
+    "to_json",
+]
 
 _T = TypeVar("_T")
 
 # Bump the minor version for added optional fields, the major one for anything a reader of
-# an older version would misread.
-SCHEMA_VERSION = "1.0"
-SUPPORTED_MAJOR = 1
-
-
-class Outcome(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    ERROR = "error"
-    NOT_RUN = "not_run"
-
-    @property
-    def is_failure(self) -> bool:
-        return self in (Outcome.FAILED, Outcome.ERROR)
+# an older version would misread. 1.1: every suite carries its driver, leaks and details.
+SCHEMA_VERSION = "1.1"
 
 
 class Verdict(StrEnum):
@@ -65,38 +78,6 @@ class Environment:
     cpus: int
     # "fio-3.33" when fio ran the data workloads, or "fallback engine (...)" when it did not.
     fio: str
-
-
-@dataclass
-class TestResult:
-    __test__ = False  # a record, not a pytest test class
-
-    name: str
-    outcome: Outcome
-    duration_s: float = 0.0
-    message: str | None = None
-    # Group within the suite (a csi-sanity service, a scenario, a workload family).
-    classname: str | None = None
-
-
-@dataclass
-class SuiteResult:
-    name: str
-    outcome: Outcome
-    duration_s: float = 0.0
-    message: str | None = None
-    tests: list[TestResult] = field(default_factory=list)
-    # Bundle-relative paths of this suite's raw outputs (raw/...).
-    raw: list[str] = field(default_factory=list)
-    # A required suite that did not run fails the verdict: a qualification that skipped
-    # sanity because it could not start is no pass. Suites the user excluded are not required.
-    required: bool = True
-
-    def counts(self) -> dict[str, int]:
-        counted = {outcome.value: 0 for outcome in Outcome}
-        for test in self.tests:
-            counted[test.outcome.value] += 1
-        return counted
 
 
 @dataclass
@@ -160,19 +141,6 @@ class Throughput:
 
 
 @dataclass
-class Leak:
-    kind: str
-    id: str
-    suite: str
-    detail: str = ""
-
-    @classmethod
-    def from_sweep(cls, leak: LeakedResource, suite: str) -> Leak:
-        """A leak a run's sweep found (e2e.results), as the suite's report records it."""
-        return cls(leak.kind, leak.identifier, suite, leak.describe())
-
-
-@dataclass
 class Summary:
     run_id: str
     started: str
@@ -186,31 +154,50 @@ class Summary:
     command: list[str] = field(default_factory=list)
     suites: list[SuiteResult] = field(default_factory=list)
     throughput: Throughput | None = None
-    leaks: list[Leak] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     schema_version: str = SCHEMA_VERSION
 
     def suite(self, name: str) -> SuiteResult | None:
         return next((suite for suite in self.suites if suite.name == name), None)
 
+    def leaks(self) -> list[tuple[str, Leak]]:
+        """(suite name, leak) for every leak of every suite: each suite holds its own."""
+        return [(suite.name, leak) for suite in self.suites for leak in suite.leaks]
+
     def decide_verdict(self) -> Verdict:
         """Passed only if complete, nothing failed or errored, and nothing leaked."""
         if not self.complete:
             return Verdict.INCOMPLETE
         for suite in self.suites:
-            if suite.outcome.is_failure or any(t.outcome.is_failure for t in suite.tests):
+            if suite.failed:
                 return Verdict.FAILED
             if suite.required and suite.outcome is Outcome.NOT_RUN:
                 return Verdict.FAILED
-        if self.leaks:
-            return Verdict.FAILED
         return Verdict.PASSED
 
 
 def to_json(summary: Summary) -> dict[str, Any]:
     """The summary as plain JSON types (enums become their string values)."""
-    data = dataclasses.asdict(summary)
-    return _plain(data)  # type: ignore[no-any-return]
+    return {
+        "schema_version": summary.schema_version,
+        "run_id": summary.run_id,
+        "started": summary.started,
+        "finished": summary.finished,
+        "complete": summary.complete,
+        "verdict": summary.verdict.value,
+        "command": list(summary.command),
+        "platform": summary.platform,
+        "aws_mode": summary.aws_mode,
+        "target": dataclasses.asdict(summary.target),
+        "environment": dataclasses.asdict(summary.environment),
+        "suites": [suite.to_json() for suite in summary.suites],
+        "throughput": (
+            None if summary.throughput is None else _plain(dataclasses.asdict(summary.throughput))
+        ),
+        # Every suite's leaks again in one list, each naming its suite: what 1.0 readers read.
+        "leaks": [{"suite": name, **leak.to_json()} for name, leak in summary.leaks()],
+        "notes": list(summary.notes),
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -231,13 +218,10 @@ def from_json(data: Any) -> Summary:
     """Read a summary written by any 1.x writer; unknown fields are ignored."""
     if not isinstance(data, dict):
         raise SummaryFormatError(f"expected a JSON object, saw {type(data).__name__}")
-    version = str(data.get("schema_version", ""))
-    major = version.split(".", 1)[0]
-    if not major.isdigit() or int(major) != SUPPORTED_MAJOR:
-        raise SummaryFormatError(
-            f"schema_version {version!r} is not supported (this reader understands "
-            f"{SUPPORTED_MAJOR}.x); use the fsx-csi version that wrote the bundle"
-        )
+    try:
+        version = check_version(data.get("schema_version"), "summary.json")
+    except ResultFormatError as exc:
+        raise SummaryFormatError(str(exc)) from None
     try:
         throughput_data = data.get("throughput")
         throughput = None
@@ -255,6 +239,13 @@ def from_json(data: Any) -> Summary:
                 expected=_build(Expected, expected_data) if expected_data else None,
                 notes=list(throughput_data.get("notes", [])),
             )
+        suites_data = data.get("suites", [])
+        suites = [
+            SuiteResult.from_json(item, f"suites[{index}]")
+            for index, item in enumerate(suites_data)
+        ]
+        if not any("leaks" in item for item in suites_data):
+            _attach_top_level_leaks(data.get("leaks", []), suites)
         return Summary(
             schema_version=version,
             run_id=data["run_id"],
@@ -267,27 +258,24 @@ def from_json(data: Any) -> Summary:
             aws_mode=data["aws_mode"],
             target=_build(Target, data["target"]),
             environment=_build(Environment, data["environment"]),
-            suites=[
-                SuiteResult(
-                    name=s["name"],
-                    outcome=Outcome(s["outcome"]),
-                    duration_s=float(s.get("duration_s", 0.0)),
-                    message=s.get("message"),
-                    raw=list(s.get("raw", [])),
-                    required=bool(s.get("required", True)),
-                    tests=[
-                        _build(TestResult, t, outcome=Outcome(t["outcome"]))
-                        for t in s.get("tests", [])
-                    ],
-                )
-                for s in data.get("suites", [])
-            ],
+            suites=suites,
             throughput=throughput,
-            leaks=[_build(Leak, leak) for leak in data.get("leaks", [])],
             notes=list(data.get("notes", [])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SummaryFormatError(f"summary.json does not match schema {version}: {exc!r}") from exc
+
+
+def _attach_top_level_leaks(entries: list[Any], suites: list[SuiteResult]) -> None:
+    """A 1.0 summary lists leaks only at the top level, each naming its suite."""
+    for index, entry in enumerate(entries):
+        leak = Leak.from_json(entry, f"leaks[{index}]")
+        name = str(entry.get("suite", ""))
+        suite = next((s for s in suites if s.name == name), None)
+        if suite is None:  # a leak of a suite the summary does not list: keep it visible
+            suite = SuiteResult(name or "unknown", Outcome.NOT_RUN, required=False)
+            suites.append(suite)
+        suite.leaks.append(leak)
 
 
 def _build(cls: type[_T], data: dict[str, Any], **overrides: Any) -> _T:

@@ -80,7 +80,7 @@ def format_summary(summary: Summary, bundle: str, max_failures: int = 30) -> str
         lines.extend(f"  note: {note}" for note in throughput.notes)
     lines += [
         "",
-        "Leaks: " + (", ".join(f"{leak.kind} {leak.id}" for leak in summary.leaks) or "none"),
+        "Leaks: " + (", ".join(f"{leak.kind} {leak.id}" for _, leak in summary.leaks()) or "none"),
     ]
     other_notes = [n for n in summary.notes if not n.startswith("incomplete:")]
     if other_notes:

@@ -403,7 +403,7 @@ def test_the_sweep_deletes_and_lists_what_a_failed_teardown_left(
     assert (
         {"Pod", "PersistentVolumeClaim"} <= kinds <= {"Pod", "PersistentVolumeClaim", "file-system"}
     )
-    assert "after-expansion" in next(x.identifier for x in result.leaks if x.kind == "Pod")
+    assert "after-expansion" in next(x.id for x in result.leaks if x.kind == "Pod")
     assert all(leak.removed for leak in result.leaks)
     assert not result.passed
     assert emulator.describe_file_systems()["FileSystems"] == []
@@ -498,9 +498,9 @@ def test_real_aws_without_credentials_or_installed_driver_is_refused(
         credentials_present=lambda: False,
         environ={},
     )
-    profile = REPO / "fixtures/profiles/aws-example.yaml"
+    aws_settings = REPO / "fixtures/aws-settings/example.yaml"
     missing = platform.missing_prerequisites(
-        options(tmp_path, kubeconfig=kubeconfig, profile=profile, driver="installed")
+        options(tmp_path, kubeconfig=kubeconfig, aws_settings=aws_settings, driver="installed")
     )
     assert [m.what for m in missing] == ["AWS credentials"]
     platform = cluster_platform.ClusterPlatform(
@@ -510,13 +510,13 @@ def test_real_aws_without_credentials_or_installed_driver_is_refused(
         environ={},
     )
     missing = platform.missing_prerequisites(
-        options(tmp_path, kubeconfig=kubeconfig, profile=profile, driver="installed")
+        options(tmp_path, kubeconfig=kubeconfig, aws_settings=aws_settings, driver="installed")
     )
     assert [m.what for m in missing] == ["an installed FSx CSI driver"]
     assert "no CSIDriver fsx.csi.aws.com" in missing[0].seen
 
 
-def test_installed_driver_on_real_aws_uses_the_profile_and_deploys_nothing(
+def test_installed_driver_on_real_aws_uses_the_aws_settings_and_deploys_nothing(
     tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
 ) -> None:
     # The "installed" driver: a CSIDriver object exists; the fake provisioner plays the driver.
@@ -535,7 +535,7 @@ def test_installed_driver_on_real_aws_uses_the_profile_and_deploys_nothing(
         tmp_path,
         kubeconfig=kubeconfig,
         driver="installed",
-        profile=REPO / "fixtures/profiles/aws-example.yaml",
+        aws_settings=REPO / "fixtures/aws-settings/example.yaml",
     )
     assert platform.missing_prerequisites(run_options) == []
 
@@ -583,15 +583,6 @@ def test_cluster_deploys_the_emulated_overlay_and_removes_it(
     assert [n.removeprefix("delete_") for n in deleted[-len(applied) :]] == [
         n.removeprefix("patch_") for n in reversed(applied)
     ]
-
-
-def test_profile_errors_name_the_key(tmp_path: Path) -> None:
-    bad = tmp_path / "p.yaml"
-    bad.write_text("region: us-east-1\nstorageClassParameters: {deploymentType: SCRATCH_2}\n")
-    with pytest.raises(cluster_platform.ProfileError, match="subnetId"):
-        cluster_platform.load_profile(bad)
-    profile = cluster_platform.load_profile(REPO / "fixtures/profiles/aws-example.yaml")
-    assert profile.subnet_id and profile.security_group_ids
 
 
 # --------------------------------------------------------------------------- k3s
@@ -695,9 +686,9 @@ def test_real_kind_run_of_the_headline_scenario(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_cluster_run_of_the_headline_scenario(tmp_path: Path) -> None:
-    profile = os.environ.get("FSX_CSI_E2E_PROFILE")
+    aws_settings = os.environ.get("FSX_CSI_E2E_AWS_SETTINGS")
     platform = cluster_platform.create_platform()
-    run_options = options(tmp_path, profile=Path(profile) if profile else None)
+    run_options = options(tmp_path, aws_settings=Path(aws_settings) if aws_settings else None)
     _skip_unless_ready(platform, run_options)
     result = platform.run(scenarios("dynamic"), run_options, Progress())
     assert result.passed, [s.message for s in result.scenarios]

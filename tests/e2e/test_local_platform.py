@@ -195,7 +195,7 @@ def test_leak_sweep_deletes_and_reports_file_systems_left_by_the_run(tmp_path: P
         )
         guard = cluster.guard
     fs_id = created["FileSystem"]["FileSystemId"]
-    assert [(leak.kind, leak.identifier, leak.removed) for leak in cluster.leaks] == [
+    assert [(leak.kind, leak.id, leak.removed) for leak in cluster.leaks] == [
         ("file-system", fs_id, True)
     ]
     del guard, other_run  # the emulator is gone with the cluster; another run's fs untouched

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qualify.report.model import Leak, Outcome
-from qualify.run import QualifyOptions, parse_sanity_report, run_qualify
+from qualify.run import QualifyOptions, run_qualify
 
 
 def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
@@ -29,35 +28,6 @@ def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
     excluded = [s["name"] for s in summary["suites"] if not s.get("required", True)]
     assert excluded == ["sanity", "throughput"]
     assert "verdict: FAILED" in capsys.readouterr().err
-
-
-def test_the_sanity_json_result_becomes_test_cases_and_leaks() -> None:
-    leaks: list[Leak] = []
-    suite = parse_sanity_report(
-        {
-            "tests": [
-                {
-                    "nodeid": "sanity/cases/test_node.py::test_publish",
-                    "outcome": "passed",
-                    "duration": 0.2,
-                },
-                {
-                    "nodeid": "sanity/cases/test_node.py::test_unpublish",
-                    "outcome": "failed",
-                    "duration": 0.1,
-                    "message": "target path still exists",
-                },
-            ],
-            "leaks": [{"kind": "volume", "id": "fs-1", "detail": "DeleteVolume failed"}],
-        },
-        leaks,
-    )
-    assert suite.outcome is Outcome.FAILED
-    assert [(t.classname, t.name, t.outcome) for t in suite.tests] == [
-        ("test_node.py", "test_publish", Outcome.PASSED),
-        ("test_node.py", "test_unpublish", Outcome.FAILED),
-    ]
-    assert [(leak.kind, leak.id) for leak in leaks] == [("volume", "fs-1")]
 
 
 def test_qualify_rejects_flag_combinations_before_running(tmp_path: Path) -> None:

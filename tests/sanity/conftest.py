@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fsx_csi_harness import results
 from sanity.cli import plugin_arguments
 from tests.sanity.faulty_driver import FaultyDriver
 
@@ -26,11 +27,14 @@ class SuiteRun:
     returncode: int
     stdout: str
     stderr: str
+    # The JSON result as written: the shared SuiteResult (fsx_csi_harness.results), which
+    # run_suite also parses with the model's own reader, so every run checks the format.
     result: dict[str, Any]
     seconds: float
 
     def outcomes(self) -> dict[str, str]:
-        return {test["nodeid"]: test["outcome"] for test in self.result.get("tests", [])}
+        """Outcome by pytest node id (a sanity case's name in the result)."""
+        return {test["name"]: test["outcome"] for test in self.result.get("tests", [])}
 
     def count(self, outcome: str) -> int:
         return sum(1 for value in self.outcomes().values() if value == outcome)
@@ -103,4 +107,6 @@ def run_suite(
     )
     seconds = time.monotonic() - started
     result = json.loads(report.read_text()) if report.exists() else {}
+    if result:
+        results.from_json(result)  # raises, naming the key, if sanity wrote another format
     return SuiteRun(completed.returncode, completed.stdout, completed.stderr, result, seconds)

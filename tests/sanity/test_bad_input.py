@@ -122,7 +122,7 @@ def test_a_driver_that_crashes_mid_run_errors_the_remaining_cases_and_cleanup_is
     ]
     # The case that was running when the driver died tried to clean up, and says what leaked.
     assert run.result["leaks"], run.stdout[-3000:]
-    assert any("UNAVAILABLE" in leak["error"] for leak in run.result["leaks"])
+    assert any("UNAVAILABLE" in leak["detail"] for leak in run.result["leaks"])
     assert "leak report:" in run.stdout
 
 
@@ -156,6 +156,9 @@ def test_ctrl_c_still_cleans_up_what_the_running_case_created(
     assert "interrupted; undoing what 1 running case(s) created" in output
     assert not driver.volumes and not driver.staged and not driver.published
     result = json.loads(report.read_text())
-    assert result["interrupted"] is True and result["leaks"] == []
-    assert [t["outcome"] for t in result["tests"]] == ["interrupted"]
+    assert result["details"]["interrupted"] is True and result["leaks"] == []
+    assert result["outcome"] == "error" and "interrupted" in result["message"]
+    assert [(t["outcome"], t["message"]) for t in result["tests"]] == [
+        ("not_run", "interrupted before the case finished")
+    ]
     assert not (workdir / "mnt").exists() and not (workdir / "stage").exists()

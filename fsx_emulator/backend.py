@@ -25,7 +25,25 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from moto.fsx.models import FileSystem, FSxBackend
 
-from fsx_csi_harness.fsx import DeploymentType, StorageType, capacity_rule
+from fsx_csi_harness.fsx import (
+    DEFAULT_DAILY_AUTOMATIC_BACKUP_START_TIME,
+    DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB,
+    MAX_FILE_SYSTEM_IDS_PER_DESCRIBE,
+    MOUNT_NAME_LENGTH,
+    SCRATCH_1_MOUNT_NAME,
+    STORAGE_UPDATE_IN_PROGRESS_MESSAGE,
+    DeploymentType,
+    Field,
+    Problem,
+    StorageType,
+    api_name,
+    association_refusal,
+    automatic_metadata_iops,
+    capacity_rule,
+    dns_name,
+    paths_overlap,
+    s3_bucket,
+)
 from fsx_emulator import rules
 from fsx_emulator.config import EmulatorConfig, check_page_size, check_token_ttl
 from fsx_emulator.errors import (
@@ -47,16 +65,6 @@ R = TypeVar("R")
 # The phases of a FILE_SYSTEM_UPDATE administrative action, in order (FSX_FACTS.md).
 UPDATE_PHASES = ("PENDING", "IN_PROGRESS", "UPDATED_OPTIMIZING", "COMPLETED")
 MOUNT_NAME_ALPHABET = string.ascii_lowercase + string.digits
-# AWS answers "fsx" as the MountName of every SCRATCH_1 file system (API reference,
-# LustreFileSystemConfiguration.MountName); the other deployment types get 8 characters.
-SCRATCH_1_MOUNT_NAME = "fsx"
-
-
-# AWS's own words for a second storage update while one runs; drivers match on them (the
-# upstream driver does), so the text is AWS's exactly.
-UPDATE_IN_PROGRESS_MESSAGE = (
-    "Unable to perform the storage capacity update. There is an update already in progress."
-)
 
 
 class TokenUse(NamedTuple):
@@ -119,7 +127,7 @@ class EmulatedFileSystem(FileSystem):
         )
         # moto draws an 8-hex-digit id; AWS ids have 17 hex digits.
         self.file_system_id = file_system_id
-        self.dns_name = f"{file_system_id}.fsx.{backend.region_name}.amazonaws.com"
+        self.dns_name = dns_name(file_system_id, backend.region_name)
         self.resource_arn = (
             f"arn:aws:fsx:{backend.region_name}:{backend.account_id}:file-system/{file_system_id}"
         )
@@ -158,20 +166,20 @@ class EmulatedFileSystem(FileSystem):
             out["CopyTagsToBackups"] = given.get("CopyTagsToBackups", False)
             if retention > 0:
                 out["DailyAutomaticBackupStartTime"] = given.get(
-                    "DailyAutomaticBackupStartTime", "05:00"
+                    "DailyAutomaticBackupStartTime", DEFAULT_DAILY_AUTOMATIC_BACKUP_START_TIME
                 )
         if spec.storage_type is StorageType.HDD:
             out["DriveCacheType"] = given["DriveCacheType"]
         if "ImportPath" in given:
             import_path = given["ImportPath"]
-            bucket = import_path[len("s3://") :].split("/", 1)[0]
+            bucket = s3_bucket(import_path)
             stamp = datetime.fromtimestamp(self.creation_time, UTC).strftime("%Y%m%dT%H%M%SZ")
             out["DataRepositoryConfiguration"] = {
                 "ImportPath": import_path,
                 # AWS's default export prefix: FSxLustre<creation timestamp> in the bucket.
                 "ExportPath": given.get("ExportPath", f"s3://{bucket}/FSxLustre{stamp}"),
                 "ImportedFileChunkSize": given.get(
-                    "ImportedFileChunkSize", rules.DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB
+                    "ImportedFileChunkSize", DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB
                 ),
                 "AutoImportPolicy": given.get("AutoImportPolicy", "NONE"),
             }
@@ -179,7 +187,7 @@ class EmulatedFileSystem(FileSystem):
             out["EfaEnabled"] = spec.efa_enabled
             metadata = given.get("MetadataConfiguration")
             if metadata is not None:
-                iops = metadata.get("Iops") or rules.automatic_metadata_iops(spec.storage_capacity)
+                iops = metadata.get("Iops") or automatic_metadata_iops(spec.storage_capacity)
                 out["MetadataConfiguration"] = {"Mode": metadata["Mode"], "Iops": iops}
         if "RootSquashConfiguration" in given:
             out["RootSquashConfiguration"] = given["RootSquashConfiguration"]
@@ -262,11 +270,6 @@ class Association:
         if self.spec.s3 is not None:
             result["S3"] = json.loads(json.dumps(self.spec.s3))
         return result
-
-
-def _paths_overlap(a: str, b: str) -> bool:
-    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
-    return a.startswith(b) or b.startswith(a)
 
 
 class FidelityFSxBackend(FSxBackend):
@@ -380,7 +383,7 @@ class FidelityFSxBackend(FSxBackend):
         mount_name = (
             SCRATCH_1_MOUNT_NAME
             if spec.deployment is DeploymentType.SCRATCH_1
-            else "".join(self._rng.choices(MOUNT_NAME_ALPHABET, k=8))
+            else "".join(self._rng.choices(MOUNT_NAME_ALPHABET, k=MOUNT_NAME_LENGTH))
         )
         file_system = EmulatedFileSystem(
             self, spec, file_system_id, mount_name, self._next_sequence()
@@ -467,8 +470,11 @@ class FidelityFSxBackend(FSxBackend):
         self, file_system_ids: list[str] | None, max_results: int | None, next_token: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         if file_system_ids:
-            if len(file_system_ids) > 50:
-                raise bad_request(f"FileSystemIds: at most 50 ids, got {len(file_system_ids)}.")
+            if len(file_system_ids) > MAX_FILE_SYSTEM_IDS_PER_DESCRIBE:
+                raise bad_request(
+                    f"FileSystemIds: at most {MAX_FILE_SYSTEM_IDS_PER_DESCRIBE} ids, got "
+                    f"{len(file_system_ids)}."
+                )
             selected = [self._file_system(fs_id) for fs_id in file_system_ids]
         else:
             selected = list(self.file_systems.values())
@@ -563,13 +569,11 @@ class FidelityFSxBackend(FSxBackend):
                     f"LustreConfiguration.{key}"
                 )
         persistent = file_system.spec.deployment.is_persistent
-        lustre.pattern("WeeklyMaintenanceStartTime", rules.WEEKLY_TIME, "d:HH:MM (1:05:00)")
-        lustre.pattern("DailyAutomaticBackupStartTime", rules.DAILY_TIME, "HH:MM (05:00)")
-        lustre.integer(
-            "AutomaticBackupRetentionDays", minimum=0, maximum=rules.MAX_BACKUP_RETENTION_DAYS
-        )
-        lustre.choice("DataCompressionType", rules.DATA_COMPRESSION_TYPES)
-        lustre.choice("AutoImportPolicy", rules.AUTO_IMPORT_POLICIES)
+        lustre.checked(Field.WEEKLY_MAINTENANCE_START_TIME, str, "a string")
+        lustre.checked(Field.DAILY_AUTOMATIC_BACKUP_START_TIME, str, "a string")
+        lustre.checked(Field.AUTOMATIC_BACKUP_RETENTION_DAYS, int, "an integer")
+        lustre.checked(Field.DATA_COMPRESSION_TYPE, str, "a string")
+        lustre.checked(Field.AUTO_IMPORT_POLICY, str, "a string")
         lustre.obj("LogConfiguration")
         lustre.obj("RootSquashConfiguration")
         for key in ("DailyAutomaticBackupStartTime", "AutomaticBackupRetentionDays"):
@@ -598,7 +602,8 @@ class FidelityFSxBackend(FSxBackend):
             if a["AdministrativeActionType"] == "FILE_SYSTEM_UPDATE" and a["Status"] != "COMPLETED"
         ]
         if running:
-            raise bad_request(UPDATE_IN_PROGRESS_MESSAGE)
+            # AWS's own words: drivers match on them (the upstream driver does).
+            raise bad_request(STORAGE_UPDATE_IN_PROGRESS_MESSAGE)
         if spec.deployment is DeploymentType.SCRATCH_1:
             raise bad_request(
                 "StorageCapacity cannot be increased for SCRATCH_1 file systems; use SCRATCH_2 "
@@ -649,7 +654,7 @@ class FidelityFSxBackend(FSxBackend):
                     if file_system.spec.deployment is DeploymentType.PERSISTENT_2:
                         metadata = file_system.lustre.get("MetadataConfiguration")
                         if metadata is not None and metadata.get("Mode") == "AUTOMATIC":
-                            metadata["Iops"] = rules.automatic_metadata_iops(capacity)
+                            metadata["Iops"] = automatic_metadata_iops(capacity)
                     file_system.spec = replace(file_system.spec, storage_capacity=capacity)
 
             return run
@@ -669,16 +674,14 @@ class FidelityFSxBackend(FSxBackend):
         spec = rules.create_association(params)
         file_system = self._file_system(spec.file_system_id)
         fs_spec = file_system.spec
-        if fs_spec.deployment is DeploymentType.SCRATCH_1 or fs_spec.version == "2.10":
+        refusal = association_refusal(
+            fs_spec.deployment, fs_spec.version, "DataRepositoryConfiguration" in file_system.lustre
+        )
+        if refusal is not None:
+            problem = Problem(Field.DATA_REPOSITORY_ASSOCIATIONS, refusal)
             raise bad_request(
-                f"Data repository associations are not supported on {file_system.file_system_id} "
-                f"({fs_spec.deployment}, Lustre {fs_spec.version}); they need a file system "
-                "other than SCRATCH_1 with Lustre 2.12 or newer."
-            )
-        if "DataRepositoryConfiguration" in file_system.lustre:
-            raise bad_request(
-                f"{file_system.file_system_id} is linked to S3 through ImportPath; it cannot also "
-                "have data repository associations."
+                f"Data repository associations are not supported on {file_system.file_system_id}"
+                f": a data repository association {problem.render(api_name)}."
             )
         if file_system.lifecycle not in ("AVAILABLE", "UPDATING"):
             raise bad_request(
@@ -698,7 +701,7 @@ class FidelityFSxBackend(FSxBackend):
                 Limit="DATA_REPOSITORY_ASSOCIATIONS_PER_FILE_SYSTEM",
             )
         for other in existing:
-            if _paths_overlap(other.spec.file_system_path, spec.file_system_path):
+            if paths_overlap(other.spec.file_system_path, spec.file_system_path):
                 raise bad_request(
                     f"FileSystemPath {spec.file_system_path!r} overlaps "
                     f"{other.spec.file_system_path!r} of association {other.association_id}."

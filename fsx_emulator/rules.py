@@ -1,51 +1,76 @@
 """Request validation for the FSx operations the emulator implements.
 
-Capacity and throughput rules come from `fsx_csi_harness.fsx` (the project's one table of FSx
-facts); this module adds the request-shape checks AWS's API reference documents for
-CreateFileSystem, UpdateFileSystem and data repository associations. Every failure is an
-FSxApiError whose message names the field, the value seen and what is accepted.
+Every rule comes from `fsx_csi_harness.fsx`, the project's one table of FSx rules (the driver
+and its test fake read the same one): value lists, patterns, limits, which fields fit together
+and the capacity increments. This module adds the request shape (JSON types, required
+fields) and AWS's error codes. Every failure is an FSxApiError whose message names the field
+as the API does, the value seen and what is accepted.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fsx_csi_harness.fsx import (
-    DEFAULT_DEPLOYMENT_TYPE,
-    DEFAULT_STORAGE_TYPE,
-    LUSTRE_VERSIONS,
-    PER_UNIT_THROUGHPUT,
+    API_STORAGE_TYPES,
+    AUTO_IMPORT_POLICIES,
+    CLIENT_REQUEST_TOKEN,
+    DATA_COMPRESSION_TYPES,
+    DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB,
+    FILE_SYSTEM_ID,
+    LOG_LEVELS,
+    LUSTRE,
+    MAX_BACKUP_RETENTION_DAYS,
+    MAX_DATA_REPOSITORY_ASSOCIATIONS,
+    MAX_KMS_KEY_ID_LENGTH,
+    MAX_SECURITY_GROUPS,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS,
+    METADATA_MODES,
+    RESERVED_TAG_PREFIX,
+    SECURITY_GROUP_ID,
+    SUBNET_ID,
+    UNIMPLEMENTED_STORAGE_TYPES,
     DeploymentType,
-    DriveCacheType,
+    Field,
+    LustreSettings,
     StorageType,
-    capacity_rule,
+    api_name,
+    configuration_problem,
+    request_values,
+    value_problem,
 )
 from fsx_emulator.errors import FSxApiError, bad_request
 
-FILE_SYSTEM_TYPES = ("WINDOWS", "LUSTRE", "ONTAP", "OPENZFS")
-AUTO_IMPORT_POLICIES = ("NONE", "NEW", "NEW_CHANGED", "NEW_CHANGED_DELETED")
-DATA_COMPRESSION_TYPES = ("NONE", "LZ4")
-METADATA_MODES = ("AUTOMATIC", "USER_PROVISIONED")
-LOG_LEVELS = ("DISABLED", "WARN_ONLY", "ERROR_ONLY", "WARN_ERROR")
-S3_EVENTS = ("NEW", "CHANGED", "DELETED")
-MAX_TAGS = 50
-MAX_SECURITY_GROUPS = 50
-MAX_IMPORTED_FILE_CHUNK_SIZE_MIB = 512_000
-DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB = 1024
-MAX_BACKUP_RETENTION_DAYS = 90
-MAX_ASSOCIATIONS_PER_FILE_SYSTEM = 8
-# USER_PROVISIONED metadata IOPS: 1500, 3000, 6000, then multiples of 12000 up to 192000.
-USER_PROVISIONED_METADATA_IOPS = (1500, 3000, 6000, *range(12000, 192001, 12000))
+# Older names of table entries that the rest of the emulator reads through this module.
+MAX_ASSOCIATIONS_PER_FILE_SYSTEM = MAX_DATA_REPOSITORY_ASSOCIATIONS
+__all__ = [
+    "AUTO_IMPORT_POLICIES",
+    "DATA_COMPRESSION_TYPES",
+    "DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB",
+    "MAX_ASSOCIATIONS_PER_FILE_SYSTEM",
+    "MAX_BACKUP_RETENTION_DAYS",
+    "MAX_TAGS",
+    "AssociationSpec",
+    "Fields",
+    "LustreSpec",
+    "client_request_token",
+    "create_association",
+    "create_lustre_file_system",
+    "file_system_id",
+    "max_results",
+    "tag_keys",
+    "tags",
+]
 
-CLIENT_REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,63}")
-SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,}")
-SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8,}")
-FILE_SYSTEM_ID = re.compile(r"fs-[0-9a-f]{8,}")
-WEEKLY_TIME = re.compile(r"[1-7]:([01]\d|2[0-3]):?[0-5]\d")
-DAILY_TIME = re.compile(r"([01]\d|2[0-3]):?[0-5]\d")
+
+def _emulator_name(field: Field) -> str:
+    if field is Field.DATA_REPOSITORY_ASSOCIATIONS:
+        return "a data repository association (CreateDataRepositoryAssociation)"
+    return api_name(field)
 
 
 class Fields:
@@ -107,10 +132,13 @@ class Fields:
             )
         return value
 
-    def pattern(self, key: str, regex: re.Pattern[str], example: str) -> str | None:
-        value = self.string(key)
-        if value is not None and not regex.fullmatch(value):
-            raise bad_request(f"{self.name(key)} must look like {example}, got {value!r}.")
+    def checked(self, field: Field, kind: type, label: str) -> Any:
+        """The value of `field` (a key of this object), of JSON type `kind`, meeting its rule."""
+        value = self._typed(field.key, kind, label, False)
+        if value is not None:
+            problem = value_problem(field, value)
+            if problem is not None:
+                raise bad_request(f"{self.name(field.key)} {value!r} is not valid: {problem}.")
         return value
 
     def obj(self, key: str) -> Fields | None:
@@ -125,12 +153,9 @@ class Fields:
 
 
 def client_request_token(fields: Fields) -> str | None:
-    token = fields.string("ClientRequestToken", max_length=63)
-    if token is not None and not CLIENT_REQUEST_TOKEN.fullmatch(token):
-        raise bad_request(
-            "ClientRequestToken must be 1 to 63 characters of letters, digits, '_', '.' "
-            f"or '-'; got {token!r}."
-        )
+    token = fields.string("ClientRequestToken", max_length=CLIENT_REQUEST_TOKEN.max_length)
+    if token is not None and not CLIENT_REQUEST_TOKEN.matches(token):
+        raise bad_request(f"ClientRequestToken must be {CLIENT_REQUEST_TOKEN.form}; got {token!r}.")
     return token
 
 
@@ -145,13 +170,18 @@ def tags(fields: Fields, key: str = "Tags", required: bool = False) -> list[dict
         if not isinstance(item, dict):
             raise bad_request(f"{fields.name(key)}[{index}] must be a {{Key, Value}} object.")
         tag = Fields(item, f"{fields.name(key)}[{index}].")
-        tag_key = tag.string("Key", required=True, max_length=128)
+        tag_key = tag.string("Key", required=True, max_length=MAX_TAG_KEY_LENGTH)
         assert tag_key is not None
         value = item.get("Value", "")
-        if not isinstance(value, str) or len(value) > 256:
-            raise bad_request(f"{tag.name('Value')} must be a string of at most 256 characters.")
-        if tag_key.lower().startswith("aws:"):
-            raise bad_request(f"{tag.name('Key')} {tag_key!r}: the aws: prefix is reserved.")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise bad_request(
+                f"{tag.name('Value')} must be a string of at most {MAX_TAG_VALUE_LENGTH} "
+                "characters."
+            )
+        if tag_key.lower().startswith(RESERVED_TAG_PREFIX):
+            raise bad_request(
+                f"{tag.name('Key')} {tag_key!r}: the {RESERVED_TAG_PREFIX} prefix is reserved."
+            )
         result.append({"Key": tag_key, "Value": value})
     return result
 
@@ -162,22 +192,9 @@ def tag_keys(fields: Fields) -> list[str]:
     if not 1 <= len(keys) <= MAX_TAGS:
         raise bad_request(f"TagKeys must hold 1 to {MAX_TAGS} keys, got {len(keys)}.")
     for index, key in enumerate(keys):
-        if not 1 <= len(key) <= 128:
-            raise bad_request(f"TagKeys[{index}] must be 1 to 128 characters.")
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise bad_request(f"TagKeys[{index}] must be 1 to {MAX_TAG_KEY_LENGTH} characters.")
     return keys
-
-
-def automatic_metadata_iops(capacity_gib: int) -> int:
-    """Metadata IOPS AWS provisions in AUTOMATIC mode for a PERSISTENT_2 file system."""
-    if capacity_gib <= 1200:
-        return 1500
-    if capacity_gib <= 2400:
-        return 3000
-    if capacity_gib <= 9600:
-        return 6000
-    if capacity_gib <= 45600:
-        return 12000
-    return min(192000, 12000 * -(-capacity_gib // 24000))
 
 
 @dataclass(frozen=True)
@@ -205,150 +222,66 @@ def _network(fields: Fields) -> tuple[list[str], list[str]]:
             f"SubnetIds: Lustre file systems take exactly one subnet, got {len(subnets)}."
         )
     for subnet in subnets:
-        if not SUBNET_ID.fullmatch(subnet):
+        if not SUBNET_ID.matches(subnet):
             raise FSxApiError(
                 "InvalidNetworkSettings",
-                f"SubnetIds: {subnet!r} is not a subnet id (subnet-0123456789abcdef0).",
+                f"SubnetIds: {subnet!r} is not {SUBNET_ID.describe()}.",
                 InvalidSubnetId=subnet,
             )
     groups = fields.strings("SecurityGroupIds") or []
     if len(groups) > MAX_SECURITY_GROUPS:
         raise bad_request(f"SecurityGroupIds: at most {MAX_SECURITY_GROUPS}, got {len(groups)}.")
     for group in groups:
-        if not SECURITY_GROUP_ID.fullmatch(group):
+        if not SECURITY_GROUP_ID.matches(group):
             raise FSxApiError(
                 "InvalidNetworkSettings",
-                f"SecurityGroupIds: {group!r} is not a security group id (sg-0123456789abcdef0).",
+                f"SecurityGroupIds: {group!r} is not {SECURITY_GROUP_ID.describe()}.",
                 InvalidSecurityGroupId=group,
             )
     return subnets, groups
 
 
-def _s3_path(fields: Fields, key: str) -> str | None:
-    path = fields.string(key, max_length=4357)
-    if path is not None and not path.startswith("s3://"):
-        raise bad_request(
-            f"{fields.name(key)} must be an S3 URI (s3://bucket/prefix), got {path!r}."
-        )
-    return path
-
-
-def _bucket(s3_uri: str) -> str:
-    return s3_uri[len("s3://") :].split("/", 1)[0]
+# LustreConfiguration members: their JSON type, and how a type error names it.
+_LUSTRE_MEMBERS: tuple[tuple[Field, type, str], ...] = (
+    (Field.DEPLOYMENT_TYPE, str, "a string"),
+    (Field.PER_UNIT_STORAGE_THROUGHPUT, int, "an integer"),
+    (Field.DRIVE_CACHE_TYPE, str, "a string"),
+    (Field.IMPORT_PATH, str, "a string"),
+    (Field.EXPORT_PATH, str, "a string"),
+    (Field.IMPORTED_FILE_CHUNK_SIZE, int, "an integer"),
+    (Field.AUTO_IMPORT_POLICY, str, "a string"),
+    (Field.AUTOMATIC_BACKUP_RETENTION_DAYS, int, "an integer"),
+    (Field.DAILY_AUTOMATIC_BACKUP_START_TIME, str, "a string"),
+    (Field.COPY_TAGS_TO_BACKUPS, bool, "true or false"),
+    (Field.DATA_COMPRESSION_TYPE, str, "a string"),
+    (Field.WEEKLY_MAINTENANCE_START_TIME, str, "a string"),
+    (Field.EFA_ENABLED, bool, "true or false"),
+)
 
 
 def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
     """Validate a CreateFileSystem request; raises FSxApiError naming the offending field."""
     fields = Fields(params)
-    fs_type = fields.choice("FileSystemType", FILE_SYSTEM_TYPES, required=True)
-    if fs_type != "LUSTRE":
+    fs_type = fields.checked(Field.FILE_SYSTEM_TYPE, str, "a string")
+    if fs_type is None:
+        raise bad_request("FileSystemType is required.")
+    if fs_type != LUSTRE:
         raise bad_request(
             f"fsx-csi emulator does not implement CreateFileSystem for FileSystemType {fs_type}"
         )
-    capacity = fields.integer("StorageCapacity", required=True, minimum=1)
+    capacity = fields.integer("StorageCapacity", required=True)
     assert capacity is not None
-    storage_name = fields.choice("StorageType", ("SSD", "HDD", "INTELLIGENT_TIERING"))
-    if storage_name == "INTELLIGENT_TIERING":
-        raise bad_request("fsx-csi emulator does not implement StorageType INTELLIGENT_TIERING")
-    storage = StorageType(storage_name or DEFAULT_STORAGE_TYPE)
+    fields.checked(Field.STORAGE_CAPACITY, int, "an integer")
+    storage_name = fields.choice("StorageType", API_STORAGE_TYPES)
+    if storage_name in UNIMPLEMENTED_STORAGE_TYPES:
+        raise bad_request(f"fsx-csi emulator does not implement StorageType {storage_name}")
     subnets, groups = _network(fields)
     tag_list = tags(fields)
-    kms_key_id = fields.string("KmsKeyId", max_length=2048)
-    version_given = fields.choice("FileSystemTypeVersion", LUSTRE_VERSIONS)
+    kms_key_id = fields.string("KmsKeyId", max_length=MAX_KMS_KEY_ID_LENGTH)
+    fields.checked(Field.FILE_SYSTEM_TYPE_VERSION, str, "a string")
     lustre_fields = fields.obj("LustreConfiguration") or Fields({}, "LustreConfiguration.")
-    lustre = dict(lustre_fields.data)
-
-    deployment = DeploymentType(
-        lustre_fields.choice("DeploymentType", tuple(DeploymentType)) or DEFAULT_DEPLOYMENT_TYPE
-    )
-    persistent = deployment.is_persistent
-    lustre_fields.pattern("WeeklyMaintenanceStartTime", WEEKLY_TIME, "d:HH:MM (1:05:00)")
-
-    # Per-unit throughput: persistent types need it, scratch types take none.
-    throughput = lustre_fields.integer("PerUnitStorageThroughput")
-    allowed = PER_UNIT_THROUGHPUT.get((deployment, storage))
-    if not persistent and throughput is not None:
-        raise bad_request(
-            f"LustreConfiguration.PerUnitStorageThroughput is not supported for {deployment}; "
-            "only PERSISTENT_1 and PERSISTENT_2 file systems take it."
-        )
-    if storage is StorageType.HDD and deployment is not DeploymentType.PERSISTENT_1:
-        raise bad_request(f"StorageType HDD is supported only with PERSISTENT_1, not {deployment}.")
-    if persistent:
-        if throughput is None:
-            raise bad_request(
-                f"LustreConfiguration.PerUnitStorageThroughput is required for {deployment}."
-            )
-        if allowed is None or throughput not in allowed:
-            accepted = ", ".join(str(v) for v in allowed or ())
-            raise bad_request(
-                f"LustreConfiguration.PerUnitStorageThroughput {throughput} is not valid for "
-                f"{deployment} {storage}; valid values: {accepted}."
-            )
-
-    drive_cache = lustre_fields.choice("DriveCacheType", tuple(DriveCacheType))
-    if storage is StorageType.HDD and drive_cache is None:
-        raise bad_request("LustreConfiguration.DriveCacheType (NONE or READ) is required with HDD.")
-    if storage is StorageType.SSD and drive_cache is not None:
-        raise bad_request("LustreConfiguration.DriveCacheType is supported only with HDD storage.")
-
-    # Backups: persistent file systems only.
-    for key in (
-        "AutomaticBackupRetentionDays",
-        "DailyAutomaticBackupStartTime",
-        "CopyTagsToBackups",
-    ):
-        if lustre_fields.has(key) and not persistent:
-            raise bad_request(
-                f"LustreConfiguration.{key} is not supported for {deployment}; scratch file "
-                "systems have no backups."
-            )
-    retention = lustre_fields.integer(
-        "AutomaticBackupRetentionDays", minimum=0, maximum=MAX_BACKUP_RETENTION_DAYS
-    )
-    lustre_fields.pattern("DailyAutomaticBackupStartTime", DAILY_TIME, "HH:MM (05:00)")
-    lustre_fields.boolean("CopyTagsToBackups")
-    if lustre_fields.has("DailyAutomaticBackupStartTime") and not retention:
-        raise bad_request(
-            "LustreConfiguration.DailyAutomaticBackupStartTime needs "
-            "AutomaticBackupRetentionDays greater than 0."
-        )
-    if kms_key_id is not None and not persistent:
-        raise bad_request(
-            f"KmsKeyId is not supported for {deployment}; scratch file systems are encrypted "
-            "with keys that Amazon FSx manages."
-        )
-
-    # Legacy S3 link (ImportPath/ExportPath): not on PERSISTENT_2, which uses associations.
-    import_path = _s3_path(lustre_fields, "ImportPath")
-    export_path = _s3_path(lustre_fields, "ExportPath")
-    chunk = lustre_fields.integer(
-        "ImportedFileChunkSize", minimum=1, maximum=MAX_IMPORTED_FILE_CHUNK_SIZE_MIB
-    )
-    auto_import = lustre_fields.choice("AutoImportPolicy", AUTO_IMPORT_POLICIES)
-    if import_path is None:
-        for key, value in (
-            ("ExportPath", export_path),
-            ("ImportedFileChunkSize", chunk),
-            ("AutoImportPolicy", auto_import),
-        ):
-            if value is not None:
-                raise bad_request(
-                    f"LustreConfiguration.{key} needs LustreConfiguration.ImportPath."
-                )
-    else:
-        if deployment is DeploymentType.PERSISTENT_2:
-            raise bad_request(
-                "LustreConfiguration.ImportPath is not supported for PERSISTENT_2; link S3 with "
-                "a data repository association (CreateDataRepositoryAssociation)."
-            )
-        if export_path is not None and _bucket(export_path) != _bucket(import_path):
-            raise bad_request(
-                "LustreConfiguration.ExportPath must be in the ImportPath's bucket "
-                f"({_bucket(import_path)}), got {export_path!r}."
-            )
-
-    lustre_fields.choice("DataCompressionType", DATA_COMPRESSION_TYPES)
+    for field, kind, label in _LUSTRE_MEMBERS:
+        lustre_fields.checked(field, kind, label)
     log = lustre_fields.obj("LogConfiguration")
     if log is not None:
         log.choice("Level", LOG_LEVELS, required=True)
@@ -357,35 +290,19 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
     for key in ("ThroughputCapacity", "DataReadCacheConfiguration"):
         if lustre_fields.has(key):
             raise bad_request(f"fsx-csi emulator does not implement LustreConfiguration.{key}")
-
-    efa = lustre_fields.boolean("EfaEnabled") or False
     metadata = lustre_fields.obj("MetadataConfiguration")
-    if (efa or metadata is not None) and deployment is not DeploymentType.PERSISTENT_2:
-        key = "EfaEnabled" if efa else "MetadataConfiguration"
-        raise bad_request(f"LustreConfiguration.{key} is supported only for PERSISTENT_2.")
     if metadata is not None:
-        mode = metadata.choice("Mode", METADATA_MODES, required=True)
-        iops = metadata.integer("Iops")
-        if mode == "AUTOMATIC" and iops is not None:
-            raise bad_request(
-                "LustreConfiguration.MetadataConfiguration.Iops cannot be set in AUTOMATIC mode."
-            )
-        if mode == "USER_PROVISIONED" and iops not in USER_PROVISIONED_METADATA_IOPS:
-            raise bad_request(
-                "LustreConfiguration.MetadataConfiguration.Iops must be 1500, 3000, 6000 or a "
-                f"multiple of 12000 up to 192000 in USER_PROVISIONED mode, got {iops}."
-            )
+        metadata.choice("Mode", METADATA_MODES, required=True)
+        metadata.checked(Field.METADATA_IOPS, int, "an integer")
 
-    version = version_given or _default_version(deployment, metadata is not None)
-    if deployment is DeploymentType.PERSISTENT_2 and version == "2.10":
-        raise bad_request("FileSystemTypeVersion 2.10 is not supported for PERSISTENT_2.")
-    if deployment is DeploymentType.PERSISTENT_2 and metadata is not None and version == "2.12":
-        raise bad_request(
-            "FileSystemTypeVersion 2.12 does not support "
-            "LustreConfiguration.MetadataConfiguration; use 2.15."
-        )
-
-    rule = capacity_rule(deployment, storage, throughput, efa)
+    # Every value has its JSON type and meets its own rule; now, do they fit together?
+    settings = LustreSettings.from_fields(request_values(params))
+    problem = configuration_problem(settings)
+    if problem is not None:
+        raise bad_request(problem.render(_emulator_name) + ".")
+    deployment, storage = settings.deployment, settings.storage
+    throughput, efa = settings.per_unit_storage_throughput, bool(settings.efa_enabled)
+    rule = settings.capacity_rule
     if not rule.is_valid(capacity):
         raise bad_request(
             f"StorageCapacity {capacity} GiB is not valid for {deployment} {storage}"
@@ -402,25 +319,18 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
         security_group_ids=list(groups),
         tags=tag_list,
         kms_key_id=kms_key_id,
-        version=version,
-        lustre=lustre,
+        version=settings.version,
+        lustre=dict(lustre_fields.data),
         per_unit_throughput=throughput,
         efa_enabled=efa,
     )
 
 
-def _default_version(deployment: DeploymentType, has_metadata_configuration: bool) -> str:
-    # The API reference's defaults: 2.10, except PERSISTENT_2 (2.12; 2.15 with metadata mode).
-    if deployment is DeploymentType.PERSISTENT_2:
-        return "2.15" if has_metadata_configuration else "2.12"
-    return "2.10"
-
-
 def file_system_id(fields: Fields, key: str = "FileSystemId") -> str:
     value = fields.string(key, required=True)
     assert value is not None
-    if not FILE_SYSTEM_ID.fullmatch(value):
-        raise bad_request(f"{fields.name(key)} must look like fs-0123456789abcdef0, got {value!r}.")
+    if not FILE_SYSTEM_ID.matches(value):
+        raise bad_request(f"{fields.name(key)} must be {FILE_SYSTEM_ID.describe()}; got {value!r}.")
     return value
 
 
@@ -438,34 +348,27 @@ class AssociationSpec:
 def create_association(params: Mapping[str, Any]) -> AssociationSpec:
     fields = Fields(params)
     fs_id = file_system_id(fields)
-    fs_path = fields.string("FileSystemPath", max_length=4096) or "/"
-    if not fs_path.startswith("/"):
-        raise bad_request(f"FileSystemPath must start with '/', got {fs_path!r}.")
-    repo_path = fields.string("DataRepositoryPath", required=True, max_length=4357)
-    assert repo_path is not None
-    if not (repo_path.startswith("s3://") or repo_path.startswith("nfs://")):
-        raise bad_request(
-            f"DataRepositoryPath must be an S3 URI (s3://bucket/prefix), got {repo_path!r}."
-        )
+    fs_path = fields.checked(Field.ASSOCIATION_FILE_SYSTEM_PATH, str, "a string") or "/"
+    if fields.data.get("DataRepositoryPath") is None:
+        raise bad_request("DataRepositoryPath is required.")
+    repo_path = fields.checked(Field.ASSOCIATION_DATA_REPOSITORY_PATH, str, "a string")
     batch = fields.boolean("BatchImportMetaDataOnCreate") or False
-    chunk = fields.integer(
-        "ImportedFileChunkSize", minimum=1, maximum=MAX_IMPORTED_FILE_CHUNK_SIZE_MIB
-    )
+    chunk = fields.checked(Field.ASSOCIATION_IMPORTED_FILE_CHUNK_SIZE, int, "an integer")
     s3 = fields.obj("S3")
     s3_data: dict[str, Any] | None = None
     if s3 is not None:
         s3_data = {}
-        for policy in ("AutoImportPolicy", "AutoExportPolicy"):
+        for policy, field in (
+            ("AutoImportPolicy", Field.ASSOCIATION_AUTO_IMPORT_EVENTS),
+            ("AutoExportPolicy", Field.ASSOCIATION_AUTO_EXPORT_EVENTS),
+        ):
             policy_fields = s3.obj(policy)
             if policy_fields is None:
                 continue
             events = policy_fields.strings("Events") or []
-            for event in events:
-                if event not in S3_EVENTS:
-                    raise bad_request(
-                        f"{policy_fields.name('Events')} must hold NEW, CHANGED or DELETED, "
-                        f"got {event!r}."
-                    )
+            problem = value_problem(field, events)
+            if problem is not None:
+                raise bad_request(f"{policy_fields.name('Events')} is not valid: {problem}.")
             s3_data[policy] = {"Events": list(events)}
     return AssociationSpec(
         file_system_id=fs_id,

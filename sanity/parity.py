@@ -20,6 +20,7 @@ MODULES = (
     "test_node",
     "test_group_controller",
     "test_fsx",
+    "test_strict",
 )
 
 

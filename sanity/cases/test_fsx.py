@@ -8,15 +8,14 @@ come from fsx_csi_harness.fsx, the project's FSx rules table (not from any drive
 
 from __future__ import annotations
 
-import errno
 import math
-from pathlib import Path
 
 import pytest
 from grpc import StatusCode
 
-from fsx_csi_harness import fsx, mountinfo
+from fsx_csi_harness import fsx
 from fsx_csi_harness.csi import csi_pb2
+from sanity.cases._checks import assert_writes_refused
 from sanity.cases._gates import ControllerRpc, NodeRpc, require_controller, require_node
 from sanity.context import SanityContext
 from sanity.names import FSX_FILE_SYSTEM_ID
@@ -358,20 +357,7 @@ class TestFsxNode(_FsxProfile):
     @provisions
     def test_read_only_publish_refuses_writes(self, sanity: SanityContext) -> None:
         _, target = self._publish(sanity, readonly=True)
-        assert Path(target).is_dir(), f"read-only NodePublishVolume left no directory at {target}"
-        if not mountinfo.is_mount_point(str(Path(target).resolve())):
-            pytest.skip(
-                f"{target} is not a mount point (the driver publishes without mounting), so "
-                "read-only enforcement cannot be observed from here"
-            )
-        probe = Path(target, ".fsx-sanity-write-probe")
-        try:
-            probe.write_text("must not be written")
-        except OSError as exc:
-            assert exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM), exc
-        else:
-            probe.unlink()
-            raise AssertionError(f"a read-only publish at {target} accepted a write")
+        assert_writes_refused(target)
 
     @it("reports NodeGetVolumeStats for a published volume")
     @provisions

@@ -516,27 +516,18 @@ def _claim(reader: _Reader) -> ClaimSpec:
 
 
 def _expected_capacity(scenario: Scenario, requested_gib: int) -> int | None:
-    """The capacity FSx gives a request of `requested_gib`, per the scenario's deployment."""
-    if scenario.storage_class is not None:
-        params = scenario.storage_class.parameters
-        deployment = params.get("deploymentType", fsx.DEFAULT_DEPLOYMENT_TYPE.value)
-        storage = params.get("storageType", fsx.DEFAULT_STORAGE_TYPE.value)
-        throughput = params.get("perUnitStorageThroughput")
-        efa = params.get("efaEnabled", "false").lower() == "true"
-    elif scenario.static_file_system is not None:
-        deployment = scenario.static_file_system.deployment_type
-        storage, efa = fsx.DEFAULT_STORAGE_TYPE.value, False
-        throughput_value = scenario.static_file_system.per_unit_storage_throughput
-        throughput = None if throughput_value is None else str(throughput_value)
-    else:
-        return None
+    """The capacity FSx gives a request of `requested_gib`, per the scenario's file system."""
     try:
-        rule = fsx.capacity_rule(
-            fsx.DeploymentType(deployment),
-            fsx.StorageType(storage),
-            int(throughput) if throughput else None,
-            efa,
-        )
+        if scenario.storage_class is not None:
+            rule = fsx.storage_class_capacity_rule(scenario.storage_class.parameters)
+        elif scenario.static_file_system is not None:
+            static = scenario.static_file_system
+            rule = fsx.LustreSettings(
+                deployment_type=fsx.DeploymentType(static.deployment_type),
+                per_unit_storage_throughput=static.per_unit_storage_throughput,
+            ).capacity_rule
+        else:
+            return None
     except ValueError:
         return None  # an invalid combination: the expected-failure scenarios are about those
     return rule.round_up(requested_gib)

@@ -1,10 +1,11 @@
 """StorageClass parameters: one table from each key to the FSx field it sets and its parser.
 
 Keys are spelled exactly as the upstream driver (kubernetes-sigs/aws-fsx-csi-driver,
-pkg/driver/controller.go) spells them, so StorageClasses move between the two drivers
-unchanged. The `dataRepository*` keys are this driver's own (data repository associations,
-which upstream does not support). Unknown keys, including the `csi.storage.k8s.io/*` keys that
-external-provisioner adds, are ignored, as upstream does.
+pkg/driver/controller.go) spells them (`fsx_csi_harness.fsx.storage_class`), so
+StorageClasses move between the two drivers unchanged. The `dataRepository*` keys are this
+driver's own (data repository associations, which upstream does not support). Unknown keys,
+including the `csi.storage.k8s.io/*` keys that external-provisioner adds, are ignored, as
+upstream does.
 
 What a value may be and which values fit together are FSx rules: they live in
 `fsx_csi_harness.fsx`, and problems come back naming the StorageClass key (through this table)
@@ -27,12 +28,37 @@ from fsx_csi_harness.fsx import (
     MAX_TAG_VALUE_LENGTH,
     MAX_TAGS,
     RESERVED_TAG_PREFIX,
+    S3_PATH,
+    STORAGE_CLASS_FIELDS,
     CapacityRule,
     Field,
     LustreSettings,
     configuration_problem,
+    parse_go_bool,
     paths_overlap,
     value_problem,
+)
+from fsx_csi_harness.fsx.storage_class import (
+    AUTO_IMPORT_POLICY,
+    AUTOMATIC_BACKUP_RETENTION_DAYS,
+    COPY_TAGS_TO_BACKUPS,
+    DAILY_AUTOMATIC_BACKUP_START_TIME,
+    DATA_COMPRESSION_TYPE,
+    DEPLOYMENT_TYPE,
+    DRIVE_CACHE_TYPE,
+    EFA_ENABLED,
+    EXTRA_TAGS,
+    FILE_SYSTEM_TYPE_VERSION,
+    KMS_KEY_ID,
+    METADATA_CONFIGURATION_MODE,
+    METADATA_IOPS,
+    PER_UNIT_STORAGE_THROUGHPUT,
+    S3_EXPORT_PATH,
+    S3_IMPORT_PATH,
+    SECURITY_GROUP_IDS,
+    STORAGE_TYPE,
+    SUBNET_ID,
+    WEEKLY_MAINTENANCE_START_TIME,
 )
 from reference_driver.cloud.model import (
     VOLUME_NAME_TAG,
@@ -41,26 +67,6 @@ from reference_driver.cloud.model import (
 )
 from reference_driver.errors import InvalidArgument, OutOfRange
 
-SUBNET_ID = "subnetId"
-SECURITY_GROUP_IDS = "securityGroupIds"
-DEPLOYMENT_TYPE = "deploymentType"
-STORAGE_TYPE = "storageType"
-PER_UNIT_STORAGE_THROUGHPUT = "perUnitStorageThroughput"
-DRIVE_CACHE_TYPE = "driveCacheType"
-KMS_KEY_ID = "kmsKeyId"
-S3_IMPORT_PATH = "s3ImportPath"
-S3_EXPORT_PATH = "s3ExportPath"
-AUTO_IMPORT_POLICY = "autoImportPolicy"
-AUTOMATIC_BACKUP_RETENTION_DAYS = "automaticBackupRetentionDays"
-DAILY_AUTOMATIC_BACKUP_START_TIME = "dailyAutomaticBackupStartTime"
-COPY_TAGS_TO_BACKUPS = "copyTagsToBackups"
-DATA_COMPRESSION_TYPE = "dataCompressionType"
-WEEKLY_MAINTENANCE_START_TIME = "weeklyMaintenanceStartTime"
-FILE_SYSTEM_TYPE_VERSION = "fileSystemTypeVersion"
-EXTRA_TAGS = "extraTags"
-EFA_ENABLED = "efaEnabled"
-METADATA_CONFIGURATION_MODE = "metadataConfigurationMode"
-METADATA_IOPS = "metadataIops"
 # This driver's own keys: data repository associations.
 DATA_REPOSITORY_ASSOCIATIONS = "dataRepositoryAssociations"
 DATA_REPOSITORY_AUTO_IMPORT_EVENTS = "dataRepositoryAutoImportEvents"
@@ -72,20 +78,16 @@ DATA_REPOSITORY_BATCH_IMPORT_METADATA_ON_CREATE = "dataRepositoryBatchImportMeta
 CONTEXT_DNS_NAME = "dnsname"
 CONTEXT_MOUNT_NAME = "mountname"
 
-# Go's strconv.ParseBool, which upstream uses, accepts exactly these spellings.
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
-
 # (key, the StorageClass value) -> the field's value in FSx's JSON; None means "not set".
 Parser = Callable[[str, str], object]
 
 
 def parse_bool(key: str, value: str) -> bool:
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise InvalidArgument(f"parameter {key}={value!r} is not a boolean: use true or false")
+    """Booleans as upstream reads them (Go's strconv.ParseBool spellings)."""
+    parsed = parse_go_bool(value)
+    if parsed is None:
+        raise InvalidArgument(f"parameter {key}={value!r} is not a boolean: use true or false")
+    return parsed
 
 
 def parse_int(key: str, value: str) -> int:
@@ -102,6 +104,13 @@ def parse_text(key: str, value: str) -> str:
 def parse_optional_text(key: str, value: str) -> str | None:
     """Blank counts as not set (a templated StorageClass often leaves a key empty)."""
     return value.strip() or None
+
+
+def parse_s3_path(key: str, value: str) -> str:
+    """An S3 path whose bucket can exist (S3's naming rules), before AWS is asked."""
+    if not S3_PATH.matches(value):
+        raise InvalidArgument(f"parameter {key}={value!r} is not valid: use {S3_PATH.describe()}")
+    return value
 
 
 def parse_list(key: str, value: str) -> tuple[str, ...]:
@@ -184,9 +193,10 @@ def parse_association_entries(key: str, value: str) -> tuple[tuple[str, str], ..
                 f"parameter {key} has file system path {fs_path!r}: use an absolute path "
                 "without '.' or '..' components, for example /data"
             )
-        s3_problem = value_problem(Field.ASSOCIATION_DATA_REPOSITORY_PATH, s3_path)
-        if s3_problem:
-            raise InvalidArgument(f"parameter {key} has {s3_path!r}, not an S3 path: {s3_problem}")
+        if not S3_PATH.matches(s3_path):
+            raise InvalidArgument(
+                f"parameter {key} has {s3_path!r}, not an S3 path: use {S3_PATH.describe()}"
+            )
         pairs.append((fs_path, s3_path))
     for index, (path, _) in enumerate(pairs):
         for other, _ in pairs[index + 1 :]:
@@ -204,54 +214,60 @@ def parse_events(key: str, value: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Parameter:
-    """One StorageClass key: the FSx field it sets and how its string becomes that value."""
+    """One StorageClass key: how its string becomes the value of the FSx field it sets.
+
+    Upstream's keys set the field `fsx_csi_harness.fsx.STORAGE_CLASS_FIELDS` names; this
+    driver's own keys name theirs.
+    """
 
     key: str
-    field: Field
     parse: Parser
+    own_field: Field | None = None
+
+    @property
+    def field(self) -> Field:
+        return self.own_field or STORAGE_CLASS_FIELDS[self.key]
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter(SUBNET_ID, Field.SUBNET_IDS, parse_subnet),
-    Parameter(SECURITY_GROUP_IDS, Field.SECURITY_GROUP_IDS, parse_security_groups),
-    Parameter(DEPLOYMENT_TYPE, Field.DEPLOYMENT_TYPE, parse_text),
-    Parameter(STORAGE_TYPE, Field.STORAGE_TYPE, parse_text),
-    Parameter(PER_UNIT_STORAGE_THROUGHPUT, Field.PER_UNIT_STORAGE_THROUGHPUT, parse_int),
-    Parameter(DRIVE_CACHE_TYPE, Field.DRIVE_CACHE_TYPE, parse_text),
-    Parameter(KMS_KEY_ID, Field.KMS_KEY_ID, parse_optional_text),
-    Parameter(S3_IMPORT_PATH, Field.IMPORT_PATH, parse_text),
-    Parameter(S3_EXPORT_PATH, Field.EXPORT_PATH, parse_text),
-    Parameter(AUTO_IMPORT_POLICY, Field.AUTO_IMPORT_POLICY, parse_text),
-    Parameter(AUTOMATIC_BACKUP_RETENTION_DAYS, Field.AUTOMATIC_BACKUP_RETENTION_DAYS, parse_int),
+    Parameter(SUBNET_ID, parse_subnet),
+    Parameter(SECURITY_GROUP_IDS, parse_security_groups),
+    Parameter(DEPLOYMENT_TYPE, parse_text),
+    Parameter(STORAGE_TYPE, parse_text),
+    Parameter(PER_UNIT_STORAGE_THROUGHPUT, parse_int),
+    Parameter(DRIVE_CACHE_TYPE, parse_text),
+    Parameter(KMS_KEY_ID, parse_optional_text),
+    Parameter(S3_IMPORT_PATH, parse_s3_path),
+    Parameter(S3_EXPORT_PATH, parse_s3_path),
+    Parameter(AUTO_IMPORT_POLICY, parse_text),
+    Parameter(AUTOMATIC_BACKUP_RETENTION_DAYS, parse_int),
+    Parameter(DAILY_AUTOMATIC_BACKUP_START_TIME, parse_text),
+    Parameter(COPY_TAGS_TO_BACKUPS, parse_bool),
+    Parameter(DATA_COMPRESSION_TYPE, parse_text),
+    Parameter(WEEKLY_MAINTENANCE_START_TIME, parse_text),
+    Parameter(FILE_SYSTEM_TYPE_VERSION, parse_text),
+    Parameter(EXTRA_TAGS, parse_extra_tags),
+    Parameter(EFA_ENABLED, parse_bool),
+    Parameter(METADATA_CONFIGURATION_MODE, parse_text),
+    Parameter(METADATA_IOPS, parse_int),
     Parameter(
-        DAILY_AUTOMATIC_BACKUP_START_TIME, Field.DAILY_AUTOMATIC_BACKUP_START_TIME, parse_text
-    ),
-    Parameter(COPY_TAGS_TO_BACKUPS, Field.COPY_TAGS_TO_BACKUPS, parse_bool),
-    Parameter(DATA_COMPRESSION_TYPE, Field.DATA_COMPRESSION_TYPE, parse_text),
-    Parameter(WEEKLY_MAINTENANCE_START_TIME, Field.WEEKLY_MAINTENANCE_START_TIME, parse_text),
-    Parameter(FILE_SYSTEM_TYPE_VERSION, Field.FILE_SYSTEM_TYPE_VERSION, parse_text),
-    Parameter(EXTRA_TAGS, Field.TAGS, parse_extra_tags),
-    Parameter(EFA_ENABLED, Field.EFA_ENABLED, parse_bool),
-    Parameter(METADATA_CONFIGURATION_MODE, Field.METADATA_CONFIGURATION_MODE, parse_text),
-    Parameter(METADATA_IOPS, Field.METADATA_IOPS, parse_int),
-    Parameter(
-        DATA_REPOSITORY_ASSOCIATIONS, Field.DATA_REPOSITORY_ASSOCIATIONS, parse_association_entries
+        DATA_REPOSITORY_ASSOCIATIONS, parse_association_entries, Field.DATA_REPOSITORY_ASSOCIATIONS
     ),
     Parameter(
-        DATA_REPOSITORY_AUTO_IMPORT_EVENTS, Field.ASSOCIATION_AUTO_IMPORT_EVENTS, parse_events
+        DATA_REPOSITORY_AUTO_IMPORT_EVENTS, parse_events, Field.ASSOCIATION_AUTO_IMPORT_EVENTS
     ),
     Parameter(
-        DATA_REPOSITORY_AUTO_EXPORT_EVENTS, Field.ASSOCIATION_AUTO_EXPORT_EVENTS, parse_events
+        DATA_REPOSITORY_AUTO_EXPORT_EVENTS, parse_events, Field.ASSOCIATION_AUTO_EXPORT_EVENTS
     ),
     Parameter(
         DATA_REPOSITORY_IMPORTED_FILE_CHUNK_SIZE,
-        Field.ASSOCIATION_IMPORTED_FILE_CHUNK_SIZE,
         parse_int,
+        Field.ASSOCIATION_IMPORTED_FILE_CHUNK_SIZE,
     ),
     Parameter(
         DATA_REPOSITORY_BATCH_IMPORT_METADATA_ON_CREATE,
-        Field.ASSOCIATION_BATCH_IMPORT_METADATA_ON_CREATE,
         parse_bool,
+        Field.ASSOCIATION_BATCH_IMPORT_METADATA_ON_CREATE,
     ),
 )
 

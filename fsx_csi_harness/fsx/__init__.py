@@ -14,6 +14,8 @@ length constraints as it gives them); see ../shared/FSX_FACTS.md.
 - `fields`: request fields and the rule each single value meets
 - `configuration`: which fields fit together
 - `throughput`: expected and burst throughput
+- `storage_class`: the StorageClass keys FSx drivers share (upstream's spelling) and the
+  capacity rule of a StorageClass
 """
 
 from fsx_csi_harness.fsx.capacity import HDD_INCREMENT_GIB, CapacityRule, capacity_rule
@@ -26,11 +28,13 @@ from fsx_csi_harness.fsx.configuration import (
 )
 from fsx_csi_harness.fsx.fields import VALUE_RULES, Field, request_values, value_problem
 from fsx_csi_harness.fsx.patterns import (
+    ARCHIVE_PATH,
     ASSOCIATION_ID,
     BACKUP_ID,
     CLIENT_REQUEST_TOKEN,
     CLIENT_REQUEST_TOKEN_UNSAFE,
     DAILY_TIME,
+    DATA_REPOSITORY_PATH,
     FILE_SYSTEM_ID,
     FILE_SYSTEM_ID_PATTERN,
     FILE_SYSTEM_PATH,
@@ -38,7 +42,6 @@ from fsx_csi_harness.fsx.patterns import (
     ISSUED_ID_HEX_DIGITS,
     KMS_KEY_ID,
     MOUNT_NAME,
-    NFS_PATH_PREFIX,
     S3_PATH,
     SECURITY_GROUP_ID,
     SUBNET_ID,
@@ -50,6 +53,11 @@ from fsx_csi_harness.fsx.patterns import (
     issued_id_pattern,
     paths_overlap,
     s3_bucket,
+)
+from fsx_csi_harness.fsx.storage_class import (
+    STORAGE_CLASS_FIELDS,
+    parse_go_bool,
+    storage_class_capacity_rule,
 )
 from fsx_csi_harness.fsx.throughput import (
     BURST_MBPS_PER_TIB,
@@ -110,6 +118,7 @@ from fsx_csi_harness.fsx.values import (
 
 __all__ = [
     "API_STORAGE_TYPES",
+    "ARCHIVE_PATH",
     "ASSOCIATION_ID",
     "ASSOCIATION_LUSTRE_VERSIONS",
     "AUTO_IMPORT_POLICIES",
@@ -119,6 +128,7 @@ __all__ = [
     "CLIENT_REQUEST_TOKEN_UNSAFE",
     "DAILY_TIME",
     "DATA_COMPRESSION_TYPES",
+    "DATA_REPOSITORY_PATH",
     "DEFAULT_CAPACITY_GIB",
     "DEFAULT_DAILY_AUTOMATIC_BACKUP_START_TIME",
     "DEFAULT_DEPLOYMENT_TYPE",
@@ -157,7 +167,6 @@ __all__ = [
     "METADATA_USER_PROVISIONED",
     "MOUNT_NAME",
     "MOUNT_NAME_LENGTH",
-    "NFS_PATH_PREFIX",
     "PER_UNIT_THROUGHPUT",
     "REPOSITORY_EVENTS",
     "RESERVED_TAG_PREFIX",
@@ -165,6 +174,7 @@ __all__ = [
     "SCRATCH_1_MOUNT_NAME",
     "SCRATCH_BASELINE_MBPS_PER_TIB",
     "SECURITY_GROUP_ID",
+    "STORAGE_CLASS_FIELDS",
     "STORAGE_UPDATE_IN_PROGRESS_MESSAGE",
     "SUBNET_ID",
     "TIB_IN_GIB",
@@ -193,8 +203,10 @@ __all__ = [
     "file_system_id_of_dns_name",
     "issued_id_pattern",
     "lustre_versions",
+    "parse_go_bool",
     "paths_overlap",
     "request_values",
     "s3_bucket",
+    "storage_class_capacity_rule",
     "value_problem",
 ]

@@ -116,20 +116,38 @@ KMS_KEY_ID = TextRule(
     form="1 to 2048 characters",
     example="arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 )
-# ArchivePath (ImportPath, ExportPath, DataRepositoryPath) is 3-4357 characters without line
-# breaks; an S3 path names a bucket by S3's naming rules (3-63 lowercase letters, digits, dots
-# and hyphens, starting and ending with a letter or digit).
+# ArchivePath (ImportPath, ExportPath, DataRepositoryPath): 3-4357 characters without line
+# breaks, as the API reference gives it, in the URI form its descriptions require.
+ARCHIVE_PATH = TextRule(
+    what="an S3 URI",
+    pattern=f"s3://{_PATH_CHARACTERS}*",
+    min_length=3,
+    max_length=4357,
+    form="s3://bucket or s3://bucket/prefix",
+    example="s3://ml-data/training",
+)
+# A data repository association may also link an NFS export (Amazon File Cache).
+DATA_REPOSITORY_PATH = TextRule(
+    what="an S3 or NFS URI",
+    pattern=f"(s3|nfs)://{_PATH_CHARACTERS}*",
+    min_length=3,
+    max_length=4357,
+    form="s3://bucket/prefix (or nfs://server/path)",
+    example="s3://ml-data/training",
+)
+# An S3 path that can name an existing bucket: ARCHIVE_PATH whose bucket meets S3's naming
+# rules (3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter
+# or digit). The driver checks it before calling AWS, which answers InvalidImportPath for a
+# bucket that cannot exist.
 S3_PATH = TextRule(
     what="an S3 path",
     pattern=rf"s3://[a-z0-9][a-z0-9.\-]{{1,61}}[a-z0-9](/{_PATH_CHARACTERS}*)?",
-    min_length=3,
-    max_length=4357,
+    min_length=ARCHIVE_PATH.min_length,
+    max_length=ARCHIVE_PATH.max_length,
     form="s3://bucket or s3://bucket/prefix (bucket names are 3-63 lowercase letters, digits, "
     "dots and hyphens)",
     example="s3://ml-data/training",
 )
-# A data repository association's DataRepositoryPath may also name an NFS export (File Cache).
-NFS_PATH_PREFIX = "nfs://"
 # Namespace (FileSystemPath): 1-4096 characters without line breaks, absolute.
 FILE_SYSTEM_PATH = TextRule(
     what="a file system path",

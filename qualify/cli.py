@@ -129,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fsx-csi qualify: {exc}", file=sys.stderr)
         return 2
+    problem = aws_settings_problem(args.aws_settings)
+    if problem is not None:
+        print(f"fsx-csi qualify: {problem}", file=sys.stderr)
+        return 2
     if args.manifests is not None:
         problem = _manifests_problem(args, settings)
         if problem is not None:
@@ -157,6 +161,20 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
     )
     return run_qualify(options)
+
+
+def aws_settings_problem(path: Path | None) -> str | None:
+    """What is wrong with the --aws-settings file, before any suite runs (None: nothing, or
+    no file given)."""
+    if path is None:
+        return None
+    from fsx_csi_harness.aws_settings import AwsSettingsError, load_aws_settings
+
+    try:
+        load_aws_settings(path)
+    except AwsSettingsError as exc:
+        return f"--aws-settings: {exc}"
+    return None
 
 
 def _manifests_problem(args: argparse.Namespace, settings: dict[str, str]) -> str | None:

@@ -106,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1 or args.nodes < 1:
         print("fsx-csi throughput: --repeats and --nodes must be at least 1", file=sys.stderr)
         return 2
+    from qualify.cli import aws_settings_problem
+
+    problem = aws_settings_problem(args.aws_settings)
+    if problem is not None:
+        print(f"fsx-csi throughput: {problem}", file=sys.stderr)
+        return 2
     from qualify.run import QualifyOptions, run_qualify
 
     options = QualifyOptions(

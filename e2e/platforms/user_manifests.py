@@ -84,7 +84,7 @@ EMULATED_MOUNT_HINT: Final = (
     "has an emulated mounter that bind-mounts "
     f"{EMULATION_ROOT_ON_NODES}/<file-system-id>/<mountname> (as the reference driver's "
     "`--mounter emulated` does); a driver without one fails its mounts here; run the mount "
-    "steps against real FSx (--platform cluster --profile FILE)"
+    "steps against real FSx (--platform cluster --aws-settings FILE)"
 )
 ENDPOINT_HINT: Final = (
     f"set AWS_ENDPOINT_URL_FSX={EMULATOR_IN_CLUSTER_URL} (and dummy AWS_ACCESS_KEY_ID / "

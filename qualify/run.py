@@ -267,6 +267,8 @@ def run_sanity_suite(
             assert cluster.controller is not None
             endpoint = cluster.controller.endpoint
             profile = profile or "fsx"
+            if profile == "fsx":
+                _strict_emulator(cluster.endpoint_url)
         command = [
             sys.executable, "-m", "fsx_csi_harness", "sanity",
             "--csi.endpoint", endpoint,
@@ -320,6 +322,23 @@ def run_sanity_suite(
     suite.leaks.extend(sweep_leaks)
     suite.raw = raw
     return suite
+
+
+# Shorter than the sanity stack's creation delay (0.2 s): every CreateVolume retry comes after
+# the window, so a driver that finds its file system by ClientRequestToken alone duplicates it.
+SANITY_TOKEN_TTL_S = 0.1
+
+
+def _strict_emulator(endpoint_url: str | None) -> None:
+    """The FSx profile against the embedded emulator: as unforgiving as AWS (a closed-early
+    token window, `--strict`'s rate limits; see fsx_emulator/README.md, "Strictness")."""
+    from fsx_emulator.config import STRICT_RATE_LIMITS
+    from fsx_emulator.control import EmulatorControl
+
+    assert endpoint_url is not None  # the stack has started its emulator
+    emulator = EmulatorControl(endpoint_url)
+    emulator.set_token_ttl(SANITY_TOKEN_TTL_S)
+    emulator.set_rate_limits(STRICT_RATE_LIMITS)
 
 
 def volume_parameters(options: QualifyOptions) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qualify.run import QualifyOptions, run_qualify
+from tests.qualify.test_results_model import schema_validator
 
 
 def test_a_suite_that_crashes_is_an_error_and_the_bundle_is_still_complete(
@@ -74,6 +75,15 @@ def test_qualify_on_the_defaults_writes_one_complete_bundle(tmp_path: Path) -> N
     bundle = Path(result.stdout.strip().splitlines()[-1])
     summary = json.loads((bundle / "summary.json").read_text())
     assert summary["complete"] is True
+    # The bundle's schema validates the summary and each suite's own result file, and the
+    # summary holds what those files hold.
+    schema_validator().validate(summary)
+    for suite_file in ("raw/sanity/sanity.json", "raw/e2e/e2e-results.json"):
+        written = json.loads((bundle / suite_file).read_text())
+        schema_validator("suite_file").validate(written)
+        in_bundle = next(s for s in summary["suites"] if s["name"] == written["name"])
+        assert in_bundle["tests"] == written["tests"] and in_bundle["driver"] == written["driver"]
+        assert in_bundle["driver"]["name"] == "fsx.csi.aws.com", in_bundle["driver"]
     suites = {s["name"]: s for s in summary["suites"]}
     assert set(suites) == {"sanity", "e2e", "throughput"}
     assert suites["e2e"]["outcome"] == "passed", suites["e2e"]

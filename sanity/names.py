@@ -16,6 +16,8 @@ import threading
 import uuid
 from typing import Protocol
 
+from fsx_csi_harness.fsx import BACKUP_ID, FILE_SYSTEM_ID, ISSUED_ID_HEX_DIGITS, issued_id_pattern
+
 
 def new_run_id() -> str:
     """Eight hex digits: short enough for names, unique enough for concurrent runs."""
@@ -94,8 +96,9 @@ class DefaultIdGenerator:
         return "fake-node-id"
 
 
-FSX_FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{17}$")
-FSX_BACKUP_ID = re.compile(r"^backup-[0-9a-f]{17}$")
+# The forms of ids FSx issues today (fsx_csi_harness.fsx): "fs-" or "backup-" and 17 hex digits.
+FSX_FILE_SYSTEM_ID = issued_id_pattern(FILE_SYSTEM_ID.prefix)
+FSX_BACKUP_ID = issued_id_pattern(BACKUP_ID.prefix)
 
 
 class FsxIdGenerator(DefaultIdGenerator):
@@ -103,7 +106,9 @@ class FsxIdGenerator(DefaultIdGenerator):
     the form: file systems are volumes ("fs-" + 17 hex digits), backups are snapshots."""
 
     def unique_valid_volume_id(self) -> str:
-        return "fs-" + secrets.token_hex(9)[:17]
+        return (
+            FILE_SYSTEM_ID.prefix + secrets.token_hex(ISSUED_ID_HEX_DIGITS)[:ISSUED_ID_HEX_DIGITS]
+        )
 
     def unique_valid_snapshot_id(self) -> str:
-        return "backup-" + secrets.token_hex(9)[:17]
+        return BACKUP_ID.prefix + secrets.token_hex(ISSUED_ID_HEX_DIGITS)[:ISSUED_ID_HEX_DIGITS]

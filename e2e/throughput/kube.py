@@ -207,18 +207,21 @@ def parse_pod_log(log: str, client: str, plan: WorkloadPlan) -> list[Measurement
 
 
 def expected_figures(parameters: dict[str, str], capacity_gib: int) -> Expected:
-    from fsx_csi_harness.fsx import BURST_MBPS_PER_TIB, DeploymentType, expected_throughput_mbps
+    from fsx_csi_harness import fsx
+    from fsx_csi_harness.fsx import storage_class
 
-    deployment = DeploymentType(parameters.get("deploymentType", "SCRATCH_1"))
-    per_unit_text = parameters.get("perUnitStorageThroughput")
+    deployment = fsx.DeploymentType(
+        parameters.get(storage_class.DEPLOYMENT_TYPE, fsx.DEFAULT_DEPLOYMENT_TYPE)
+    )
+    per_unit_text = parameters.get(storage_class.PER_UNIT_STORAGE_THROUGHPUT)
     per_unit = int(per_unit_text) if per_unit_text else None
-    burst_rate = BURST_MBPS_PER_TIB.get((deployment, per_unit))
+    burst = fsx.burst_throughput_mbps(deployment, capacity_gib, per_unit)
     return Expected(
         deployment_type=deployment.value,
         capacity_gib=capacity_gib,
         per_unit_throughput=per_unit,
-        baseline_mbps=round(expected_throughput_mbps(deployment, capacity_gib, per_unit), 1),
-        burst_mbps=round(burst_rate * capacity_gib / 1024, 1) if burst_rate else None,
+        baseline_mbps=round(fsx.expected_throughput_mbps(deployment, capacity_gib, per_unit), 1),
+        burst_mbps=round(burst, 1) if burst is not None else None,
     )
 
 

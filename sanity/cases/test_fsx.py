@@ -25,27 +25,12 @@ from sanity.spec import exclusive_if, it, provisions
 GIB = fsx.GIB
 SERVICE = "FSx"
 
-# StorageClass parameter keys as the upstream aws-fsx-csi-driver spells them.
+# StorageClass parameter keys as the upstream aws-fsx-csi-driver spells them, without the
+# network and tag keys that the base parameters keep.
 FSX_CONFIGURATION_KEYS = frozenset(
-    {
-        "deploymentType",
-        "storageType",
-        "perUnitStorageThroughput",
-        "driveCacheType",
-        "kmsKeyId",
-        "s3ImportPath",
-        "s3ExportPath",
-        "autoImportPolicy",
-        "automaticBackupRetentionDays",
-        "dailyAutomaticBackupStartTime",
-        "copyTagsToBackups",
-        "dataCompressionType",
-        "weeklyMaintenanceStartTime",
-        "fileSystemTypeVersion",
-        "efaEnabled",
-        "metadataConfigurationMode",
-        "metadataIops",
-    }
+    key
+    for key, field in fsx.STORAGE_CLASS_FIELDS.items()
+    if field not in (fsx.Field.SUBNET_IDS, fsx.Field.SECURITY_GROUP_IDS, fsx.Field.TAGS)
 )
 P1 = {"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "50"}
 P2 = {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"}
@@ -118,15 +103,7 @@ ROUNDING: list[tuple[str, dict[str, str], int | None]] = [
 
 def expected_gib(parameters: dict[str, str], requested_gib: int | None) -> int:
     """The valid capacity FSx gives a request, from the project's FSx rules."""
-    deployment = fsx.DeploymentType(parameters.get("deploymentType", fsx.DEFAULT_DEPLOYMENT_TYPE))
-    storage = fsx.StorageType(parameters.get("storageType", fsx.DEFAULT_STORAGE_TYPE))
-    throughput = parameters.get("perUnitStorageThroughput")
-    rule = fsx.capacity_rule(
-        deployment,
-        storage,
-        int(throughput) if throughput else None,
-        parameters.get("efaEnabled", "false").lower() == "true",
-    )
+    rule = fsx.storage_class_capacity_rule(parameters)
     return rule.round_up(requested_gib if requested_gib is not None else fsx.DEFAULT_CAPACITY_GIB)
 
 

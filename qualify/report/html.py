@@ -270,6 +270,8 @@ def _suite_details(suite: SuiteResult) -> str:
     return (
         f'<h2 id="suite-{escape(suite.name)}">Suite: {escape(suite.name)} '
         f'<span class="badge {suite.outcome.value}">{suite.outcome.value}</span></h2>'
+        # Which driver answered this suite: a suite that reached another one proves nothing.
+        f"<p>Driver exercised: {escape(suite.driver.name)} {escape(suite.driver.version)}</p>"
         f"{raw if suite.raw else ''}"
         f"<details{opened}><summary>{len(suite.tests)} test cases</summary>{table}</details>"
     )

@@ -33,6 +33,11 @@ def format_summary(summary: Summary, bundle: str, max_failures: int = 30) -> str
         lines.append(
             f"  {suite.name:<12} {suite.outcome.value:<8} {suite.duration_s:7.1f} s"
             f"  {tally or 'no cases'}"
+            + (
+                f"  (driver {suite.driver.name} {suite.driver.version})"
+                if suite.driver.known
+                else ""
+            )
         )
         if suite.message:
             lines.append(f"               {suite.message}")

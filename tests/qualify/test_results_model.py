@@ -192,3 +192,15 @@ def test_leaks_fail_the_verdict_through_their_suite() -> None:
     assert summary.decide_verdict().value == "passed"
     summary.suites[1].leaks.append(Leak("file-system", "fs-1", "left behind"))
     assert summary.decide_verdict().value == "failed"
+
+
+def test_the_report_says_which_driver_each_suite_exercised() -> None:
+    from qualify.report.html import render_html
+    from qualify.report.show import format_summary
+
+    summary = make_summary()
+    summary.suites.append(full_suite())
+    page = render_html(summary, [])
+    assert "Driver exercised: fsx.csi.aws.com 1.2.3" in page
+    assert "Driver exercised: unknown unknown" in page  # the conftest's suites did not ask
+    assert "(driver fsx.csi.aws.com 1.2.3)" in format_summary(summary, "reports/r")

@@ -21,6 +21,7 @@ from e2e.progress import LineProgress, Probe
 from e2e.throughput.engines import MB
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
 from fsx_csi_harness.aws_settings import load_aws_settings
+from fsx_csi_harness.fsx import DEFAULT_CAPACITY_GIB
 from qualify.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class KubeThroughputConfig:
             "deploymentType": "SCRATCH_2",
         }
     )
-    capacity_gib: int = 1200
+    capacity_gib: int = DEFAULT_CAPACITY_GIB
     provisioner: str = "fsx.csi.aws.com"
     fio_image: str = DEFAULT_FIO_IMAGE
     plan: WorkloadPlan = field(default_factory=WorkloadPlan)

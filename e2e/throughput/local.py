@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from e2e.throughput.runner import Client, directory_check, mount_points
+from fsx_csi_harness.fsx import DEFAULT_CAPACITY_GIB, GIB
 from fsx_csi_harness.results import Leak
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from e2e.platforms.local.csi_roles import ExternalProvisioner, Kubelet, PersistentVolume
     from e2e.platforms.local.driver_stack import DriverStack
 
-GIB = 1024**3
 DEFAULT_PARAMETERS = {
     "subnetId": "subnet-0123456789abcdef0",
     "securityGroupIds": "sg-0123456789abcdef0",
@@ -51,7 +51,7 @@ class LocalVolumeConfig:
     run_id: str
     work_dir: Path
     nodes: int = 2
-    capacity_gib: int = 1200
+    capacity_gib: int = DEFAULT_CAPACITY_GIB
     parameters: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
     creation_delay_s: float = 0.2
     # An external driver (mode all) instead of spawning the reference driver.

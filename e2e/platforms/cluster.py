@@ -217,8 +217,8 @@ class ClusterPlatform:
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.kube.apply import delete_manifests
         from e2e.platforms.kube.fsx_access import kubectl_port_forward
+        from e2e.platforms.kube.objects import KubeRunSettings
         from e2e.platforms.kube.observe import schedulable_nodes
-        from e2e.platforms.kube.operations import KubeRunSettings
         from e2e.platforms.kube.orchestration import (
             SETUP_ERRORS,
             deploy_planned_driver,

@@ -28,8 +28,9 @@ from e2e.platforms.commands import CommandFailed, CommandResult, SubprocessRunne
 from e2e.platforms.kube import apply as kube_apply
 from e2e.platforms.kube import readiness
 from e2e.platforms.kube.clients import KubeClients
+from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.observe import schedulable_nodes
-from e2e.platforms.kube.operations import KubeRunSettings, KubeScenarioRunner
+from e2e.platforms.kube.operations import KubeScenarioRunner
 from e2e.platforms.kube.orchestration import run_scenarios
 from e2e.progress import Progress
 from e2e.results import Outcome, RunResult

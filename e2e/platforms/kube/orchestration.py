@@ -18,8 +18,9 @@ from e2e.platforms.commands import CommandRunner
 from e2e.platforms.kube.apply import apply_manifests
 from e2e.platforms.kube.clients import ClusterUnreachable, KubeClients
 from e2e.platforms.kube.diagnostics import collect_diagnostics
+from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.observe import schedulable_nodes
-from e2e.platforms.kube.operations import KubeRunSettings, KubeScenarioRunner
+from e2e.platforms.kube.operations import KubeScenarioRunner
 from e2e.platforms.kube.readiness import wait_workloads_ready
 from e2e.platforms.manifests import (
     CONTROLLER_DEPLOYMENT,

@@ -1,11 +1,20 @@
-"""One scenario on the local cluster: provision, pods, expansion, teardown, with verdicts."""
+"""`LocalOperations`: the scenario runner's operations on the local platform.
+
+The harness is the Kubernetes side here: external-provisioner (CreateVolume / DeleteVolume),
+external-resizer (ControllerExpandVolume) and each node's kubelet (NodePublish /
+NodeUnpublish), over CSI against the driver processes of a `DriverStack`; pods are processes
+(`PodRunner`). Where Kubernetes would only report a state, this platform can check more, and
+does: the volume context, the run tags on the file system, that a read-only publish is
+read-only, that an unpublished target is no longer mounted.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from e2e.leaks import RUN_ID_TAG, SCENARIO_TAG, VOLUME_NAME_TAG, mounts_under, run_tags
 from e2e.leaks import with_run_tags as tagged_parameters
@@ -18,122 +27,85 @@ from e2e.platforms.local.csi_roles import (
     new_volume_name,
 )
 from e2e.platforms.local.driver_stack import DriverStack, log_tail
-from e2e.platforms.local.pods import CommandResult, PodRunner, RunningPod
+from e2e.platforms.local.pods import PodRunner, RunningPod
 from e2e.progress import Probe, WaitTimeout
 from e2e.results import ScenarioRecorder, ScenarioResult, StepFailed
-from e2e.scenarios import ExecCheck, OutputExpectation, PodSpec, Scenario, gib_ceil
+from e2e.runner import CommandOutcome, Teardown, Undo, output_tail
+from e2e.scenarios import PodSpec, Scenario, gib_ceil
 from fsx_csi_harness import fsx
 
 NAMESPACE = "default"
 
 
 @dataclass
-class _Mounted:
-    pod: RunningPod | None
+class LocalPod:
+    """A pod of this platform: the volume kubelet published for it and its process."""
+
     spec: PodSpec
     uid: str
     kubelet: Kubelet
+    pv: PersistentVolume
+    undo: Undo | None = None
+    process: RunningPod | None = None
 
 
-@dataclass
-class _State:
-    pv: PersistentVolume | None = None
-    static_fs_id: str | None = None
-    volume_deleted: bool = False
-    mounted: list[_Mounted] = field(default_factory=list)
+class LocalOperations:
+    """One controller and the stack's node plugins, driven as the Kubernetes components
+    would drive them. Node `node-N` is the N-th node plugin."""
 
+    platform = "local"
+    # An exec is a local process: try often.
+    check_poll_s = (0.25, 1.0)
 
-def _tail(text: str, lines: int = 15) -> str:
-    kept = text.strip().splitlines()[-lines:]
-    return "\n".join(kept) if kept else "(no output)"
-
-
-class LocalScenarioRunner:
-    def __init__(
-        self,
-        cluster: DriverStack,
-        pods: PodRunner,
-        provision_timeout_s: float,
-        platform: str = "local",
-    ) -> None:
-        self._cluster = cluster
+    def __init__(self, stack: DriverStack, pods: PodRunner, provision_timeout_s: float) -> None:
+        self._stack = stack
         self._pods = pods
-        self._progress = cluster.progress
+        self._progress = stack.progress
         self._timeout_s = provision_timeout_s
-        self._platform = platform
-        assert cluster.controller is not None
-        self._provisioner = ExternalProvisioner(cluster.controller.channel, cluster.progress)
-        self._resizer = ExternalResizer(cluster.controller.channel, cluster.progress)
-        self._kubelets = [
-            Kubelet(
-                f"node-{i}", plugin.channel, cluster.node_root(i), cluster.driver_name,
-                cluster.progress,
+        assert stack.controller is not None
+        self._provisioner = ExternalProvisioner(stack.controller.channel, stack.progress)
+        self._resizer = ExternalResizer(stack.controller.channel, stack.progress)
+        self._kubelets = {
+            f"node-{i}": Kubelet(
+                f"node-{i}", plugin.channel, stack.node_root(i), stack.driver_name,
+                stack.progress,
             )
-            for i, plugin in enumerate(cluster.nodes)
-        ]  # fmt: skip
+            for i, plugin in enumerate(stack.nodes)
+        }  # fmt: skip
+        # The volume of the scenario being run (scenarios run one at a time).
+        self._pv: PersistentVolume | None = None
 
-    def run(self, scenario: Scenario) -> ScenarioResult:
-        recorder = ScenarioRecorder(scenario.name, self._platform)
-        state = _State()
-        self._progress.info(f"scenario {scenario.name}: {scenario.description.split('. ')[0]}")
-        try:
-            with recorder.step("provision") as step:
-                if scenario.node_count > len(self._kubelets):
-                    raise StepFailed(
-                        f"scenario needs {scenario.node_count} nodes; the local platform has "
-                        f"{len(self._kubelets)}"
-                    )
-                if scenario.expected_failure is not None:
-                    step.message = self._provision_must_fail(scenario, recorder.result)
-                else:
-                    state.pv = self._provision(scenario, state, recorder.result)
-                    step.message = f"volume {state.pv.volume_id}, {state.pv.capacity_bytes} bytes"
-            if state.pv is not None:  # None after an expected provisioning failure
-                self._use_and_delete(scenario, state, recorder)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict, then cleanup
-            # Step failures are recorded on their step; anything else is a harness error.
-            if recorder.result.passed:
-                recorder.cleanup_failed("harness", f"{type(exc).__name__}: {exc}", 0.0)
-        except KeyboardInterrupt:
-            self._cleanup(scenario, state, recorder)
-            raise
-        self._cleanup(scenario, state, recorder)
-        result = recorder.finish()
-        if not result.passed:
-            self._attach_logs(result)
-        return result
-
-    def _use_and_delete(
-        self, scenario: Scenario, state: _State, recorder: ScenarioRecorder
-    ) -> None:
-        for pod in scenario.pods_before_expansion():
-            with recorder.step(f"pod {pod.name}") as step:
-                step.message = self._run_pod(scenario, pod, state)
-        if scenario.expansion is not None:
-            with recorder.step("expand") as step:
-                step.message = self._expand(scenario, state, recorder.result)
-            for pod in scenario.pods_after_expansion():
-                with recorder.step(f"pod {pod.name}") as step:
-                    step.message = self._run_pod(scenario, pod, state)
-        with recorder.step("delete pods"):
-            self._delete_pods(state)
-        with recorder.step("delete volume") as step:
-            step.message = self._delete_volume(scenario, state)
+    def nodes_for(self, scenario: Scenario, recorder: ScenarioRecorder) -> list[str] | None:
+        self._pv = None  # a new scenario
+        if scenario.node_count <= len(self._kubelets):
+            return list(self._kubelets)[: scenario.node_count]
+        # Reported as the provision step failing, as this platform always has.
+        with contextlib.suppress(StepFailed), recorder.step("provision"):
+            raise StepFailed(
+                f"scenario needs {scenario.node_count} nodes; the local platform has "
+                f"{len(self._kubelets)}"
+            )
+        return None
 
     # ------------------------------------------------------------------ provisioning
 
-    def _provision(
-        self, scenario: Scenario, state: _State, result: ScenarioResult
-    ) -> PersistentVolume:
+    def provision(self, scenario: Scenario, result: ScenarioResult, teardown: Teardown) -> str:
         if scenario.provisioning == "static":
-            return self._static_volume(scenario, state, result)
+            self._pv = self._static_volume(scenario, result, teardown)
+        else:
+            self._pv = self._dynamic_volume(scenario, result, teardown)
+        return f"volume {self._pv.volume_id}, {self._pv.capacity_bytes} bytes"
+
+    def _dynamic_volume(
+        self, scenario: Scenario, result: ScenarioResult, teardown: Teardown
+    ) -> PersistentVolume:
         pv_name = new_volume_name()
         try:
             pv = self._create_volume(
                 scenario,
                 pv_name,
                 self._timeout_s,
-                state=lambda: self._cluster.describe_state(pv_name),
+                state=lambda: self._stack.describe_state(pv_name),
             )
         except CsiCallFailed as exc:
             raise StepFailed(
@@ -141,7 +113,7 @@ class LocalScenarioRunner:
                 f"{exc.code.name}: {exc.details}. Try: check the StorageClass parameters "
                 f"and the controller log"
             ) from exc
-        state.pv = pv
+        self._add_volume_removal(scenario, pv, teardown)
         result.details["volume_id"] = pv.volume_id
         if pv.capacity_bytes < scenario.claim.size_bytes:
             raise StepFailed(
@@ -154,14 +126,14 @@ class LocalScenarioRunner:
                 f"expected volume_context with dnsname and mountname; missing {missing} in "
                 f"{dict(pv.volume_context)}"
             )
-        described = self._cluster.guard.describe(pv.volume_id)
+        described = self._stack.guard.describe(pv.volume_id)
         if described is None:
             raise StepFailed(
                 f"CreateVolume returned volume id {pv.volume_id}, which DescribeFileSystems "
                 "does not know; expected the file system id"
             )
         tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-        if tags.get(RUN_ID_TAG) != self._cluster.config.run_id:
+        if tags.get(RUN_ID_TAG) != self._stack.config.run_id:
             raise StepFailed(
                 f"expected the StorageClass extraTags ({RUN_ID_TAG}) on file system "
                 f"{pv.volume_id}; its tags are {tags}. The leak guard depends on them"
@@ -183,7 +155,7 @@ class LocalScenarioRunner:
             claim_name=f"{scenario.name}-claim",
             namespace=NAMESPACE,
             parameters=tagged_parameters(
-                scenario.storage_class.parameters, self._cluster.config.run_id, scenario.name
+                scenario.storage_class.parameters, self._stack.config.run_id, scenario.name
             ),
             size_bytes=scenario.claim.size_bytes,
             access_modes=scenario.claim.access_modes,
@@ -193,15 +165,15 @@ class LocalScenarioRunner:
         )
 
     def _static_volume(
-        self, scenario: Scenario, state: _State, result: ScenarioResult
+        self, scenario: Scenario, result: ScenarioResult, teardown: Teardown
     ) -> PersistentVolume:
         spec = scenario.static_file_system
         assert spec is not None
         lustre: dict[str, object] = {"DeploymentType": spec.deployment_type}
         if spec.per_unit_storage_throughput is not None:
             lustre["PerUnitStorageThroughput"] = spec.per_unit_storage_throughput
-        tags = run_tags(self._cluster.config.run_id, scenario.name)
-        response = self._cluster.fsx.create_file_system(
+        tags = run_tags(self._stack.config.run_id, scenario.name)
+        response = self._stack.fsx.create_file_system(
             FileSystemType="LUSTRE",
             StorageCapacity=spec.storage_capacity_gib,
             SubnetIds=[spec.subnet_id],
@@ -210,30 +182,39 @@ class LocalScenarioRunner:
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
         fs_id = response["FileSystem"]["FileSystemId"]
-        state.static_fs_id = fs_id
-        result.details["volume_id"] = fs_id
-
-        def probe() -> Probe:
-            described = self._cluster.guard.describe(fs_id)
-            lifecycle = None if described is None else described.get("Lifecycle")
-            return Probe(lifecycle == "AVAILABLE", f"Lifecycle {lifecycle}")
-
-        self._progress.wait(f"static file system {fs_id} to be AVAILABLE", probe, self._timeout_s)
-        described = self._cluster.guard.describe(fs_id)
-        assert described is not None
-        return PersistentVolume(
+        pv = PersistentVolume(
             name=f"{scenario.name}-pv",
             volume_id=fs_id,
             capacity_bytes=scenario.claim.size_bytes,
             access_modes=scenario.claim.access_modes,
             mount_options=spec.mount_options,
+        )
+        self._add_volume_removal(scenario, pv, teardown)
+        result.details["volume_id"] = fs_id
+
+        def probe() -> Probe:
+            described = self._stack.guard.describe(fs_id)
+            lifecycle = None if described is None else described.get("Lifecycle")
+            return Probe(lifecycle == "AVAILABLE", f"Lifecycle {lifecycle}")
+
+        self._progress.wait(f"static file system {fs_id} to be AVAILABLE", probe, self._timeout_s)
+        described = self._stack.guard.describe(fs_id)
+        assert described is not None
+        return PersistentVolume(
+            name=pv.name,
+            volume_id=fs_id,
+            capacity_bytes=pv.capacity_bytes,
+            access_modes=pv.access_modes,
+            mount_options=pv.mount_options,
             volume_context={
                 "dnsname": described["DNSName"],
                 "mountname": described["LustreConfiguration"]["MountName"],
             },
         )
 
-    def _provision_must_fail(self, scenario: Scenario, result: ScenarioResult) -> str:
+    def expect_provisioning_failure(
+        self, scenario: Scenario, result: ScenarioResult, teardown: Teardown
+    ) -> str:
         expected = scenario.expected_failure
         assert expected is not None and scenario.storage_class is not None
         pv_name = new_volume_name()
@@ -258,9 +239,9 @@ class LocalScenarioRunner:
             raise StepFailed(
                 f"expected the provisioning error to name {missing}; the driver said {event}"
             )
-        created = self._cluster.guard.matching(
-            {RUN_ID_TAG: self._cluster.config.run_id, SCENARIO_TAG: scenario.name}
-        ) + self._cluster.guard.matching({VOLUME_NAME_TAG: pv_name})
+        created = self._stack.guard.matching(
+            {RUN_ID_TAG: self._stack.config.run_id, SCENARIO_TAG: scenario.name}
+        ) + self._stack.guard.matching({VOLUME_NAME_TAG: pv_name})
         if created and not expected.file_system_created:
             ids = sorted({fs["FileSystemId"] for fs in created})
             raise StepFailed(
@@ -271,21 +252,23 @@ class LocalScenarioRunner:
 
     # ------------------------------------------------------------------ pods
 
-    def _run_pod(self, scenario: Scenario, pod: PodSpec, state: _State) -> str:
-        assert state.pv is not None
-        kubelet = self._kubelets[pod.node]
-        uid = str(uuid.uuid4())
-        mounted = _Mounted(None, pod, uid, kubelet)
-        state.mounted.append(mounted)
+    def start_pod(
+        self, scenario: Scenario, pod: PodSpec, node: str, teardown: Teardown
+    ) -> LocalPod:
+        assert self._pv is not None
+        kubelet = self._kubelets[node]
+        local = LocalPod(pod, str(uuid.uuid4()), kubelet, self._pv)
+        local.undo = teardown.add(
+            Undo(f"cleanup pod {pod.name}", lambda: self._unpublish(local), step="delete pods")
+        )
         try:
-            target = kubelet.publish(uid, state.pv, read_only=pod.read_only)
+            target = kubelet.publish(local.uid, local.pv, read_only=pod.read_only)
         except CsiCallFailed as exc:
-            state.mounted.remove(mounted)  # nothing to unpublish... but kubelet would retry
-            mounted_anyway = mounts_under(kubelet.target_path(uid, state.pv))
-            if mounted_anyway:
-                state.mounted.append(mounted)
+            # Nothing to unpublish, unless the driver mounted before it failed.
+            if not mounts_under(kubelet.target_path(local.uid, local.pv)):
+                teardown.discard(local.undo)
             raise StepFailed(
-                f"expected pod {pod.name} to start on node-{pod.node}; NodePublishVolume "
+                f"expected pod {pod.name} to start on {node}; NodePublishVolume "
                 f"failed with {exc.code.name}: {exc.details}"
             ) from exc
         if pod.read_only and not os.statvfs(target).f_flag & os.ST_RDONLY:
@@ -293,85 +276,69 @@ class LocalScenarioRunner:
                 f"pod {pod.name} mounts the claim read-only; NodePublishVolume(readonly=true) "
                 f"left {target} writable"
             )
-        mounted.pod = self._pods.start(
-            f"{scenario.name}-{pod.name}", pod.node, pod.command, target, pod.read_only,
-            scenario.variables, startup_timeout_s=pod.timeout_s,
+        local.process = self._pods.start(
+            f"{scenario.name}-{pod.name}", int(node.removeprefix("node-")), pod.command, target,
+            pod.read_only, scenario.variables, startup_timeout_s=pod.timeout_s,
         )  # fmt: skip
-        if pod.lifecycle == "exit":
-            outcome = self._pods.wait_exit(mounted.pod, pod.timeout_s)
-            self._verify(f"pod {pod.name}", outcome, pod.exit_code, pod.output)
-            self._unpublish(mounted, state)
-            return f"exit {outcome.exit_code} on node-{pod.node}"
-        if not self._pods.is_running(mounted.pod):
-            output = self._pods.output(mounted.pod)
+        return local
+
+    def wait_pod_exit(self, pod: LocalPod, spec: PodSpec, node: str) -> CommandOutcome:
+        assert pod.process is not None
+        return self._pods.wait_exit(pod.process, spec.timeout_s)
+
+    def pod_ended(self, pod: LocalPod, teardown: Teardown) -> None:
+        # kubelet unpublishes the volume of a pod that ended.
+        if pod.undo is not None:
+            teardown.discard(pod.undo)
+        self._unpublish(pod)
+
+    def wait_pod_running(self, pod: LocalPod, spec: PodSpec, node: str) -> None:
+        assert pod.process is not None
+        if not self._pods.is_running(pod.process):
+            output = self._pods.output(pod.process)
             raise StepFailed(
-                f"expected pod {pod.name} to keep running; it exited. Output:\n{_tail(output)}"
+                f"expected pod {spec.name} to keep running; it exited. Output:\n"
+                f"{output_tail(output)}"
             )
-        for check in pod.checks:
-            self._run_check(pod, mounted.pod, check)
-        return f"running on node-{pod.node}; {len(pod.checks)} check(s) passed"
 
-    def _run_check(self, pod: PodSpec, running: RunningPod, check: ExecCheck) -> None:
-        last: list[CommandResult] = []
+    def exec(self, pod: LocalPod, spec: PodSpec, command: str) -> CommandOutcome:
+        assert pod.process is not None
+        if not self._pods.is_running(pod.process):
+            raise StepFailed(
+                f"pod {spec.name} exited while a check ({command!r}) waited; output:\n"
+                f"{output_tail(self._pods.output(pod.process))}"
+            )
+        return self._pods.exec(pod.process, command)
 
-        def probe() -> Probe:
-            if not self._pods.is_running(running):
-                raise StepFailed(
-                    f"pod {pod.name} exited while check {check.name!r} waited; output:\n"
-                    f"{_tail(self._pods.output(running))}"
-                )
-            outcome = self._pods.exec(running, check.command)
-            last[:] = [outcome]
-            problems = _problems(outcome, check.exit_code, check.output)
-            return Probe(not problems, "; ".join(problems) or "passed")
+    def pod_failure(self, pod: LocalPod, spec: PodSpec, node: str, reason: str) -> StepFailed:
+        return StepFailed(reason)  # the driver logs come with the scenario's details
 
-        try:
-            self._progress.wait(
-                f"check {check.name!r} in pod {pod.name}", probe, check.within_s,
-                poll_s=0.25, max_poll_s=1.0,
-            )  # fmt: skip
-        except WaitTimeout as exc:
-            seen = _tail(last[0].output) if last else "(never ran)"
-            raise StepFailed(f"{exc}. Last output of {check.command!r}:\n{seen}") from exc
-
-    def _verify(
-        self, what: str, outcome: CommandResult, exit_code: int, output: OutputExpectation
-    ) -> None:
-        problems = _problems(outcome, exit_code, output)
-        if problems:
-            raise StepFailed(f"{what}: {'; '.join(problems)}. Output:\n{_tail(outcome.output)}")
-
-    def _unpublish(self, mounted: _Mounted, state: _State) -> None:
-        assert state.pv is not None
-        if mounted.pod is not None:
-            self._pods.stop(mounted.pod)
-        target = mounted.kubelet.target_path(mounted.uid, state.pv)
-        state.mounted.remove(mounted)
-        mounted.kubelet.unpublish(mounted.uid, state.pv)
+    def _unpublish(self, pod: LocalPod) -> None:
+        if pod.process is not None:
+            self._pods.stop(pod.process)
+        target = pod.kubelet.target_path(pod.uid, pod.pv)
+        pod.kubelet.unpublish(pod.uid, pod.pv)
         left = mounts_under(target)
         if left:
             raise StepFailed(
-                f"NodeUnpublishVolume on {mounted.kubelet.node_name} succeeded but {target} "
+                f"NodeUnpublishVolume on {pod.kubelet.node_name} succeeded but {target} "
                 f"is still mounted ({left[0].source})"
             )
 
-    def _delete_pods(self, state: _State) -> None:
-        for mounted in list(reversed(state.mounted)):
-            self._unpublish(mounted, state)
-
     # ------------------------------------------------------------------ expansion
 
-    def _expand(self, scenario: Scenario, state: _State, result: ScenarioResult) -> str:
+    def expand(self, scenario: Scenario, result: ScenarioResult) -> str:
         expansion = scenario.expansion
-        assert expansion is not None and state.pv is not None
+        pv = self._pv
+        assert expansion is not None and pv is not None
         expected_bytes = expansion.expected_capacity_gib * fsx.GIB
         try:
             capacity, node_expansion = self._resizer.expand(
-                state.pv, expansion.size_bytes, self._timeout_s
+                pv, expansion.size_bytes, self._timeout_s
             )
         except CsiCallFailed as exc:
             raise StepFailed(
-                f"expected ControllerExpandVolume to grow {state.pv.volume_id} to "
+                f"expected ControllerExpandVolume to grow {pv.volume_id} to "
                 f"{expansion.expected_capacity_gib} GiB; it failed with {exc.code.name}: "
                 f"{exc.details}"
             ) from exc
@@ -388,7 +355,7 @@ class LocalScenarioRunner:
             )
 
         def probe() -> Probe:
-            described = self._cluster.guard.describe(state.pv.volume_id) if state.pv else None
+            described = self._stack.guard.describe(pv.volume_id)
             seen = None if described is None else described.get("StorageCapacity")
             lifecycle = None if described is None else described.get("Lifecycle")
             return Probe(
@@ -397,7 +364,7 @@ class LocalScenarioRunner:
             )
 
         self._progress.wait(
-            f"file system {state.pv.volume_id} to report {expansion.expected_capacity_gib} GiB",
+            f"file system {pv.volume_id} to report {expansion.expected_capacity_gib} GiB",
             probe,
             self._timeout_s,
         )
@@ -406,64 +373,39 @@ class LocalScenarioRunner:
 
     # ------------------------------------------------------------------ teardown
 
-    def _delete_volume(self, scenario: Scenario, state: _State) -> str:
-        assert state.pv is not None
-        fs_id = state.pv.volume_id
-        if scenario.provisioning == "dynamic":
-            assert scenario.storage_class is not None
-            if scenario.storage_class.reclaim_policy == "Retain":
-                self._cluster.fsx.delete_file_system(FileSystemId=fs_id)
-            else:
-                try:
-                    self._provisioner.delete_volume(fs_id, self._timeout_s)
-                except CsiCallFailed as exc:
-                    raise StepFailed(
-                        f"expected DeleteVolume {fs_id} to succeed; {exc.code.name}: {exc.details}"
-                    ) from exc
+    def _add_volume_removal(
+        self, scenario: Scenario, pv: PersistentVolume, teardown: Teardown
+    ) -> None:
+        teardown.add(
+            Undo(
+                "cleanup volume",
+                lambda: self._delete_volume(scenario, pv.volume_id),
+                step="delete volume",
+                failure_prefix=f"{pv.volume_id}: ",
+            )
+        )
+
+    def _delete_volume(self, scenario: Scenario, fs_id: str) -> str:
+        """As reclaim would: DeleteVolume for a dynamic volume with reclaim policy Delete;
+        the FSx API for what the harness keeps or made itself (Retain, a static PV)."""
+        reclaim = scenario.storage_class.reclaim_policy if scenario.storage_class else "Retain"
+        if scenario.provisioning == "dynamic" and reclaim == "Delete":
+            try:
+                self._provisioner.delete_volume(fs_id, self._timeout_s)
+            except CsiCallFailed as exc:
+                raise StepFailed(
+                    f"expected DeleteVolume {fs_id} to succeed; {exc.code.name}: {exc.details}"
+                ) from exc
         else:
-            # A static PV is the administrator's: the harness deletes what it created.
-            self._cluster.fsx.delete_file_system(FileSystemId=fs_id)
-            state.static_fs_id = None
-        state.volume_deleted = True
+            self._stack.fsx.delete_file_system(FileSystemId=fs_id)
         try:
-            self._cluster.guard.wait_gone(fs_id, self._timeout_s)
+            self._stack.guard.wait_gone(fs_id, self._timeout_s)
         except WaitTimeout as exc:
             raise StepFailed(f"expected the file system to be gone after deletion: {exc}") from exc
         return f"file system {fs_id} is gone"
 
-    def _cleanup(self, scenario: Scenario, state: _State, recorder: ScenarioRecorder) -> None:
-        """After a failure: unpublish, delete the volume; what fails here is a cleanup error."""
-        for mounted in list(reversed(state.mounted)):
-            try:
-                self._unpublish(mounted, state)
-            except Exception as exc:  # noqa: BLE001 - record, keep cleaning
-                recorder.cleanup_failed(f"cleanup pod {mounted.spec.name}", str(exc), 0.0)
-        volume_id = state.static_fs_id or (
-            state.pv.volume_id if state.pv and not state.volume_deleted else None
-        )
-        if volume_id is None:
-            return
-        try:
-            if state.static_fs_id is None:
-                self._provisioner.delete_volume(volume_id, self._timeout_s)
-            else:
-                self._cluster.fsx.delete_file_system(FileSystemId=volume_id)
-            self._cluster.guard.wait_gone(volume_id, self._timeout_s)
-        except Exception as exc:  # noqa: BLE001 - the final sweep will try again
-            recorder.cleanup_failed("cleanup volume", f"{volume_id}: {exc}", 0.0)
-
-    def _attach_logs(self, result: ScenarioResult) -> None:
+    def add_failure_details(self, result: ScenarioResult) -> None:
         """A failed scenario carries the tail of every driver log (the report shows them)."""
-        for plugin in (self._cluster.controller, *self._cluster.nodes):
+        for plugin in (self._stack.controller, *self._stack.nodes):
             if plugin is not None:
                 result.details[f"log {plugin.name}"] = log_tail(plugin.log, 40)
-
-
-def _problems(outcome: CommandResult, exit_code: int, output: OutputExpectation) -> list[str]:
-    problems = []
-    if outcome.exit_code is None:
-        problems.append("did not finish in time")
-    elif outcome.exit_code != exit_code:
-        problems.append(f"expected exit code {exit_code}, seen {outcome.exit_code}")
-    problems.extend(output.failures(outcome.output))
-    return problems

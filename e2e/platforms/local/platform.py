@@ -116,9 +116,10 @@ class LocalPlatform:
             DriverStack,
             DriverStackConfig,
         )
-        from e2e.platforms.local.operations import LocalScenarioRunner
+        from e2e.platforms.local.operations import LocalOperations
         from e2e.platforms.local.pods import PodRunner
         from e2e.results import Outcome, RunResult, ScenarioResult
+        from e2e.runner import ScenarioRunner
 
         started = time.monotonic()
         result = RunResult(run_id=options.run_id, platform=self.name, driver=options.driver)
@@ -143,8 +144,12 @@ class LocalPlatform:
                 result.details["driver_name"] = stack.driver_name
                 result.details["driver_version"] = stack.driver_version
                 pods = PodRunner(isolation, stack.tracker, stack.pods_dir, progress)
-                runner = LocalScenarioRunner(stack, pods, options.provision_timeout_s)
+                operations = LocalOperations(stack, pods, options.provision_timeout_s)
+                runner = ScenarioRunner(operations, progress)
                 for scenario in scenarios:
+                    progress.info(
+                        f"scenario {scenario.name}: {scenario.description.split('. ')[0]}"
+                    )
                     scenario_result = runner.run(scenario)
                     result.scenarios.append(scenario_result)
                     progress.info(

@@ -31,6 +31,7 @@ from typing import Literal
 
 from e2e.leaks import ProcessTracker
 from e2e.progress import Probe, Progress, WaitTimeout
+from e2e.runner import CommandOutcome
 from e2e.scenarios import VOLUME_MOUNT_PATH
 
 Isolation = Literal["namespace", "rewrite"]
@@ -84,12 +85,6 @@ class RunningPod:
     env: dict[str, str]
     process_name: str
     pid_file: Path | None  # namespace isolation: the pid of the chrooted shell
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    exit_code: int | None  # None: it did not finish in time
-    output: str
 
 
 class PodRunner:
@@ -165,7 +160,7 @@ class PodRunner:
             self._progress.wait(f"pod {name} to start", probe, startup_timeout_s, poll_s=0.02)
         return pod
 
-    def wait_exit(self, pod: RunningPod, timeout_s: float) -> CommandResult:
+    def wait_exit(self, pod: RunningPod, timeout_s: float) -> CommandOutcome:
         process = self._tracker.running().get(pod.process_name)
         if process is not None:
 
@@ -177,9 +172,9 @@ class PodRunner:
                 self._progress.wait(f"pod {pod.name} to finish", probe, timeout_s, poll_s=0.05)
             except WaitTimeout:
                 self._tracker.stop(pod.process_name)
-                return CommandResult(None, self.output(pod))
+                return CommandOutcome(None, self.output(pod))
         code = self._tracker.stop(pod.process_name)
-        return CommandResult(code, self.output(pod))
+        return CommandOutcome(code, self.output(pod))
 
     def output(self, pod: RunningPod) -> str:
         return pod.log.read_text(errors="replace") if pod.log.exists() else ""
@@ -187,7 +182,7 @@ class PodRunner:
     def is_running(self, pod: RunningPod) -> bool:
         return pod.process_name in self._tracker.running()
 
-    def exec(self, pod: RunningPod, command: str, timeout_s: float = 10.0) -> CommandResult:
+    def exec(self, pod: RunningPod, command: str, timeout_s: float = 10.0) -> CommandOutcome:
         """Run `command` inside the running pod, like `kubectl exec POD -- sh -c COMMAND`."""
         if pod.pid_file is not None:
             pid = pod.pid_file.read_text().strip()
@@ -207,13 +202,13 @@ class PodRunner:
             )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             output = (exc.stdout or b"") + (exc.stderr or b"")
-            return CommandResult(
+            return CommandOutcome(
                 None,
                 output.decode(errors="replace")
                 + f"\n(exec timed out after {time.monotonic() - started:.1f}s)",
             )
         output = completed.stdout + completed.stderr
-        return CommandResult(completed.returncode, output.decode(errors="replace"))
+        return CommandOutcome(completed.returncode, output.decode(errors="replace"))
 
     def stop(self, pod: RunningPod) -> None:
         self._tracker.stop(pod.process_name)

@@ -1,0 +1,87 @@
+"""The leak sweep of a cluster run: whatever the run's scenarios left, found by the run's
+label (and the claims' bound volumes, and the run tag on file systems), deleted and listed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from kubernetes.client.exceptions import ApiException
+
+from e2e import leaks
+from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.objects import KubeRunSettings
+from e2e.platforms.manifests import RUN_ID_LABEL, kube_name
+from e2e.results import LeakedResource
+
+
+def sweep_run(
+    clients: KubeClients,
+    guard: leaks.FileSystemGuard,
+    settings: KubeRunSettings,
+    bound_volumes: set[str],
+) -> list[LeakedResource]:
+    """Delete what the run left: pods, claims, volumes, StorageClasses carrying the run's
+    label (and PVs bound to its claims), then the file systems tagged with the run id, then
+    the run's namespace. Each leftover is reported."""
+    found: list[LeakedResource] = []
+    namespace = settings.namespace
+    selector = f"{RUN_ID_LABEL}={kube_name(settings.run_id)}"
+    core, storage = clients.core, clients.storage
+
+    def remove(kind: str, name: str, delete: Callable[[], object]) -> None:
+        removed = True
+        detail = "deleted by the sweep"
+        try:
+            delete()
+        except ApiException as exc:
+            if exc.status != 404:
+                removed, detail = (
+                    False,
+                    f"could not delete: HTTP {exc.status} {api_message(exc)}",
+                )
+        found.append(LeakedResource(kind, name, detail, removed))
+
+    for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
+        name = pod.metadata.name
+        remove(
+            "Pod",
+            f"{namespace}/{name}",
+            partial(core.delete_namespaced_pod, name, namespace, grace_period_seconds=0),
+        )
+    for claim in core.list_namespaced_persistent_volume_claim(
+        namespace, label_selector=selector
+    ).items:
+        name = claim.metadata.name
+        if claim.spec.volume_name:
+            bound_volumes.add(claim.spec.volume_name)
+        remove(
+            "PersistentVolumeClaim",
+            f"{namespace}/{name}",
+            partial(core.delete_namespaced_persistent_volume_claim, name, namespace),
+        )
+    for volume in core.list_persistent_volume().items:
+        name = volume.metadata.name
+        labelled = (volume.metadata.labels or {}).get(RUN_ID_LABEL) == kube_name(settings.run_id)
+        claim_ref = volume.spec.claim_ref
+        ours = (
+            labelled
+            or name in bound_volumes
+            or (claim_ref is not None and claim_ref.namespace == namespace)
+        )
+        if ours:
+            remove("PersistentVolume", name, partial(core.delete_persistent_volume, name))
+    for storage_class in storage.list_storage_class(label_selector=selector).items:
+        name = storage_class.metadata.name
+        remove("StorageClass", name, partial(storage.delete_storage_class, name))
+    found += guard.sweep(settings.run_id, settings.file_system_delete_timeout_s)
+    try:
+        core.delete_namespace(namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            found.append(
+                LeakedResource(
+                    "Namespace", namespace, f"could not delete: HTTP {exc.status}", False
+                )
+            )
+    return found

@@ -113,15 +113,23 @@ def run(args: argparse.Namespace) -> int:
         print("fsx-csi sanity: -n must be >= 0", file=sys.stderr)
         return EXIT_BAD_FLAGS
 
-    from sanity.connection import ConnectError, connect
+    from sanity.connection import ConnectError, connect, identify
+
+    def say(line: str) -> None:
+        print(f"fsx-csi sanity: {line}", file=sys.stderr, flush=True)
 
     for endpoint in filter(None, (config.endpoint, config.controller_endpoint)):
-        print(f"fsx-csi sanity: connecting to {endpoint} ...", file=sys.stderr, flush=True)
+        say(f"connecting to {endpoint} ...")
         try:
-            connect(endpoint, config.connect_timeout).close()
+            connection = connect(endpoint, config.connect_timeout, progress=say)
+            try:
+                info = identify(connection, config.connect_timeout)
+            finally:
+                connection.close()
         except ConnectError as exc:
-            print(f"fsx-csi sanity: {exc}", file=sys.stderr)
+            say(str(exc))
             return EXIT_UNREACHABLE
+        say(f"{endpoint}: {info.name} {info.vendor_version}".rstrip())
 
     import pytest
 

@@ -121,6 +121,9 @@ def test_strict_rate_limits_slow_a_correct_driver_but_do_not_fail_it(
     """`fsx-csi emulator --strict`: the driver's retries (botocore's adaptive mode) absorb the
     ThrottlingExceptions of eight concurrent creates, each polling DescribeFileSystems."""
     emulator.control.set_rate_limits(STRICT_RATE_LIMITS)
+    # A second of CREATING: eight waits polling every 50 ms ask for ~160 descriptions, well
+    # over the bucket (40) and its refill (20 per second), however loaded the machine.
+    emulator.control.set_creation_delay(1.0)
     emulator.control.set_describe_page_size(2)
     emulator.control.set_token_ttl(0.5)
     config = emulated_config(short_dir, emulator, emulation_root, create_timeout=60.0)

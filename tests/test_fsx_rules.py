@@ -1,14 +1,34 @@
-"""The FSx for Lustre rules every part shares (FSX_FACTS.md, "Storage capacity")."""
+"""The FSx for Lustre rules every part shares (FSX_FACTS.md and the FSx API reference)."""
 
 from __future__ import annotations
 
 import pytest
 
 from fsx_csi_harness.fsx import (
+    DAILY_TIME,
+    FILE_SYSTEM_ID,
+    MOUNT_NAME,
+    S3_PATH,
+    SECURITY_GROUP_ID,
+    SUBNET_ID,
+    WEEKLY_TIME,
     DeploymentType,
+    Field,
+    LustreSettings,
     StorageType,
+    TextRule,
+    api_name,
+    association_refusal,
+    burst_throughput_mbps,
     capacity_rule,
+    configuration_problem,
+    dns_name,
     expected_throughput_mbps,
+    file_system_id_of_dns_name,
+    issued_id_pattern,
+    request_values,
+    storage_class_capacity_rule,
+    value_problem,
 )
 
 SSD = StorageType.SSD
@@ -66,3 +86,181 @@ def test_hdd_without_a_throughput_has_no_rule() -> None:
 def test_expected_throughput_is_tib_times_per_unit_rate() -> None:
     assert expected_throughput_mbps(DeploymentType.PERSISTENT_2, 2048, 250) == 500
     assert expected_throughput_mbps(DeploymentType.SCRATCH_2, 1024, None) == 200
+
+
+# -- patterns as the API reference gives them (pattern plus length) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "valid", "invalid"),
+    [
+        # subnet- and 8 to 17 hex digits (length 15-24): the driver once took only 8 or 17,
+        # the emulator any number from 8 up.
+        (SUBNET_ID, ["subnet-01234567", "subnet-0123456789", "subnet-0123456789abcdef0"],
+         ["subnet-0123456", "subnet-0123456789abcdef01", "subnet-0123456789ABCDEF0"]),
+        (SECURITY_GROUP_ID, ["sg-01234567", "sg-0123456789a", "sg-0123456789abcdef0"],
+         ["sg-1", "sg-0123456789abcdef01"]),
+        (FILE_SYSTEM_ID, ["fs-01234567", "fs-0123456789abcdef0"], ["fs-0123456", "fs-" + "0" * 19]),
+        # The colon is optional in the pattern, but the fixed lengths (7 and 5) require it:
+        # the emulator once accepted 1:0500 and 0500.
+        (WEEKLY_TIME, ["1:05:00", "7:23:59"], ["1:0500", "8:05:00", "0:05:00", "1:24:00"]),
+        (DAILY_TIME, ["05:00", "23:59"], ["0500", "24:00", "5:00"]),
+        # LustreFileSystemMountName: 1-8 of [A-Za-z0-9_-]; the driver once allowed 64, no '-'.
+        (MOUNT_NAME, ["fsx", "abcdefgh", "ab-c_d"], ["abcdefghi", "", "a.b"]),
+        (S3_PATH, ["s3://bucket", "s3://ml-data/a b/c"], ["s3://b", "s3://UPPER", "bucket/x"]),
+    ],
+)  # fmt: skip
+def test_text_rules_follow_the_api_reference(
+    rule: TextRule, valid: list[str], invalid: list[str]
+) -> None:
+    assert [v for v in valid if not rule.matches(v)] == []
+    assert [v for v in invalid if rule.matches(v)] == []
+
+
+def test_ids_aws_issues_today_have_17_hex_digits() -> None:
+    pattern = issued_id_pattern("fs-")
+    assert pattern.match("fs-0123456789abcdef0")
+    assert not pattern.match("fs-01234567")
+
+
+def test_dns_names_carry_the_file_system_id() -> None:
+    name = dns_name("fs-0123456789abcdef0", "us-east-1")
+    assert name == "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com"
+    assert file_system_id_of_dns_name(name) == "fs-0123456789abcdef0"
+    assert file_system_id_of_dns_name(dns_name("fs-0123456789abcdef0", "cn-north-1")) == (
+        "fs-0123456789abcdef0"
+    )
+    assert file_system_id_of_dns_name("lustre.example.com") is None
+
+
+# -- which fields fit together ---------------------------------------------------------------
+
+
+def test_problems_name_fields_in_the_callers_words() -> None:
+    problem = configuration_problem(LustreSettings(storage_type=StorageType.HDD))
+    assert problem is not None and problem.field is Field.STORAGE_TYPE
+    assert problem.render(api_name) == (
+        "StorageType=HDD needs LustreConfiguration.DeploymentType=PERSISTENT_1 (got SCRATCH_1); "
+        "other deployment types use SSD"
+    )
+    assert problem.render(lambda f: f.name.lower()).startswith("storage_type=HDD needs")
+
+
+def test_quoted_values_with_braces_survive_rendering() -> None:
+    problem = configuration_problem(
+        LustreSettings(
+            deployment_type=DeploymentType.SCRATCH_2,
+            import_path="s3://bucket-a/in",
+            export_path="s3://other/{EXPORT_PATH}{x}",
+        )
+    )
+    assert problem is not None
+    assert "'s3://other/{EXPORT_PATH}{x}'" in problem.render(api_name)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        # Metadata configurations need Lustre 2.15 (FSX_FACTS.md, corrections).
+        (LustreSettings(deployment_type=DeploymentType.PERSISTENT_2,
+                        per_unit_storage_throughput=125, file_system_type_version="2.12",
+                        metadata_configuration_mode="AUTOMATIC"),
+         Field.FILE_SYSTEM_TYPE_VERSION),
+        # Retention 0 (the default) disables automatic backups: no start time then.
+        (LustreSettings(deployment_type=DeploymentType.PERSISTENT_1,
+                        per_unit_storage_throughput=50,
+                        daily_automatic_backup_start_time="05:00"),
+         Field.DAILY_AUTOMATIC_BACKUP_START_TIME),
+        (LustreSettings(deployment_type=DeploymentType.SCRATCH_2, efa_enabled=True),
+         Field.EFA_ENABLED),
+        (LustreSettings(deployment_type=DeploymentType.SCRATCH_2,
+                        data_repository_associations=1),
+         Field.DATA_REPOSITORY_ASSOCIATIONS),
+    ],
+)  # fmt: skip
+def test_combinations_aws_refuses_are_problems(settings: LustreSettings, field: Field) -> None:
+    problem = configuration_problem(settings)
+    assert problem is not None and problem.field is field
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        LustreSettings(),
+        # EfaEnabled=false is the default: any deployment type may say so.
+        LustreSettings(deployment_type=DeploymentType.SCRATCH_2, efa_enabled=False),
+        LustreSettings(deployment_type=DeploymentType.PERSISTENT_2,
+                       per_unit_storage_throughput=1000, efa_enabled=True,
+                       metadata_configuration_mode="USER_PROVISIONED", metadata_iops=12000),
+        # Associations: every type but SCRATCH_1, on 2.12 or newer.
+        LustreSettings(deployment_type=DeploymentType.SCRATCH_2,
+                       file_system_type_version="2.12", data_repository_associations=2),
+        LustreSettings(deployment_type=DeploymentType.PERSISTENT_2,
+                       per_unit_storage_throughput=250, data_repository_associations=1),
+    ],
+)  # fmt: skip
+def test_combinations_aws_accepts_have_no_problem(settings: LustreSettings) -> None:
+    assert configuration_problem(settings) is None
+
+
+def test_associations_are_refused_beside_a_legacy_import_path() -> None:
+    refusal = association_refusal(DeploymentType.SCRATCH_2, "2.15", has_import_path=True)
+    assert refusal is not None and "{IMPORT_PATH}" in refusal
+    assert association_refusal(DeploymentType.SCRATCH_1, "2.15", has_import_path=False)
+    assert association_refusal(DeploymentType.PERSISTENT_1, "2.10", has_import_path=False)
+
+
+def test_request_values_read_fields_at_their_json_paths() -> None:
+    values = request_values(
+        {
+            "StorageType": "HDD",
+            "SubnetIds": ["subnet-01234567"],
+            "LustreConfiguration": {
+                "DeploymentType": "PERSISTENT_1",
+                "MetadataConfiguration": {"Mode": "AUTOMATIC"},
+            },
+        }
+    )
+    assert values == {
+        Field.STORAGE_TYPE: "HDD",
+        Field.SUBNET_IDS: ["subnet-01234567"],
+        Field.DEPLOYMENT_TYPE: "PERSISTENT_1",
+        Field.METADATA_CONFIGURATION_MODE: "AUTOMATIC",
+    }
+
+
+def test_value_problems_carry_the_allowed_values_from_the_table() -> None:
+    assert value_problem(Field.DEPLOYMENT_TYPE, "SCRATCH_3") == (
+        "use one of SCRATCH_1, SCRATCH_2, PERSISTENT_1, PERSISTENT_2"
+    )
+    assert value_problem(Field.AUTOMATIC_BACKUP_RETENTION_DAYS, 91) == "use 0 to 90 (days)"
+    assert value_problem(Field.METADATA_IOPS, 24000) is None
+    assert "12000" in (value_problem(Field.METADATA_IOPS, 5000) or "")
+    assert value_problem(Field.SUBNET_IDS, ["subnet-01234567", "subnet-x"]) is not None
+
+
+# -- a StorageClass's capacity (what scenarios and the sanity profile predict) ----------------
+
+
+@pytest.mark.parametrize("spelling", ["true", "1", "t", "T", "TRUE", "True"])
+def test_storage_class_efa_reads_go_booleans(spelling: str) -> None:
+    # The scenario and sanity predictions once took only true/TRUE/True as true.
+    rule = storage_class_capacity_rule(
+        {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "1000",
+         "efaEnabled": spelling}
+    )  # fmt: skip
+    assert rule.round_up(1200) == 4800
+
+
+def test_storage_class_without_a_valid_configuration_has_no_rule() -> None:
+    with pytest.raises(ValueError):
+        storage_class_capacity_rule({"deploymentType": "PERSISTENT_2", "efaEnabled": "perhaps"})
+    with pytest.raises(ValueError):
+        storage_class_capacity_rule({"deploymentType": "SCRATCH_9"})
+    assert storage_class_capacity_rule({}).round_up(1300) == 2400  # SCRATCH_1 by default
+
+
+def test_burst_is_documented_only_for_some_configurations() -> None:
+    assert burst_throughput_mbps(DeploymentType.SCRATCH_2, 1024, None) == 1300
+    assert burst_throughput_mbps(DeploymentType.PERSISTENT_2, 2048, 250) == 2600
+    assert burst_throughput_mbps(DeploymentType.PERSISTENT_2, 2048, 1000) is None

@@ -30,7 +30,7 @@ from fsx_csi_harness.fsx.values import (
     lustre_versions,
 )
 
-_PLACEHOLDER = re.compile(r"\{(" + "|".join(f.name for f in Field) + r")\}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(" + "|".join(f.name for f in Field) + r")\}")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,20 @@ class Problem:
     template: str
 
     def render(self, name: Callable[[Field], str]) -> str:
-        # Only known field placeholders are replaced: values quoted in the text stay verbatim.
-        return _PLACEHOLDER.sub(lambda m: name(Field[m.group(1)]), self.template)
+        """The message with each `{FIELD}` replaced by `name(field)`; `{{` and `}}` are braces."""
+
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(0)
+            if token in ("{{", "}}"):
+                return token[0]
+            return name(Field[match.group(1)])
+
+        return _PLACEHOLDER.sub(replace, self.template)
+
+
+def _literal(value: object) -> str:
+    """A value quoted into a problem template: its braces are not placeholders."""
+    return str(value).replace("{", "{{").replace("}", "}}")
 
 
 def api_name(field: Field) -> str:
@@ -239,8 +251,8 @@ def _legacy_s3_link(
     if s.export_path is not None and s3_bucket(s.export_path) != s3_bucket(s.import_path):
         return Problem(
             Field.EXPORT_PATH,
-            f"{{EXPORT_PATH}}={s.export_path!r} must be in the bucket of {{IMPORT_PATH}} "
-            f"({s3_bucket(s.import_path)})",
+            f"{{EXPORT_PATH}}={_literal(repr(s.export_path))} must be in the bucket of "
+            f"{{IMPORT_PATH}} ({_literal(s3_bucket(s.import_path))})",
         )
     return None
 
@@ -299,13 +311,13 @@ def _version(s: LustreSettings, deployment: DeploymentType, storage: StorageType
     if given not in available:
         return Problem(
             Field.FILE_SYSTEM_TYPE_VERSION,
-            f"{{FILE_SYSTEM_TYPE_VERSION}}={given} is not available for {deployment}: use "
-            f"{' or '.join(available)}",
+            f"{{FILE_SYSTEM_TYPE_VERSION}}={_literal(given)} is not available for {deployment}: "
+            f"use {' or '.join(available)}",
         )
     if s.metadata_configuration_mode is not None and given not in METADATA_LUSTRE_VERSIONS:
         return Problem(
             Field.FILE_SYSTEM_TYPE_VERSION,
-            f"{{FILE_SYSTEM_TYPE_VERSION}}={given} does not support "
+            f"{{FILE_SYSTEM_TYPE_VERSION}}={_literal(given)} does not support "
             f"{{METADATA_CONFIGURATION_MODE}}: use {' or '.join(METADATA_LUSTRE_VERSIONS)}",
         )
     return None
@@ -334,7 +346,8 @@ def association_refusal(
     if deployment is DeploymentType.SCRATCH_1 or version not in ASSOCIATION_LUSTRE_VERSIONS:
         return (
             f"needs a {{DEPLOYMENT_TYPE}} other than SCRATCH_1 with {{FILE_SYSTEM_TYPE_VERSION}} "
-            f"{' or '.join(ASSOCIATION_LUSTRE_VERSIONS)} (got {deployment}, Lustre {version}; "
+            f"{' or '.join(ASSOCIATION_LUSTRE_VERSIONS)} (got {deployment}, Lustre "
+            f"{_literal(version)}; "
             "PERSISTENT_2 runs 2.12 or newer by default)"
         )
     if has_import_path:

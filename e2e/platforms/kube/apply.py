@@ -47,7 +47,7 @@ def _method(
     if kind not in _METHODS:
         raise StepError(
             f"cannot apply {ref(manifest)}: the harness applies only {sorted(_METHODS)}; "
-            "add the kind to e2e/platforms/kube.py or remove it from the manifests"
+            "add the kind to e2e/platforms/kube/apply.py or remove it from the manifests"
         )
     attribute, suffix, namespaced = _METHODS[kind]
     api = getattr(clients, attribute)

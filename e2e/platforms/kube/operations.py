@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e import leaks
 from e2e.platforms.kube.clients import KubeClients
+from e2e.platforms.kube.driver_logs import DriverLogs
 from e2e.platforms.kube.objects import (
     APP_CONTAINER,
     KubeRunSettings,
@@ -28,13 +29,13 @@ from e2e.platforms.kube.objects import (
     storage_class_body,
 )
 from e2e.platforms.kube.observe import (
-    LOG_TAIL_LINES,
     describe_events,
     describe_pod,
     events_for,
     pod_logs,
     tail,
 )
+from e2e.platforms.kube.removal import ScenarioRemoval
 from e2e.platforms.kube.sweep import sweep_run
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import LeakedResource, Outcome, ScenarioRecorder, ScenarioResult, StepFailed
@@ -72,6 +73,8 @@ class KubeOperations:
         self._progress = progress
         self._settings = settings
         self._nodes = list(nodes)
+        self._removal = ScenarioRemoval(clients, guard, fsx_client, progress, settings)
+        self._logs = DriverLogs(clients, settings)
         # PV names the run's claims bound to, so the sweep finds them without a label.
         self.bound_volumes: set[str] = set()
 
@@ -118,7 +121,9 @@ class KubeOperations:
             body = storage_class_body(self._settings, scenario)
             self._clients.storage.create_storage_class(body)
             name = body.metadata.name
-            self._undo(teardown, f"StorageClass {name}", lambda: self._delete_storage_class(name))
+            self._undo(
+                teardown, f"StorageClass {name}", lambda: self._removal.delete_storage_class(name)
+            )
         claim = claim_name(scenario)
         self._clients.core.create_namespaced_persistent_volume_claim(
             self._settings.namespace, claim_body(self._settings, scenario)
@@ -126,7 +131,7 @@ class KubeOperations:
         self._undo(
             teardown,
             f"PersistentVolumeClaim {claim}",
-            lambda: self._delete_claim(claim, scenario),
+            lambda: self._removal.delete_claim(claim, scenario),
         )
 
     def _undo(self, teardown: Teardown, what: str, action: Callable[[], None]) -> None:
@@ -154,12 +159,16 @@ class KubeOperations:
         )
         fs_id = response["FileSystem"]["FileSystemId"]
         result.details["file_system_id"] = fs_id
-        self._undo(teardown, f"file system {fs_id}", lambda: self._delete_file_system(fs_id))
+        self._undo(
+            teardown, f"file system {fs_id}", lambda: self._removal.delete_file_system(fs_id)
+        )
         description = self._wait_file_system_available(fs_id)
         body = static_volume_body(self._settings, scenario, fs_id, description)
         self._clients.core.create_persistent_volume(body)
         pv_name = body.metadata.name
-        self._undo(teardown, f"PersistentVolume {pv_name}", lambda: self._delete_volume(pv_name))
+        self._undo(
+            teardown, f"PersistentVolume {pv_name}", lambda: self._removal.delete_volume(pv_name)
+        )
 
     def _wait_file_system_available(self, fs_id: str) -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -218,7 +227,7 @@ class KubeOperations:
         except WaitTimeout as exc:
             hint = self._settings.provisioning_hint
             raise StepFailed(
-                f"{exc}\n{self._controller_logs()}" + (f"\nnote: {hint}" if hint else "")
+                f"{exc}\n{self._logs.controller()}" + (f"\nnote: {hint}" if hint else "")
             ) from exc
         volume = self._read_claim(name).spec.volume_name
         self.bound_volumes.add(volume)
@@ -265,7 +274,7 @@ class KubeOperations:
                 max_poll_s=5.0,
             )
         except WaitTimeout as exc:
-            raise StepFailed(f"{exc}\n{self._controller_logs()}") from exc
+            raise StepFailed(f"{exc}\n{self._logs.controller()}") from exc
         result.details["provisioning_error"] = seen.state
         claim = self._read_claim(name)
         if claim.status and claim.status.phase != "Pending":
@@ -288,7 +297,7 @@ class KubeOperations:
         self._clients.core.create_namespaced_pod(
             self._settings.namespace, pod_body(self._settings, scenario, pod, node)
         )
-        self._undo(teardown, f"Pod {pod.name}", lambda: self._delete_pod(pod.name))
+        self._undo(teardown, f"Pod {pod.name}", lambda: self._removal.delete_pod(pod.name))
         return pod.name
 
     def pod_failure(self, pod: str, spec: PodSpec, node: str, reason: str) -> StepFailed:
@@ -297,7 +306,7 @@ class KubeOperations:
         return StepFailed(
             f"{reason}\npod events: {describe_events(events)}\n"
             f"pod log: {tail(pod_logs(self._clients, namespace, pod, APP_CONTAINER, 20))}\n"
-            f"{self._node_plugin_logs(node)}"
+            f"{self._logs.node_plugin(node)}"
             + (f"\nnote: {self._settings.mount_hint}" if self._settings.mount_hint else "")
         )
 
@@ -389,7 +398,7 @@ class KubeOperations:
                 hint="check the csi-resizer and fsx-plugin logs of the controller",
             )
         except WaitTimeout as exc:
-            raise StepFailed(f"{exc}\n{self._controller_logs()}") from exc
+            raise StepFailed(f"{exc}\n{self._logs.controller()}") from exc
         result.details["expanded_capacity"] = seen.state
         fs_id = self._clients.core.read_persistent_volume(volume).spec.csi.volume_handle
         description = self._guard.describe(fs_id)
@@ -404,168 +413,6 @@ class KubeOperations:
     def add_failure_details(self, result: ScenarioResult) -> None:
         """Nothing to add: failure messages already carry the events and the driver's logs
         (the run saves the rest with its diagnostics)."""
-
-    # ----------------------------------------------------------------- teardown
-
-    def _wait_gone(self, what: str, read: Callable[[], Any], timeout_s: float, hint: str) -> None:
-        def probe() -> Probe:
-            try:
-                seen = read()
-            except ApiException as exc:
-                if exc.status == 404:
-                    return Probe(True, "gone")
-                raise
-            finalizers = getattr(seen.metadata, "finalizers", None)
-            phase = getattr(seen.status, "phase", None) if seen.status else None
-            return Probe(False, f"still there (phase {phase}, finalizers {finalizers})")
-
-        self._progress.wait(
-            f"{what} to be deleted", probe, timeout_s, poll_s=0.3, max_poll_s=3.0, hint=hint
-        )
-
-    def _delete_pod(self, name: str) -> None:
-        namespace = self._settings.namespace
-        try:
-            self._clients.core.delete_namespaced_pod(name, namespace, grace_period_seconds=1)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        self._wait_gone(
-            f"pod {name}",
-            lambda: self._clients.core.read_namespaced_pod(name, namespace),
-            120.0,
-            "a pod stuck Terminating usually means the volume does not unmount: check the node "
-            "plugin's NodeUnpublishVolume log",
-        )
-
-    def _delete_claim(self, name: str, scenario: Scenario) -> None:
-        namespace = self._settings.namespace
-        volume: str | None = None
-        try:
-            claim = self._read_claim(name)
-            volume = claim.spec.volume_name
-            self._clients.core.delete_namespaced_persistent_volume_claim(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        self._wait_gone(
-            f"claim {name}",
-            lambda: self._read_claim(name),
-            120.0,
-            "a claim stuck with the pvc-protection finalizer is still used by a pod",
-        )
-        reclaim = scenario.storage_class.reclaim_policy if scenario.storage_class else "Retain"
-        if scenario.provisioning != "dynamic" or not volume:
-            return
-        if reclaim == "Retain":
-            # The harness removes what the Retain policy keeps: the PV and its file system.
-            fs_id = self._clients.core.read_persistent_volume(volume).spec.csi.volume_handle
-            self._delete_volume(volume)
-            self._delete_file_system(fs_id)
-            return
-        fs_id = self._volume_handle(volume)
-        self._wait_gone(
-            f"PersistentVolume {volume}",
-            lambda: self._clients.core.read_persistent_volume(volume),
-            self._settings.file_system_delete_timeout_s,
-            "the provisioner deletes the PV after DeleteVolume succeeds: check its log",
-        )
-        if fs_id:
-            self._wait_file_system_gone(fs_id)
-
-    def _volume_handle(self, volume: str) -> str | None:
-        try:
-            pv = self._clients.core.read_persistent_volume(volume)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return str(pv.spec.csi.volume_handle) if pv.spec.csi else None
-
-    def _wait_file_system_gone(self, fs_id: str) -> None:
-        try:
-            self._guard.wait_gone(fs_id, self._settings.file_system_delete_timeout_s)
-        except WaitTimeout as exc:
-            raise StepFailed(
-                f"the claim and its PersistentVolume are gone but file system {fs_id} is not: {exc}"
-            ) from exc
-
-    def _delete_volume(self, name: str) -> None:
-        try:
-            self._clients.core.delete_persistent_volume(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        self._wait_gone(
-            f"PersistentVolume {name}",
-            lambda: self._clients.core.read_persistent_volume(name),
-            120.0,
-            "check the PV's finalizers",
-        )
-
-    def _delete_file_system(self, fs_id: str) -> None:
-        try:
-            self._fsx.delete_file_system(FileSystemId=fs_id)
-        except self._fsx.exceptions.FileSystemNotFound:
-            return
-        self._wait_file_system_gone(fs_id)
-
-    def _delete_storage_class(self, name: str) -> None:
-        try:
-            self._clients.storage.delete_storage_class(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-
-    # ----------------------------------------------------------------- logs for failures
-
-    def _controller_logs(self) -> str:
-        settings = self._settings
-        return "\n".join(
-            self._logs_of(namespace, selector, settings.controller_containers)
-            for namespace, selector in settings.controller_pods
-        )
-
-    def _node_plugin_logs(self, node: str) -> str:
-        settings = self._settings
-        return "\n".join(
-            self._logs_of(
-                namespace,
-                selector,
-                settings.node_containers,
-                field_selector=f"spec.nodeName={node}",
-            )
-            for namespace, selector in settings.node_pods
-        )
-
-    def _logs_of(
-        self,
-        namespace: str,
-        label_selector: str,
-        containers: Sequence[str] | None,
-        field_selector: str | None = None,
-    ) -> str:
-        try:
-            kwargs = {"label_selector": label_selector}
-            if field_selector:
-                kwargs["field_selector"] = field_selector
-            pods = self._clients.core.list_namespaced_pod(namespace, **kwargs).items
-        except ApiException as exc:
-            return f"(cannot list pods {label_selector} in {namespace}: HTTP {exc.status})"
-        if not pods:
-            return (
-                f"(no pods {label_selector} in {namespace}: with --driver installed, read the "
-                "installed driver's logs)"
-            )
-        parts = []
-        for pod in pods:
-            names = containers or [c.name for c in pod.spec.containers]
-            for container in names:
-                text = pod_logs(
-                    self._clients, namespace, pod.metadata.name, container, LOG_TAIL_LINES
-                )
-                parts.append(f"--- {pod.metadata.name}/{container}:\n{tail(text)}")
-        return "\n".join(parts)
 
 
 def _exit_code(pod: Any) -> int | None:

@@ -44,10 +44,11 @@ class RecordingOperations:
     failing_removals: set[str] = field(default_factory=set)
     removal_steps: bool = True
 
-    def _removal(self, what: str) -> None:
+    def _removal(self, what: str) -> str:
         self.calls.append(f"remove {what}")
         if what in self.failing_removals:
             raise RuntimeError(f"{what} would not go")
+        return f"{what} gone"
 
     def nodes_for(self, scenario: Scenario, recorder: ScenarioRecorder) -> list[str] | None:
         return [f"n{i}" for i in range(scenario.node_count)]
@@ -57,7 +58,7 @@ class RecordingOperations:
         teardown.add(
             Undo(
                 "cleanup volume",
-                lambda: self._removal("volume") or "volume gone",
+                lambda: self._removal("volume"),
                 step="delete volume" if self.removal_steps else None,
             )
         )

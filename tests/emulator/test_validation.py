@@ -7,7 +7,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from fsx_csi_harness.fsx import PER_UNIT_THROUGHPUT, DeploymentType, StorageType, capacity_rule
@@ -240,6 +242,29 @@ INVALID = [
         "ClientRequestToken",
     ),
     ("file system type", {"FileSystemType": "WINDOWS"}, "BadRequest", "FileSystemType"),
+    # Drift once between the emulator and the driver, reconciled on the API reference.
+    # Ids are capped in length (subnet- 15-24, sg- 11-20 characters).
+    (
+        "subnet id longer than the api allows",
+        {"SubnetIds": ["subnet-" + "0" * 18]},
+        "InvalidNetworkSettings",
+        "SubnetIds",
+    ),
+    (
+        "security group id longer than the api allows",
+        {"SecurityGroupIds": ["sg-" + "0" * 18]},
+        "InvalidNetworkSettings",
+        "SecurityGroupIds",
+    ),
+    (
+        "metadata configuration on lustre 2.12",
+        {
+            "FileSystemTypeVersion": "2.12",
+            "LustreConfiguration": {**P2, "MetadataConfiguration": {"Mode": "AUTOMATIC"}},
+        },
+        "BadRequest",
+        "FileSystemTypeVersion",
+    ),
 ]
 
 
@@ -257,6 +282,29 @@ def test_invalid_create_names_the_field(
     assert error["Code"] == code
     assert field in error["Message"]
     assert fsx.describe_file_systems()["FileSystems"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("WeeklyMaintenanceStartTime", "1:0500"), ("DailyAutomaticBackupStartTime", "0500")],
+)
+def test_times_without_their_colon_are_refused(emu: EmulatorServer, field: str, value: str) -> None:
+    # Drift once between the emulator and the driver: the API's time patterns make the colon
+    # optional, but their fixed lengths (7 and 5) require it. botocore checks minimum lengths
+    # itself, so this client sends what a client without that check would.
+    client = boto3.client(
+        "fsx",
+        endpoint_url=emu.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(parameter_validation=False, retries={"total_max_attempts": 1}),
+    )
+    lustre = {**P2, "AutomaticBackupRetentionDays": 1, field: value}
+    with pytest.raises(ClientError) as info:
+        client.create_file_system(**lustre_request(LustreConfiguration=lustre))
+    assert info.value.response["Error"]["Code"] == "BadRequest"
+    assert field in info.value.response["Error"]["Message"]
 
 
 def valid_configurations() -> list[Any]:

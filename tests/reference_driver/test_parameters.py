@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from fsx_csi_harness.fsx import GIB, DeploymentType, Field, StorageType
@@ -298,3 +301,104 @@ def test_distinct_names_get_distinct_tokens_even_with_a_shared_prefix() -> None:
     b = client_request_token("pvc-" + "a" * 120 + "2")
     assert a != b
     assert client_request_token("pvc-12").startswith("csi-pvc-12-")
+
+
+# -- drift with the emulator, reconciled on the FSx rules table -------------------------------
+
+P2 = {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"}
+P1 = {"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "50"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # The API allows 8 to 17 hex digits; the driver once took only 8 or 17.
+        {"subnetId": "subnet-0123456789"},
+        {"securityGroupIds": "sg-0123456789ab"},
+        # EfaEnabled=false is the default; only turning EFA on needs PERSISTENT_2.
+        {"deploymentType": "SCRATCH_2", "efaEnabled": "false"},
+        # Associations on SCRATCH_2 with Lustre 2.12 (FSX_FACTS.md, corrections).
+        {"deploymentType": "SCRATCH_2", "fileSystemTypeVersion": "2.12",
+         "dataRepositoryAssociations": "/d=s3://bucket/d"},
+    ],
+)  # fmt: skip
+def test_values_aws_accepts_are_accepted(extra: dict[str, str]) -> None:
+    parse(extra)
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"subnetId": "subnet-0123456789abcdef01"}, ["subnetId", "8 to 17 hex digits"]),
+        # A metadata configuration needs Lustre 2.15 (the emulator refused, the driver did not).
+        ({**P2, "fileSystemTypeVersion": "2.12", "metadataConfigurationMode": "AUTOMATIC"},
+         ["fileSystemTypeVersion", "metadataConfigurationMode", "2.15"]),
+        # A backup start time with automatic backups disabled (retention 0, the default).
+        ({**P1, "dailyAutomaticBackupStartTime": "05:00"},
+         ["dailyAutomaticBackupStartTime", "automaticBackupRetentionDays"]),
+        ({**P1, "automaticBackupRetentionDays": "0", "dailyAutomaticBackupStartTime": "05:00"},
+         ["dailyAutomaticBackupStartTime"]),
+        # AWS reserves the aws: tag prefix.
+        ({"extraTags": "aws:team=ml"}, ["extraTags", "aws:"]),
+        # Colon-less times match the pattern but not the fixed length.
+        ({"weeklyMaintenanceStartTime": "1:0500"}, ["weeklyMaintenanceStartTime", "d:HH:MM"]),
+        ({**P1, "automaticBackupRetentionDays": "1", "dailyAutomaticBackupStartTime": "0500"},
+         ["dailyAutomaticBackupStartTime", "HH:MM"]),
+        # Associations beside a legacy import path.
+        ({"deploymentType": "SCRATCH_2", "fileSystemTypeVersion": "2.15",
+          "s3ImportPath": "s3://bucket/in", "dataRepositoryAssociations": "/d=s3://bucket/d"},
+         ["dataRepositoryAssociations", "s3ImportPath"]),
+    ],
+)  # fmt: skip
+def test_values_aws_refuses_are_refused_naming_the_parameter(
+    extra: dict[str, str], names: list[str]
+) -> None:
+    message = invalid(extra)
+    for name in names:
+        assert name in message, message
+
+
+def test_every_parameter_sets_the_request_field_its_table_row_names() -> None:
+    # Each key's value lands at its field's JSON path in the CreateFileSystem request.
+    options = parse({**P2, "metadataConfigurationMode": "USER_PROVISIONED", "metadataIops": "3000"})
+    request = create_file_system_request("pvc-4", options)  # type: ignore[arg-type]
+    assert request["LustreConfiguration"]["MetadataConfiguration"] == {
+        "Mode": "USER_PROVISIONED",
+        "Iops": 3000,
+    }
+    keys_with_fields = {parameter.key: parameter.field for parameter in p.PARAMETERS}
+    assert keys_with_fields["s3ImportPath"] is Field.IMPORT_PATH
+    assert keys_with_fields["dataRepositoryAssociations"] is Field.DATA_REPOSITORY_ASSOCIATIONS
+
+
+def test_the_driver_recognises_aws_update_in_progress_text() -> None:
+    from fsx_csi_harness.fsx import STORAGE_UPDATE_IN_PROGRESS_MESSAGE
+    from reference_driver.cloud.domain import UPDATE_IN_PROGRESS_TEXT
+
+    assert UPDATE_IN_PROGRESS_TEXT in STORAGE_UPDATE_IN_PROGRESS_MESSAGE.lower()
+
+
+# -- the README documents exactly the table's keys --------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "reference_driver" / "README.md"
+
+
+def readme_parameter_keys() -> list[str]:
+    """The keys in the first column of every table under "## StorageClass parameters"."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## StorageClass parameters\n", 1)[1].split("\n## ", 1)[0]
+    keys: list[str] = []
+    for line in section.splitlines():
+        cells = line.split("|")
+        if len(cells) < 3 or set(cells[1].strip()) <= {"-"}:
+            continue
+        keys.extend(re.findall(r"`([^`]+)`", cells[1]))
+    return keys
+
+
+def test_readme_parameter_tables_list_exactly_the_drivers_keys() -> None:
+    documented = readme_parameter_keys()
+    assert sorted(documented) == sorted(p.ALL_KEYS), (
+        f"reference_driver/README.md documents {sorted(set(documented) - set(p.ALL_KEYS))} "
+        f"that the driver does not read, and misses {sorted(set(p.ALL_KEYS) - set(documented))}"
+    )

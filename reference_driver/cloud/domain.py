@@ -12,6 +12,9 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
+
 from fsx_csi_harness.fsx import (
     CLIENT_REQUEST_TOKEN,
     CLIENT_REQUEST_TOKEN_UNSAFE,
@@ -49,6 +52,12 @@ _TOKEN_HASH_LENGTH = 16
 # The words of fsx.STORAGE_UPDATE_IN_PROGRESS_MESSAGE the driver matches, as upstream does
 # (the API has no error code for a second storage update while one runs).
 UPDATE_IN_PROGRESS_TEXT = "already in progress"
+
+
+def _is_throttling(exc: ClientError) -> bool:
+    """Whether AWS refused the call for its rate (botocore's own list of throttling codes)."""
+    context = RetryContext(attempt_number=1, parsed_response=dict(exc.response))
+    return bool(ThrottledRetryableChecker().is_retryable(context))
 
 
 def client_request_token(volume_name: str, purpose: str = "") -> str:
@@ -429,9 +438,17 @@ class FsxCloud:
         self._poll(f"data repository associations of {file_system_id}", deadline, step)
 
     def check_reachable(self) -> str | None:
-        """None when the FSx API answers, else why not (for Probe)."""
+        """None when the FSx API answers, else why not (for Probe).
+
+        Throttling is an answer too: the API is reachable and the credentials work, it is only
+        busy (a not-ready Probe would have the livenessprobe restart a healthy controller).
+        """
         try:
             self.probe_api.describe_file_systems(MaxResults=1)
+        except ClientError as exc:
+            if _is_throttling(exc):
+                return None
+            return translate(exc, "DescribeFileSystems", "Probe").message
         except AWS_ERRORS as exc:
             return translate(exc, "DescribeFileSystems", "Probe").message
         return None

@@ -14,7 +14,7 @@ import boto3
 import grpc
 
 from fsx_csi_harness.csi import csi_pb2
-from fsx_emulator.config import STRICT_RATE_LIMITS
+from fsx_emulator.config import STRICT_RATE_LIMITS, RateLimit
 from reference_driver.process import DriverProcess
 from reference_driver.server import build_server
 from tests.reference_driver.conftest import (
@@ -147,6 +147,21 @@ def test_strict_rate_limits_slow_a_correct_driver_but_do_not_fail_it(
     throttled = emulator.control.strictness()["throttled"]
     assert sum(throttled.values()) > 0, "the storm was never throttled: the test proves nothing"
     assert live_file_systems(emulator) == []
+
+
+def test_probe_reports_ready_while_the_fsx_api_throttles(
+    emulator: Any, emulation_root: Path, short_dir: Path
+) -> None:
+    """A ThrottlingException is an answer: the API is reachable and the driver is ready. A
+    not-ready Probe would have the livenessprobe sidecar restart a healthy controller."""
+    emulator.control.set_rate_limits({"DescribeFileSystems": RateLimit(rate=0.001, burst=1)})
+    fsx = boto3.client("fsx", endpoint_url=emulator.endpoint_url, region_name="us-east-1")
+    fsx.describe_file_systems()  # the bucket is empty now, for the rest of the test
+    server = build_server(emulated_config(short_dir, emulator, emulation_root))
+    with server, grpc.insecure_channel(server.address) as channel:
+        probe = Csi(channel).identity.Probe(csi_pb2.ProbeRequest())
+    assert emulator.control.strictness()["throttled"]["DescribeFileSystems"] >= 1
+    assert probe.ready.value is True, server.identity.last_probe_problem
 
 
 def grpc_wait(seconds: float) -> None:

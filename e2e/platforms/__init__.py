@@ -1,6 +1,7 @@
 """Platforms the e2e scenarios run on, and the contract each one implements.
 
-A platform lives in `e2e/platforms/<name>.py` (local, kind, cluster, k3s) and exposes
+A platform is the module or package `e2e/platforms/<name>` (every name in PLATFORM_NAMES:
+local, kind, cluster, k3s) and exposes
 
     def create_platform() -> Platform
 

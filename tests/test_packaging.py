@@ -109,7 +109,15 @@ def workspace() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def wheel(workspace: Path) -> Path:
+def uv() -> str:
+    found = _uv()
+    if found is None:
+        pytest.skip("uv is not installed (it is in the test dependency group)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheel(workspace: Path, uv: str) -> Path:
     # Built from a copy, so the build leaves nothing (build/, *.egg-info) in the checkout.
     source = workspace / "source"
     source.mkdir()
@@ -121,7 +129,7 @@ def wheel(workspace: Path) -> Path:
             shutil.copy2(ROOT / name, source / name)
     out = workspace / "dist"
     built = run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(source)],
+        [uv, "build", "--quiet", "--wheel", "--out-dir", str(out), str(source)],
         cwd=workspace, env=os.environ,
     )  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
@@ -129,10 +137,7 @@ def wheel(workspace: Path) -> Path:
     return wheel_file
 
 
-def _install(workspace: Path, wheel: Path, name: str, extras: str) -> Installed:
-    uv = _uv()
-    if uv is None:
-        pytest.skip("uv is not installed (it is in the dev dependency group)")
+def _install(uv: str, workspace: Path, wheel: Path, name: str, extras: str) -> Installed:
     venv = workspace / name
     elsewhere = workspace / f"{name}-cwd"
     elsewhere.mkdir()
@@ -149,13 +154,13 @@ def _install(workspace: Path, wheel: Path, name: str, extras: str) -> Installed:
 
 
 @pytest.fixture(scope="module")
-def harness(workspace: Path, wheel: Path) -> Installed:
-    return _install(workspace, wheel, "harness-venv", "harness")
+def harness(uv: str, workspace: Path, wheel: Path) -> Installed:
+    return _install(uv, workspace, wheel, "harness-venv", "harness")
 
 
 @pytest.fixture(scope="module")
-def driver_only(workspace: Path, wheel: Path) -> Installed:
-    return _install(workspace, wheel, "driver-venv", "")
+def driver_only(uv: str, workspace: Path, wheel: Path) -> Installed:
+    return _install(uv, workspace, wheel, "driver-venv", "")
 
 
 def test_the_wheel_carries_the_fixtures_and_no_fixtures_package(wheel: Path) -> None:
@@ -273,9 +278,9 @@ def test_the_installed_sanity_passes_against_the_installed_driver(
     assert json.loads(report.read_text())  # the suite wrote its result
 
 
-def test_the_driver_only_install_carries_no_harness_dependency(driver_only: Installed) -> None:
-    uv = _uv()
-    assert uv is not None
+def test_the_driver_only_install_carries_no_harness_dependency(
+    uv: str, driver_only: Installed
+) -> None:
     frozen = run([uv, "pip", "freeze", "--python", str(driver_only.python)],
                  cwd=driver_only.elsewhere, env=driver_only.env)  # fmt: skip
     assert frozen.returncode == 0, frozen.stderr

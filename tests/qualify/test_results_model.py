@@ -204,3 +204,26 @@ def test_the_report_says_which_driver_each_suite_exercised() -> None:
     assert "Driver exercised: fsx.csi.aws.com 1.2.3" in page
     assert "Driver exercised: unknown unknown" in page  # the conftest's suites did not ask
     assert "(driver fsx.csi.aws.com 1.2.3)" in format_summary(summary, "reports/r")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(unexpected=1),
+        lambda d: d.pop("driver"),
+        lambda d: d["tests"][0].update(nodeid="x"),
+        lambda d: d["leaks"][0].update(resource="x"),
+        lambda d: d["driver"].update(vendor="x"),
+        lambda d: d["details"].update(nested=[1]),
+    ],
+)
+def test_the_schema_accepts_exactly_what_the_model_writes(change: Any) -> None:
+    data = results.to_json(full_suite())
+    schema_validator("suite_file").validate(data)
+    change(data)
+    with pytest.raises(jsonschema.ValidationError):
+        schema_validator("suite_file").validate(data)
+    summary = to_json(make_summary())
+    summary["suites"][0] = {k: v for k, v in data.items() if k != "schema_version"}
+    with pytest.raises(jsonschema.ValidationError):
+        schema_validator().validate(summary)

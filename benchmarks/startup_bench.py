@@ -1,17 +1,20 @@
 """Start-up of `fsx-csi driver` and the size of the driver image's dependencies (issue 9).
 
-    .venv/bin/python benchmarks/startup_bench.py [--source DIR] [--runs 5] [--sizes]
+    .venv/bin/python benchmarks/startup_bench.py [--source DIR ...] [--runs 5] [--sizes]
                                                  [--json-out PATH]
 
 Start-up: the driver runs as users start it (`python -m fsx_csi_harness driver --mode all`,
 emulated mounter) against the FSx emulator, which runs in this process. Measured: the time from
-the process's start to the first Probe answered ready=true, and its RSS after 2 s idle; the
-median (and range) of --runs.
+the process's start to the first Probe answered ready=true, the CPU time the process spent
+until then (steadier than wall time on a busy machine), and its RSS after 2 s idle; the median
+(and range) of --runs.
 
 --source DIR runs another tree of the project (for a before/after comparison:
 `git worktree add /tmp/before 208f204`) through PYTHONPATH and its own working directory, with
-this venv's interpreter and dependencies, so only the project's code differs. The script prints
-which fsx_csi_harness/cli.py that interpreter imports there, to show which code ran.
+this venv's interpreter and dependencies, so only the project's code differs. Repeat it to
+compare trees: their runs alternate, so a load change on the machine hits both alike. The
+script prints which fsx_csi_harness/cli.py that interpreter imports there, to show which code
+ran.
 
 --sizes: what the Dockerfile's driver target installs (the wheel of --source, no extras: before
 issue 9 every dependency was a core one) with pip into a fresh venv; reported as the MB that
@@ -69,8 +72,17 @@ def code_that_runs(source: Path) -> str:
     return done.stdout.strip()
 
 
-def one_start(source: Path, work: Path, endpoint_url: str, root: Path) -> tuple[float, float]:
-    """(seconds from process start to Probe ready=true, idle RSS in MB) of one driver start."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_start(
+    source: Path, work: Path, endpoint_url: str, root: Path
+) -> tuple[float, float, float]:
+    """(seconds from process start to Probe ready=true, CPU seconds until then, idle RSS in
+    MB) of one driver start."""
     args = [
         "--mode", "all", "--node-id", "bench-node", "--region", "us-east-1",
         "--aws-endpoint-url", endpoint_url, "--mounter", "emulated",
@@ -84,11 +96,12 @@ def one_start(source: Path, work: Path, endpoint_url: str, root: Path) -> tuple[
         while not identity.Probe(csi_pb2.ProbeRequest(), timeout=5).ready.value:
             time.sleep(0.01)
         ready_after = time.monotonic() - driver.started_at
-        time.sleep(IDLE_SECONDS)
         assert driver.process is not None
+        cpu = cpu_seconds(driver.process.pid)
+        time.sleep(IDLE_SECONDS)
         rss = rss_mb(driver.process.pid)
     socket.unlink(missing_ok=True)
-    return ready_after, rss
+    return ready_after, cpu, rss
 
 
 def summary(samples: list[float], digits: int) -> dict[str, Any]:
@@ -100,18 +113,26 @@ def summary(samples: list[float], digits: int) -> dict[str, Any]:
     }
 
 
-def startup(source: Path, runs: int) -> dict[str, Any]:
+def startup(sources: list[Path], runs: int) -> dict[Path, dict[str, Any]]:
+    measured: dict[Path, list[tuple[float, float, float]]] = {source: [] for source in sources}
     with tempfile.TemporaryDirectory(prefix="fsx-startup-", dir="/tmp") as tmp:
         work = Path(tmp)
         root = work / "emulation-root"
         root.mkdir()
         config = EmulatorConfig(creation_delay=0.0, emulation_root=root)
         with EmulatorServer(config, host="127.0.0.1", port=0) as emulator:
-            one_start(source, work, emulator.endpoint_url, root)  # warm the page cache
-            measured = [one_start(source, work, emulator.endpoint_url, root) for _ in range(runs)]
+            for source in sources:
+                one_start(source, work, emulator.endpoint_url, root)  # warm the page cache
+            for _ in range(runs):
+                for source in sources:
+                    measured[source].append(one_start(source, work, emulator.endpoint_url, root))
     return {
-        "probe_ready_seconds": summary([m[0] for m in measured], 3),
-        "idle_rss_mb": summary([m[1] for m in measured], 1),
+        source: {
+            "probe_ready_seconds": summary([m[0] for m in samples], 3),
+            "cpu_seconds_to_ready": summary([m[1] for m in samples], 3),
+            "idle_rss_mb": summary([m[2] for m in samples], 1),
+        }
+        for source, samples in measured.items()
     }
 
 
@@ -143,17 +164,22 @@ def driver_image_dependencies_mb(source: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=CHECKOUT, help="the project tree to run")
+    parser.add_argument(
+        "--source", type=Path, action="append", help="a project tree to run (repeatable; "
+        "default: this checkout)",
+    )  # fmt: skip
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", action="store_true", help="also measure the image's deps")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
 
-    source = args.source.resolve()
-    results: dict[str, Any] = {"source": str(source), "code_that_runs": code_that_runs(source)}
-    results.update(startup(source, args.runs))
-    if args.sizes:
-        results["driver_image_dependencies"] = driver_image_dependencies_mb(source)
+    sources = [source.resolve() for source in (args.source or [CHECKOUT])]
+    results: list[dict[str, Any]] = []
+    for source, figures in startup(sources, args.runs).items():
+        result = {"source": str(source), "code_that_runs": code_that_runs(source), **figures}
+        if args.sizes:
+            result["driver_image_dependencies"] = driver_image_dependencies_mb(source)
+        results.append(result)
     text = json.dumps(results, indent=2)
     print(text)
     if args.json_out is not None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import sys
+from pathlib import Path
+
 import pytest
 
+from fsx_csi_harness import fsx
 from fsx_csi_harness.fsx import (
     DAILY_TIME,
     FILE_SYSTEM_ID,
@@ -264,3 +269,22 @@ def test_burst_is_documented_only_for_some_configurations() -> None:
     assert burst_throughput_mbps(DeploymentType.SCRATCH_2, 1024, None) == 1300
     assert burst_throughput_mbps(DeploymentType.PERSISTENT_2, 2048, 250) == 2600
     assert burst_throughput_mbps(DeploymentType.PERSISTENT_2, 2048, 1000) is None
+
+
+def test_the_rules_import_only_the_standard_library() -> None:
+    # The driver, the emulator and every suite import the rules: they must stay a ground floor.
+    package = Path(fsx.__file__).parent
+    imported: set[str] = set()
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module)
+    outside = {
+        name
+        for name in imported
+        if name.split(".")[0] not in sys.stdlib_module_names
+        and not name.startswith("fsx_csi_harness.fsx")
+    }
+    assert outside == set()

@@ -140,6 +140,7 @@ def run_qualify(options: QualifyOptions) -> int:
             if suite.duration_s == 0.0:
                 suite.duration_s = round(time.monotonic() - started, 3)
             _record_driver(summary.target, suite)
+            _fail_on_leaks(suite)
             summary.suites.append(suite)
             writer.checkpoint()
             reporter.end(suite)
@@ -191,6 +192,18 @@ def _record_driver(target: Target, suite: SuiteResult) -> None:
     if target.driver_name is None and suite.driver.known:
         target.driver_name = suite.driver.name
         target.driver_version = suite.driver.version
+
+
+def _fail_on_leaks(suite: SuiteResult) -> None:
+    """A suite whose cases passed but that left something behind (found by its own cleanup
+    or by a sweep after it) did not pass: say so where its outcome is shown."""
+    if suite.leaks and suite.outcome is Outcome.PASSED:
+        suite.outcome = Outcome.FAILED
+        suite.message = (
+            f"{len(suite.leaks)} resource(s) left behind: "
+            + ", ".join(f"{leak.kind} {leak.id}" for leak in suite.leaks[:5])
+            + (" ..." if len(suite.leaks) > 5 else "")
+        )
 
 
 def _run_suite(

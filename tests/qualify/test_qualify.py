@@ -175,3 +175,23 @@ def test_qualify_refuses_unusable_manifests_with_exit_2(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "--manifests" in result.stderr, result.stderr
     assert not reports.exists()
+
+
+def test_a_suite_that_passed_but_left_something_behind_is_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qualify.run as qualify
+    from fsx_csi_harness.results import Leak, Outcome, SuiteResult
+
+    def leaky(*args: object) -> SuiteResult:
+        return SuiteResult(
+            "e2e", Outcome.PASSED, leaks=[Leak("file-system", "fs-1", "Lifecycle AVAILABLE")]
+        )
+
+    monkeypatch.setattr(qualify, "run_e2e_suite", leaky)
+    code = run_qualify(QualifyOptions(suites=("e2e",), report_dir=tmp_path, run_id="r-leak"))
+    summary = json.loads((tmp_path / "r-leak" / "summary.json").read_text())
+    e2e = next(s for s in summary["suites"] if s["name"] == "e2e")
+    assert e2e["outcome"] == "failed" and "file-system fs-1" in e2e["message"]
+    assert summary["leaks"] == [{"suite": "e2e", **e2e["leaks"][0]}]
+    assert code == 1 and summary["verdict"] == "failed"

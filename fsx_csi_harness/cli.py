@@ -25,10 +25,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Final, Protocol, cast
-
-from fsx_csi_harness import __version__
 
 DISTRIBUTION: Final = "fsx-csi-harness"
 # The import packages this distribution ships: a missing module outside them is a missing
@@ -112,6 +109,27 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when asked (the metadata lookup is a
+    cost the driver's start-up does not need)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from fsx_csi_harness import __version__
+
+        print(f"{parser.prog} {__version__}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def install_hint(extra: str) -> str:
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
@@ -164,6 +182,8 @@ def _requirements_of(extra: str, requires: Sequence[str]) -> list[str]:
 def missing_requirements(extra: str) -> list[str]:
     """The distributions of `extra` that are not installed (none known in a source tree that
     was never installed: there is no metadata to ask)."""
+    from importlib import metadata  # not at module level: the driver's start-up never needs it
+
     try:
         requires = metadata.distribution(DISTRIBUTION).requires or []
     except metadata.PackageNotFoundError:
@@ -208,7 +228,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Conformance, end-to-end and throughput tests for FSx for Lustre CSI "
         "drivers, and a reference driver.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, entry in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=entry.help, description=entry.help)

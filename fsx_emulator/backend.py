@@ -30,6 +30,7 @@ from fsx_csi_harness.fsx import (
     DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB,
     MAX_FILE_SYSTEM_IDS_PER_DESCRIBE,
     MOUNT_NAME_LENGTH,
+    PERSISTENT_ONLY_FIELDS,
     SCRATCH_1_MOUNT_NAME,
     STORAGE_UPDATE_IN_PROGRESS_MESSAGE,
     DeploymentType,
@@ -576,11 +577,11 @@ class FidelityFSxBackend(FSxBackend):
         lustre.checked(Field.AUTO_IMPORT_POLICY, str, "a string")
         lustre.obj("LogConfiguration")
         lustre.obj("RootSquashConfiguration")
-        for key in ("DailyAutomaticBackupStartTime", "AutomaticBackupRetentionDays"):
-            if lustre.has(key) and not persistent:
+        for field in PERSISTENT_ONLY_FIELDS:
+            if lustre.has(field.key) and not persistent:
                 raise bad_request(
-                    f"LustreConfiguration.{key} is not supported for "
-                    f"{file_system.spec.deployment}; scratch file systems have no backups."
+                    f"{field} is not supported for {file_system.spec.deployment}; scratch file "
+                    "systems have no backups."
                 )
         changes = {k: v for k, v in lustre.data.items() if v is not None}
         auto_import = changes.pop("AutoImportPolicy", None)

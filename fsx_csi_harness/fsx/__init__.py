@@ -20,6 +20,7 @@ length constraints as it gives them); see ../shared/FSX_FACTS.md.
 
 from fsx_csi_harness.fsx.capacity import HDD_INCREMENT_GIB, CapacityRule, capacity_rule
 from fsx_csi_harness.fsx.configuration import (
+    PERSISTENT_ONLY_FIELDS,
     LustreSettings,
     Problem,
     api_name,
@@ -167,6 +168,7 @@ __all__ = [
     "METADATA_USER_PROVISIONED",
     "MOUNT_NAME",
     "MOUNT_NAME_LENGTH",
+    "PERSISTENT_ONLY_FIELDS",
     "PER_UNIT_THROUGHPUT",
     "REPOSITORY_EVENTS",
     "RESERVED_TAG_PREFIX",

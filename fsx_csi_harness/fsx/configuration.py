@@ -194,18 +194,22 @@ def _drive_cache(
     return None
 
 
+# Scratch file systems have no backups and are encrypted with keys FSx manages.
+PERSISTENT_ONLY_FIELDS = (
+    Field.KMS_KEY_ID,
+    Field.AUTOMATIC_BACKUP_RETENTION_DAYS,
+    Field.DAILY_AUTOMATIC_BACKUP_START_TIME,
+    Field.COPY_TAGS_TO_BACKUPS,
+)
+
+
 def _persistent_only(
     s: LustreSettings, deployment: DeploymentType, storage: StorageType
 ) -> Problem | None:
     if deployment.is_persistent:
         return None
-    for field, value in (
-        (Field.KMS_KEY_ID, s.kms_key_id),
-        (Field.AUTOMATIC_BACKUP_RETENTION_DAYS, s.automatic_backup_retention_days),
-        (Field.DAILY_AUTOMATIC_BACKUP_START_TIME, s.daily_automatic_backup_start_time),
-        (Field.COPY_TAGS_TO_BACKUPS, s.copy_tags_to_backups),
-    ):
-        if value is not None:
+    for field in PERSISTENT_ONLY_FIELDS:
+        if getattr(s, field.name.lower()) is not None:
             return Problem(
                 field,
                 f"{{{field.name}}} needs a persistent {{DEPLOYMENT_TYPE}} (PERSISTENT_1 or "

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from e2e.platforms import Prerequisite, RunOptions
 from fsx_csi_harness.aws_settings import AwsSettingsError, load_aws_settings
+from fsx_csi_harness.data import fixture_path
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
@@ -122,8 +123,8 @@ class ClusterPlatform:
                     Prerequisite(
                         "an AWS settings file",
                         "aws=real without --aws-settings",
-                        "copy fixtures/aws-settings/example.yaml, fill in subnet and security "
-                        "groups, pass it with --aws-settings",
+                        f"copy {fixture_path('aws-settings', 'example.yaml')}, fill in subnet and "
+                        "security groups, pass it with --aws-settings",
                     )
                 )
             else:

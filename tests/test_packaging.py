@@ -203,6 +203,19 @@ def test_the_installed_harness_runs_e2e_from_another_directory(harness: Installe
     assert "passed" in done.stdout and "dynamic" in done.stdout
 
 
+def test_the_installed_qualify_runs_from_another_directory(harness: Installed) -> None:
+    reason = _no_mounts_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    reports = harness.elsewhere / "qualify-reports"
+    done = harness.run(
+        "qualify", "--only", "e2e", "--scenario", "dynamic", "--report-dir", str(reports),
+        "--run-id", "packaging", "--work-dir", str(harness.elsewhere),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert (reports / "packaging" / "summary.json").is_file()
+
+
 def _start_emulator(installed: Installed, root: Path) -> tuple[subprocess.Popen[str], str]:
     """The installed `fsx-csi emulator`, and its endpoint URL once it listens."""
     process = subprocess.Popen(

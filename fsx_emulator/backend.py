@@ -28,6 +28,7 @@ from moto.fsx.models import FileSystem, FSxBackend
 from fsx_csi_harness.fsx import (
     DEFAULT_DAILY_AUTOMATIC_BACKUP_START_TIME,
     DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB,
+    GROWABLE_DEPLOYMENT_TYPES,
     MAX_FILE_SYSTEM_IDS_PER_DESCRIBE,
     MOUNT_NAME_LENGTH,
     PERSISTENT_ONLY_FIELDS,
@@ -605,10 +606,10 @@ class FidelityFSxBackend(FSxBackend):
         if running:
             # AWS's own words: drivers match on them (the upstream driver does).
             raise bad_request(STORAGE_UPDATE_IN_PROGRESS_MESSAGE)
-        if spec.deployment is DeploymentType.SCRATCH_1:
+        if spec.deployment not in GROWABLE_DEPLOYMENT_TYPES:
             raise bad_request(
-                "StorageCapacity cannot be increased for SCRATCH_1 file systems; use SCRATCH_2 "
-                "or a persistent deployment type."
+                f"StorageCapacity cannot be increased for {spec.deployment} file systems; use "
+                f"{', '.join(GROWABLE_DEPLOYMENT_TYPES)}."
             )
         current = file_system.storage_capacity
         if capacity <= current:

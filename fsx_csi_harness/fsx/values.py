@@ -99,6 +99,13 @@ def default_lustre_version(deployment: DeploymentType, has_metadata_configuratio
     return "2.10"
 
 
+# Deployment types whose storage capacity UpdateFileSystem can increase (not SCRATCH_1).
+GROWABLE_DEPLOYMENT_TYPES = (
+    DeploymentType.SCRATCH_2,
+    DeploymentType.PERSISTENT_1,
+    DeploymentType.PERSISTENT_2,
+)
+
 # PerUnitStorageThroughput (MB/s per TiB) that each deployment and storage type accepts.
 # Scratch file systems take none.
 PER_UNIT_THROUGHPUT: dict[tuple[DeploymentType, StorageType], tuple[int, ...]] = {

@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fsx_csi_harness.fsx import (
+    GROWABLE_DEPLOYMENT_TYPES,
     ISSUED_ID_HEX_DIGITS,
     MOUNT_NAME_LENGTH,
     SCRATCH_1_MOUNT_NAME,
@@ -309,7 +310,14 @@ class FakeFsxApi:
                 raise _error(
                     "UpdateFileSystem", "BadRequest", f"File system is {record['Lifecycle']}."
                 )
-            rule = LustreSettings.from_fields(request_values(record)).capacity_rule
+            settings = LustreSettings.from_fields(request_values(record))
+            if settings.deployment not in GROWABLE_DEPLOYMENT_TYPES:
+                raise _error(
+                    "UpdateFileSystem",
+                    "BadRequest",
+                    f"StorageCapacity cannot be increased for {settings.deployment} file systems.",
+                )
+            rule = settings.capacity_rule
             if target <= record["StorageCapacity"] or not rule.is_valid(target):
                 raise _error(
                     "UpdateFileSystem",

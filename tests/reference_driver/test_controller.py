@@ -337,3 +337,21 @@ def test_one_log_line_per_rpc_without_secrets(
     driver.csi.identity.Probe(csi_pb2.ProbeRequest())
     probe_lines = [r for r in caplog.records if getattr(r, "fields", {}).get("method") == "Probe"]
     assert probe_lines and all(r.levelno == logging.DEBUG for r in probe_lines)
+
+
+def test_expanding_a_scratch_1_volume_is_refused_as_fsx_refuses_it(
+    driver: InProcessDriver,
+) -> None:
+    # FSx cannot grow SCRATCH_1 storage (fsx.GROWABLE_DEPLOYMENT_TYPES); the fake says so too.
+    volume = driver.csi.controller.CreateVolume(
+        create_request("pvc-scratch-1", {"subnetId": "subnet-0123456789abcdef0"})
+    ).volume
+    error = rpc_error(
+        driver.csi.controller.ControllerExpandVolume,
+        csi_pb2.ControllerExpandVolumeRequest(
+            volume_id=volume.volume_id,
+            capacity_range=csi_pb2.CapacityRange(required_bytes=2400 * GIB),
+        ),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "SCRATCH_1" in (error.details() or "")

@@ -163,7 +163,7 @@ def driver_image_dependencies_mb(source: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument(
         "--source", type=Path, action="append", help="a project tree to run (repeatable; "
         "default: this checkout)",

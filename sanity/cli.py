@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fsx-csi sanity", description=HELP)
+    # No prefix matching, as in `fsx-csi sanity` (fsx_csi_harness/cli.py).
+    parser = argparse.ArgumentParser(prog="fsx-csi sanity", description=HELP, allow_abbrev=False)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -185,20 +185,15 @@ class ResultCollector:
 def ask_driver(endpoint: str, timeout_s: float) -> DriverInfo:
     """The driver's GetPluginInfo name and version, or unknown when it does not answer
     within `timeout_s` (it stopped, or the run never reached it)."""
-    import grpc
-
-    from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
-    from sanity.connection import ConnectError, connect
+    from sanity.connection import ConnectError, connect, identify
 
     try:
         connection = connect(endpoint, timeout_s)
     except ConnectError:
         return DriverInfo()
     try:
-        info = csi_pb2_grpc.IdentityStub(connection.channel).GetPluginInfo(
-            csi_pb2.GetPluginInfoRequest(), timeout=timeout_s
-        )
-    except grpc.RpcError:
+        info = identify(connection, timeout_s)
+    except ConnectError:  # also NotCsiError: something else listens there
         return DriverInfo()
     finally:
         connection.close()

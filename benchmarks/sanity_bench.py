@@ -18,6 +18,16 @@ mode all with the emulated Lustre mounter, which needs root for its bind mounts)
 `--profile both` (the default) measures the csi-sanity cases alone and the full suite with
 the FSx profile.
 
+Scale with waiting (issue 13): on AWS a CreateVolume takes minutes, so what matters is that
+the parallel run's wall time follows the critical path (the longest single case), not the
+sum of the cases or the cores. Measured with `--creation-delay 20 --workers 16 --profile
+none`, with targets: parallel wall <= 1.5 x the longest case of the serial run, and the
+serial run's sum of case times >= 8 x the parallel wall. Each run also records a timeline
+(benchmarks/sanity_timeline.py, a pytest plugin loaded into the suite's processes): when
+each process started, was configured, collected, and ran each case, so that start-up, gaps
+and the tail are figures too; and the load average before and after each run, since the
+machine is shared.
+
 Bytecode: every pytest process (the serial one; the controller and each worker of `-n N`)
 imports pytest, grpc, protobuf, the CSI bindings and the suite. Python normally caches their
 compiled bytecode (`__pycache__`, written by pip at install time or on first import); with
@@ -31,9 +41,11 @@ before the timed runs, so that both timed runs start equally warm. `--bytecode-c
 environment` leaves the environment as it is (cold when PYTHONDONTWRITEBYTECODE is set).
 
     python benchmarks/sanity_bench.py [--workers 4] [--creation-delay 1]
-                                      [--profile none|fsx|both]
+                                      [--profile none|fsx|strict|both]
                                       [--bytecode-cache warm|environment]
+                                      [--runs serial,parallel]
                                       [--output reports/sanity-bench.json]
+    python benchmarks/sanity_bench.py --creation-delay 20 --workers 16 --profile none
 """
 
 from __future__ import annotations
@@ -63,6 +75,9 @@ from e2e.platforms.local.driver_stack import (
 )
 from e2e.progress import Progress
 from fsx_csi_harness.processes import tied_to_parent
+
+# benchmarks/ itself, where the timeline plugin (sanity_timeline.py) lives.
+BENCHMARKS = Path(__file__).resolve().parent
 
 PARAMETERS = """\
 subnetId: subnet-0123456789abcdef0
@@ -120,6 +135,9 @@ def sanity_command(endpoint: str, workdir: Path, profile: str, tag: str) -> list
         sys.executable, "-m", "fsx_csi_harness", "sanity", f"--csi.endpoint={endpoint}",
         f"--csi.testvolumeparameters={params}", f"--csi.mountdir={workdir}/mnt-{tag}",
         f"--csi.stagingdir={workdir}/stage-{tag}", f"--profile={profile}",
+        # FSx-valid sizes in every profile (the fsx profile's defaults): csi-sanity's 10 GiB
+        # is below every FSx minimum, so its capacity cases would measure refusals.
+        "--csi.testvolumesize=1200Gi", "--csi.testvolumeexpandsize=2400Gi",
     ]  # fmt: skip
 
 
@@ -140,6 +158,41 @@ def warm_bytecode_cache(endpoint: str, workdir: Path, env: dict[str, str]) -> No
         )
 
 
+def timeline_figures(path: Path, launched: float, wall: float) -> dict[str, Any]:
+    """Where a run's wall time went, from the stamps benchmarks/sanity_timeline.py wrote."""
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    cases = [r for r in records if r["event"] == "case"]
+    if not cases:
+        return {}
+    configured = {r["worker"]: r for r in records if r["event"] == "configured"}
+    first_case: dict[str, float] = {}
+    busy: Counter[str] = Counter()
+    for case in cases:
+        first_case[case["worker"]] = min(
+            first_case.get(case["worker"], case["start"]), case["start"]
+        )
+        busy[case["worker"]] += case["end"] - case["start"]
+    workers = [w for w in configured if w != "main"] or ["main"]
+    return {
+        "processes": len(configured),
+        # From launching `fsx-csi sanity` to a process being configured (interpreter start,
+        # imports, plugin set-up): the start-up each worker pays before its first case.
+        "slowest_process_configured_after_seconds": round(
+            max(r["at"] for r in configured.values()) - launched, 2
+        ),
+        "first_case_started_after_seconds": round(min(first_case.values()) - launched, 2),
+        "last_worker_first_case_after_seconds": round(
+            max(first_case.get(w, launched + wall) for w in workers) - launched, 2
+        ),
+        "last_case_ended_before_exit_seconds": round(
+            launched + wall - max(c["end"] for c in cases), 2
+        ),
+        "longest_case_seconds": round(max(c["end"] - c["start"] for c in cases), 2),
+        "busiest_worker_seconds": round(max(busy.values()), 2),
+        "case_seconds": round(sum(busy.values()), 2),
+    }
+
+
 def run_sanity(
     endpoint: str,
     workdir: Path,
@@ -150,15 +203,23 @@ def run_sanity(
     env: dict[str, str],
 ) -> dict[str, Any]:
     report = workdir / f"{tag}.json"
+    timeline = workdir / f"{tag}.timeline"
     command = [
         *sanity_command(endpoint, workdir, profile, tag),
-        f"--json-report={report}", "-n", str(workers), "--", "-q",
+        f"--json-report={report}", "-n", str(workers), "--", "-q", "-p", "sanity_timeline",
     ]  # fmt: skip
+    run_env = {
+        **env,
+        "SANITY_BENCH_TIMELINE": str(timeline),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS), env.get("PYTHONPATH")])),
+    }
+    load_before = os.getloadavg()
     stack_cpu_before = sum(_cpu_seconds(pid) for pid in stack_pids)
     suite_cpu_before = _children_cpu_seconds()
+    launched = time.time()
     started = time.monotonic()
     completed = subprocess.run(
-        tied_to_parent(command), cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        tied_to_parent(command), cwd=ROOT, env=run_env, capture_output=True, text=True, check=False
     )
     wall = time.monotonic() - started
     # The pytest process reaps its xdist workers, so their CPU time is in its own.
@@ -172,6 +233,9 @@ def run_sanity(
     summary = [line for line in completed.stdout.splitlines() if " passed, " in line]
     return {
         "wall_seconds": wall,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "timeline": timeline_figures(timeline, launched, wall),
         "suite_cpu_seconds": suite_cpu,
         "driver_and_emulator_cpu_seconds": stack_cpu,
         "exit_code": completed.returncode,
@@ -189,44 +253,55 @@ def totals(run: dict[str, Any]) -> dict[str, int]:
     return dict(Counter(t["outcome"] for t in run["result"]["tests"]))
 
 
-def figures_of(
-    serial: dict[str, Any], parallel: dict[str, Any], workers: int, profile: str
-) -> dict[str, Any]:
-    rpc_seconds = serial["result"]["details"]["rpc_seconds_total"]
-    case_seconds = [t["duration_s"] for t in serial["result"]["tests"]]
-
-    def cpu(run: dict[str, Any]) -> dict[str, float]:
-        total = run["suite_cpu_seconds"] + run["driver_and_emulator_cpu_seconds"]
-        return {
-            "suite_cpu_seconds": round(run["suite_cpu_seconds"], 2),
-            "driver_and_emulator_cpu_seconds": round(run["driver_and_emulator_cpu_seconds"], 2),
-            # CPU seconds per wall second: 1.0 would keep one core busy for the whole run.
-            "cores_busy_on_average": round(total / run["wall_seconds"], 2),
-            "waiting_share": round(max(0.0, 1 - total / run["wall_seconds"]), 2),
-        }
-
+def cpu_of(run: dict[str, Any]) -> dict[str, float]:
+    total = run["suite_cpu_seconds"] + run["driver_and_emulator_cpu_seconds"]
     return {
-        "profile": profile,
-        "workers": workers,
-        "serial_wall_seconds": round(serial["wall_seconds"], 2),
-        "parallel_wall_seconds": round(parallel["wall_seconds"], 2),
-        "speedup": round(serial["wall_seconds"] / parallel["wall_seconds"], 2),
-        "same_verdicts": verdicts(serial) == verdicts(parallel),
-        "serial_totals": totals(serial),
-        "parallel_totals": totals(parallel),
-        "serial_rpc_seconds": rpc_seconds,
-        "harness_overhead_ratio": round(serial["wall_seconds"] / rpc_seconds, 2)
+        "suite_cpu_seconds": round(run["suite_cpu_seconds"], 2),
+        "driver_and_emulator_cpu_seconds": round(run["driver_and_emulator_cpu_seconds"], 2),
+        # CPU seconds per wall second: 1.0 would keep one core busy for the whole run.
+        "cores_busy_on_average": round(total / run["wall_seconds"], 2),
+        "waiting_share": round(max(0.0, 1 - total / run["wall_seconds"]), 2),
+    }
+
+
+def run_figures(run: dict[str, Any]) -> dict[str, Any]:
+    rpc_seconds = run["result"]["details"]["rpc_seconds_total"]
+    case_seconds = [t["duration_s"] for t in run["result"]["tests"]]
+    return {
+        "wall_seconds": round(run["wall_seconds"], 2),
+        "load_average_before": run["load_average_before"],
+        "load_average_after": run["load_average_after"],
+        "totals": totals(run),
+        "rpc_seconds": rpc_seconds,
+        "harness_overhead_ratio": round(run["wall_seconds"] / rpc_seconds, 3)
         if rpc_seconds
         else None,
-        "serial_case_seconds": round(sum(case_seconds), 2),
+        "case_seconds": round(sum(case_seconds), 2),
         "longest_case_seconds": round(max(case_seconds, default=0.0), 2),
-        "serial_case_seconds_per_worker": round(sum(case_seconds) / workers, 2),
-        "serial_cpu": cpu(serial),
-        "parallel_cpu": cpu(parallel),
-        "cpu_cores": os.cpu_count(),
-        "serial_leaks": serial["result"]["leaks"],
-        "parallel_leaks": parallel["result"]["leaks"],
+        "timeline": run["timeline"],
+        "cpu": cpu_of(run),
+        "leaks": run["result"]["leaks"],
     }
+
+
+def figures_of(
+    serial: dict[str, Any] | None, parallel: dict[str, Any] | None, workers: int, profile: str
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {"profile": profile, "workers": workers, "cpu_cores": os.cpu_count()}
+    if serial is not None:
+        figures["serial"] = run_figures(serial)
+    if parallel is not None:
+        figures["parallel"] = run_figures(parallel)
+    if serial is not None and parallel is not None:
+        wall = parallel["wall_seconds"]
+        longest = figures["serial"]["longest_case_seconds"]
+        case_sum = figures["serial"]["case_seconds"]
+        figures["same_verdicts"] = verdicts(serial) == verdicts(parallel)
+        figures["speedup"] = round(serial["wall_seconds"] / wall, 2)
+        # The issue 13 targets: the parallel run follows the critical path, not the sum.
+        figures["parallel_wall_over_longest_case"] = round(wall / longest, 2) if longest else None
+        figures["case_seconds_over_parallel_wall"] = round(case_sum / wall, 2)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--creation-delay", type=float, default=1.0)
-    parser.add_argument("--profile", choices=("none", "fsx", "both"), default="both")
+    parser.add_argument("--profile", choices=("none", "fsx", "strict", "both"), default="both")
+    parser.add_argument(
+        "--runs",
+        default="serial,parallel",
+        help="which runs: serial, parallel or both (comma-separated; default both)",
+    )
     parser.add_argument(
         "--bytecode-cache",
         choices=("warm", "environment"),
@@ -251,19 +331,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     profiles = ["none", "fsx"] if args.profile == "both" else [args.profile]
+    wanted = {name.strip() for name in args.runs.split(",")}
+    if not wanted or not wanted <= {"serial", "parallel"}:
+        parser.error("--runs takes serial, parallel or serial,parallel")
     workdir = Path(tempfile.mkdtemp(prefix="sanity-bench-", dir="/tmp"))
-    runs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    runs: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
     try:
         env = suite_environment(workdir, args.bytecode_cache)
         with reference_stack(workdir, args.creation_delay) as (endpoint, pids):
             if args.bytecode_cache == "warm":
                 warm_bytecode_cache(endpoint, workdir, env)
             for profile in profiles:
-                serial = run_sanity(endpoint, workdir, 0, profile, f"{profile}-serial", pids, env)
-                parallel = run_sanity(
-                    endpoint, workdir, args.workers, profile, f"{profile}-n{args.workers}",
-                    pids, env,
-                )  # fmt: skip
+                serial = parallel = None
+                if "serial" in wanted:
+                    serial = run_sanity(
+                        endpoint, workdir, 0, profile, f"{profile}-serial", pids, env
+                    )
+                if "parallel" in wanted:
+                    parallel = run_sanity(
+                        endpoint, workdir, args.workers, profile, f"{profile}-n{args.workers}",
+                        pids, env,
+                    )  # fmt: skip
                 runs[profile] = (serial, parallel)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -280,11 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, indent=2))
     all_same = True
     for profile, (serial, parallel) in runs.items():
-        for line in serial["summary"]:
-            print(f"{profile:4} serial  ", line)
-        for line in parallel["summary"]:
-            print(f"{profile:4} -n {args.workers:<4}", line)
-        if verdicts(serial) != verdicts(parallel):
+        for tag, run in (("serial  ", serial), (f"-n {args.workers:<4}", parallel)):
+            for line in run["summary"] if run else []:
+                print(f"{profile:6} {tag}", line)
+        if serial is not None and parallel is not None and verdicts(serial) != verdicts(parallel):
             all_same = False
             differing = {
                 k: (v, verdicts(parallel).get(k)) for k, v in verdicts(serial).items()

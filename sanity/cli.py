@@ -9,8 +9,10 @@ is imported at module level so that `fsx-csi --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 HELP = "run the CSI sanity suite (a port of csi-sanity) against any CSI endpoint"
 
@@ -42,9 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runner.add_argument(
         "-n",
         "--numprocesses",
-        type=int,
+        type=_workers,
         default=0,
-        help="run the cases in N parallel workers (pytest-xdist); 0 runs serially",
+        help="run the cases in N parallel workers (pytest-xdist); 0 runs serially; auto "
+        "sizes for waiting, not cores: 8 workers per core, at most 16",
+    )
+    runner.add_argument(
+        "--spawn-workers",
+        action="store_true",
+        help="start each -n worker as a new interpreter (xdist's way), not as a fork of one "
+        "that imported the suite once (sanity/forkserver.py)",
     )
     runner.add_argument(
         "--junit-xml", default=None, help="JUnit XML report path (same as --csi.junitfile)"
@@ -57,6 +66,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _workers(text: str) -> int | str:
+    """-n: a number of workers, or auto."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of workers or auto, not {text!r}"
+        ) from None
+
+
+def worker_count(numprocesses: int | str) -> int:
+    """-n as a number: auto sizes for waiting, not cores (sanity/schedule.py)."""
+    if numprocesses == "auto":
+        from sanity.schedule import auto_workers
+
+        return auto_workers()
+    return int(numprocesses)
+
+
+@contextlib.contextmanager
+def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[str | None]:
+    """The fork server for -n workers, or None (serial, --spawn-workers, or it failed to
+    start: the workers then start the ordinary way, and say so)."""
+    if not numprocesses or spawn or worker_count(numprocesses) < 2:
+        yield None
+        return
+    import subprocess
+    import tempfile
+
+    from fsx_csi_harness.processes import tied_to_parent
+    from sanity.fork_launcher import SERVER_VARIABLE
+    from sanity.forkserver import launcher_command
+
+    directory = tempfile.mkdtemp(prefix="csi-sanity-fork-")
+    path = os.path.join(directory, "server.sock")  # noqa: PTH118 - a socket path string
+    server = subprocess.Popen(
+        tied_to_parent([sys.executable, "-m", "sanity.forkserver", path]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            print(
+                "fsx-csi sanity: the worker fork server did not start; workers start as new "
+                "interpreters",
+                file=sys.stderr,
+            )
+            yield None
+            return
+        os.environ[SERVER_VARIABLE] = path
+        yield launcher_command()
+    finally:
+        os.environ.pop(SERVER_VARIABLE, None)
+        if server.stdin is not None:
+            server.stdin.close()  # its signal to stop
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # noqa: PTH108 - a socket path string
+            os.rmdir(directory)  # noqa: PTH106
+
+
 def plugin_arguments() -> list[str]:
     """`-p sanity.plugin` unless the installed entry point already loads it (loading it twice
     makes pytest refuse to start)."""
@@ -66,8 +144,9 @@ def plugin_arguments() -> list[str]:
     return [] if PLUGIN_ENTRY_POINT in names else ["-p", "sanity.plugin"]
 
 
-def pytest_arguments(args: argparse.Namespace) -> list[str]:
-    """The pytest command line equivalent to these `fsx-csi sanity` flags."""
+def pytest_arguments(args: argparse.Namespace, fork_launcher: str | None = None) -> list[str]:
+    """The pytest command line equivalent to these `fsx-csi sanity` flags; with
+    `fork_launcher`, the -n workers start through the fork server (sanity/forkserver.py)."""
     from sanity.config import FLAGS
 
     argv = ["--pyargs", "sanity", *plugin_arguments(), "-p", "no:cacheprovider", "-rfEs"]
@@ -88,11 +167,16 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     if extra and extra[0] == "--":
         extra = extra[1:]
     if args.numprocesses:
-        argv += ["-n", str(args.numprocesses)]
+        if fork_launcher is not None:
+            # xdist's -n N is N plain popen gateways; these are the same gateways started
+            # by another command. --tx needs an explicit --dist, added below.
+            argv += ["--tx", f"{worker_count(args.numprocesses)}*popen//python={fork_launcher}"]
+        else:
+            argv += ["-n", str(args.numprocesses)]
         if not any(arg.startswith(("--dist", "-d", "--maxschedchunk")) for arg in extra):
-            # Hand the cases out one at a time, in the plugin's order (counting cases, then
-            # provisioning ones, then quick ones): xdist's default sends each worker a batch
-            # up front, which leaves one worker with several slow cases at the end.
+            # The plugin's scheduler then hands the cases out as workers come up, one slow
+            # case per worker at a time (sanity/schedule.py); xdist's default would wait for
+            # every worker and send each a batch up front.
             argv += ["--dist", "load", "--maxschedchunk", "1"]
     if args.keyword:
         argv += ["-k", args.keyword]
@@ -109,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"fsx-csi sanity: {exc}", file=sys.stderr)
         return EXIT_BAD_FLAGS
-    if args.numprocesses < 0:
+    if isinstance(args.numprocesses, int) and args.numprocesses < 0:
         print("fsx-csi sanity: -n must be >= 0", file=sys.stderr)
         return EXIT_BAD_FLAGS
 
@@ -133,8 +217,8 @@ def run(args: argparse.Namespace) -> int:
 
     import pytest
 
-    argv = pytest_arguments(args)
-    return int(pytest.main(argv))
+    with fork_server(args.numprocesses, args.spawn_workers) as launcher:
+        return int(pytest.main(pytest_arguments(args, launcher)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

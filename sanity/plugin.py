@@ -297,6 +297,34 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     # behind the other workers' RPCs again.
 
 
+# --- parallel runs (sanity/schedule.py) -----------------------------------------------------
+
+
+def _is_sanity_run(config: pytest.Config) -> bool:
+    return _command_line_mentions_csi(config) or bool(raw_settings(config).get("endpoint"))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist load` (what `fsx-csi sanity -n N` passes), cases go out as workers come
+    up, one slow case per worker at a time; other distribution modes are xdist's own."""
+    if config.getoption("dist", None) != "load" or not _is_sanity_run(config):
+        return None
+    from sanity.schedule import WaitingScheduling, is_slow_case
+
+    return WaitingScheduling(log.waitingsched if log is not None else print, is_slow_case)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` for a sanity run: sized for waiting, not for cores (sanity/schedule.py)."""
+    if not _is_sanity_run(config):
+        return None
+    from sanity.schedule import auto_workers
+
+    return auto_workers()
+
+
 # --- reporting ------------------------------------------------------------------------------
 
 

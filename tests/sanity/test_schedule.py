@@ -1,0 +1,111 @@
+"""The sanity run's xdist scheduler: cases go out as workers come up, one slow case each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from sanity.schedule import WaitingScheduling, auto_workers, is_slow_case
+
+# Eight cases: the even ones slow (they provision), the odd ones quick.
+CASES = [f"case{i}" for i in range(8)]
+
+
+@dataclass(eq=False)
+class FakeWorker:
+    """The parts of xdist's WorkerController the scheduler uses, recording what it got."""
+
+    name: str
+    shutting_down: bool = False
+    sent: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.gateway = SimpleNamespace(id=self.name)
+
+    def send_runtest_some(self, indices: Sequence[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def scheduler(*workers: FakeWorker) -> WaitingScheduling:
+    sched = WaitingScheduling(log=lambda *_: None, is_slow=lambda case: int(case[4:]) % 2 == 0)
+    for worker in workers:
+        sched.add_node(worker)
+    return sched
+
+
+def complete(sched: WaitingScheduling, worker: FakeWorker) -> int:
+    """The worker finishes the first case it holds; returns that case."""
+    index = sched.node2pending[worker][0]
+    sched.mark_test_complete(worker, index)
+    return index
+
+
+def test_the_first_worker_starts_before_the_others_have_collected() -> None:
+    first, late = FakeWorker("gw0"), FakeWorker("gw1")
+    sched = scheduler(first, late)
+    sched.add_node_collection(first, CASES)
+    assert sched.collection_is_completed
+    sched.schedule()
+    assert first.sent == [0, 1]  # a slow case, and a quick one queued behind it
+    assert late.sent == []
+    sched.add_node_collection(late, CASES)
+    sched.schedule()
+    assert late.sent == [2, 3]
+
+
+def test_no_worker_holds_two_slow_cases_while_quick_ones_are_left() -> None:
+    workers = [FakeWorker(f"gw{i}") for i in range(3)]
+    sched = scheduler(*workers)
+    for worker in workers:
+        sched.add_node_collection(worker, CASES)
+    sched.schedule()
+    finished: list[int] = []
+    while sched.has_pending:
+        for worker in workers:
+            held = sched.node2pending[worker]
+            assert sum(1 for i in held if i % 2 == 0) <= 1, (worker.name, held)
+            if held:
+                finished.append(complete(sched, worker))
+    assert sorted(finished) == list(range(8))
+    assert sched.tests_finished and all(worker.shutting_down for worker in workers)
+
+
+def test_a_worker_that_dies_hands_its_cases_back() -> None:
+    dying, healthy = FakeWorker("gw0"), FakeWorker("gw1")
+    sched = scheduler(dying, healthy)
+    sched.add_node_collection(dying, CASES)
+    sched.schedule()
+    assert sched.remove_node(dying) == "case0"  # the case it was running
+    sched.add_node_collection(healthy, CASES)
+    sched.schedule()
+    assert healthy.sent == [2, 1]  # the next slow case, then the quick one it had queued
+
+
+def test_a_worker_that_collected_other_cases_gets_none() -> None:
+    first, odd = FakeWorker("gw0"), FakeWorker("gw1")
+    sched = scheduler(first, odd)
+    sched.add_node_collection(first, CASES)
+    sched.add_node_collection(odd, CASES[:-1])
+    sched.schedule()
+    assert odd.sent == [] and odd.shutting_down
+
+
+def test_auto_sizes_for_waiting_not_for_cores() -> None:
+    assert [auto_workers(cores) for cores in (1, 2, 4, 64)] == [8, 16, 16, 16]
+
+
+def test_slow_cases_are_found_by_their_markers() -> None:
+    assert is_slow_case(
+        "sanity/cases/test_node.py::TestNodeService::test_runs_the_whole_node_workflow"
+    )
+    assert is_slow_case(
+        "sanity/cases/test_controller.py::TestListVolumes::test_lists_new_volumes_and_omits_deleted_ones"
+    )
+    assert not is_slow_case(
+        "sanity/cases/test_identity.py::TestProbe::test_answers_ready_or_not_ready"
+    )
+    assert not is_slow_case("sanity/cases/test_nothing.py::TestNone::test_none")

@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     suites.add_argument(
         "--sanity-profile",
-        help="sanity profile (default: fsx for the reference driver, none for others)",
+        help="sanity profile: none, fsx, strict, or strict,fsx for both (default: fsx for "
+        "the reference driver, none for others)",
     )
     suites.add_argument("--sanity-workers", type=int, default=0, help="sanity in parallel (-n)")
     suites.add_argument("--scenario", action="append", default=[], help="e2e scenarios to run")

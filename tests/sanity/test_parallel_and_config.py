@@ -109,3 +109,14 @@ def test_the_readme_parity_table_lists_every_case_and_all_95_upstream_ones() -> 
     upstream = [row for row in parity.cases() if row[0] not in ("FSx", "Strict")]
     assert len(upstream) == 95
     assert len({row[1] for row in upstream}) == 95, "two cases claim the same upstream case"
+
+
+def test_profiles_combine_and_unknown_ones_are_refused() -> None:
+    both = config_from_raw({"endpoint": "/run/csi.sock", "profile": "strict,fsx"})
+    assert both.profiles == {"strict", "fsx"}
+    assert both.test_volume_size == 1200 * GIB  # the FSx sizes come with fsx in the list
+    strict = config_from_raw({"endpoint": "/run/csi.sock", "profile": "strict"})
+    assert strict.profiles == {"strict"} and strict.test_volume_size == 10 * GIB
+    assert config_from_raw({"endpoint": "/run/csi.sock"}).profiles == frozenset()
+    with pytest.raises(ConfigError, match="none, fsx, strict"):
+        config_from_raw({"endpoint": "/run/csi.sock", "profile": "strict,gold"})

@@ -163,6 +163,15 @@ def driver_only(uv: str, workspace: Path, wheel: Path) -> Installed:
     return _install(uv, workspace, wheel, "driver-venv", "")
 
 
+def test_in_a_checkout_the_fixtures_are_its_top_level_directory() -> None:
+    from fsx_csi_harness import data
+
+    # The wheel's copy is never in a checkout, so the locator answers with the checkout's own.
+    assert not data.PACKAGED_FIXTURES.exists()
+    assert data.fixture_path() == ROOT / "fixtures"
+    assert data.fixture_path("scenarios", "dynamic.yaml").is_file()
+
+
 def test_the_wheel_carries_the_fixtures_and_no_fixtures_package(wheel: Path) -> None:
     import zipfile
 

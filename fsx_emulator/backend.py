@@ -30,6 +30,7 @@ from fsx_csi_harness.fsx import (
     DEFAULT_IMPORTED_FILE_CHUNK_SIZE_MIB,
     GROWABLE_DEPLOYMENT_TYPES,
     MAX_FILE_SYSTEM_IDS_PER_DESCRIBE,
+    MIN_SECONDS_BETWEEN_INCREASES,
     MOUNT_NAME_LENGTH,
     PERSISTENT_ONLY_FIELDS,
     SCRATCH_1_MOUNT_NAME,
@@ -58,14 +59,18 @@ from fsx_emulator.errors import (
     resource_not_found,
 )
 from fsx_emulator.lifecycle import Clock, DeadlineScheduler, ScheduledChange
+from fsx_emulator.updates import update_targets
 
 _log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The phases of a FILE_SYSTEM_UPDATE administrative action, in order (FSX_FACTS.md).
-UPDATE_PHASES = ("PENDING", "IN_PROGRESS", "UPDATED_OPTIMIZING", "COMPLETED")
+# The phases of a FILE_SYSTEM_UPDATE administrative action, in order (FSX_FACTS.md): storage
+# growth passes UPDATED_OPTIMIZING (usable, STORAGE_OPTIMIZATION running); other changes not.
+STORAGE_UPDATE_PHASES = ("PENDING", "IN_PROGRESS", "UPDATED_OPTIMIZING", "COMPLETED")
+UPDATE_PHASES = ("PENDING", "IN_PROGRESS", "COMPLETED")
+UPDATE_IN_PROGRESS_MESSAGE = "Unable to perform the update. There is an update already in progress."
 MOUNT_NAME_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -115,7 +120,7 @@ class EmulatedFileSystem(FileSystem):
             account_id=backend.account_id,
             region_name=backend.region_name,
             file_system_type="LUSTRE",
-            storage_capacity=spec.storage_capacity,
+            storage_capacity=spec.storage_capacity or 0,
             storage_type=str(spec.storage_type),
             subnet_ids=spec.subnet_ids,
             security_group_ids=spec.security_group_ids,
@@ -143,6 +148,8 @@ class EmulatedFileSystem(FileSystem):
         self.created_at = backend.scheduler.clock()
         self.network_interface_ids = [backend.new_id("eni-"), backend.new_id("eni-")]
         self.administrative_actions: list[dict[str, Any]] = []
+        # The scheduler clock at the last StorageCapacity / metadata IOPS increase request.
+        self.last_increase: dict[str, float] = {}
         self.pending_change: ScheduledChange | None = None
         self.lustre = self._lustre_configuration(backend)
         if spec.kms_key_id is None and spec.deployment.is_persistent:
@@ -163,7 +170,8 @@ class EmulatedFileSystem(FileSystem):
         }
         if spec.deployment.is_persistent:
             retention = given.get("AutomaticBackupRetentionDays", 0)
-            out["PerUnitStorageThroughput"] = spec.per_unit_throughput
+            if spec.per_unit_throughput is not None:
+                out["PerUnitStorageThroughput"] = spec.per_unit_throughput
             out["AutomaticBackupRetentionDays"] = retention
             out["CopyTagsToBackups"] = given.get("CopyTagsToBackups", False)
             if retention > 0:
@@ -189,8 +197,11 @@ class EmulatedFileSystem(FileSystem):
             out["EfaEnabled"] = spec.efa_enabled
             metadata = given.get("MetadataConfiguration")
             if metadata is not None:
-                iops = metadata.get("Iops") or automatic_metadata_iops(spec.storage_capacity)
+                iops = metadata.get("Iops") or automatic_metadata_iops(spec.storage_capacity or 0)
                 out["MetadataConfiguration"] = {"Mode": metadata["Mode"], "Iops": iops}
+        if spec.storage_type is StorageType.INTELLIGENT_TIERING:
+            out["ThroughputCapacity"] = spec.throughput_capacity
+            out["DataReadCacheConfiguration"] = dict(given["DataReadCacheConfiguration"])
         if "RootSquashConfiguration" in given:
             out["RootSquashConfiguration"] = given["RootSquashConfiguration"]
         return out
@@ -217,7 +228,6 @@ class EmulatedFileSystem(FileSystem):
             "FileSystemId": self.file_system_id,
             "FileSystemType": "LUSTRE",
             "Lifecycle": self.lifecycle,
-            "StorageCapacity": self.storage_capacity,
             "StorageType": self.storage_type,
             "VpcId": self.emulator.config.vpc_id,
             "SubnetIds": list(self.subnet_ids),
@@ -229,6 +239,9 @@ class EmulatedFileSystem(FileSystem):
             "FileSystemTypeVersion": self.spec.version,
             "NetworkType": "IPV4",
         }
+        if self.spec.storage_type.has_storage_capacity:
+            # INTELLIGENT_TIERING answers no StorageCapacity: its storage is elastic.
+            result["StorageCapacity"] = self.storage_capacity
         if self.kms_key_id is not None:
             result["KmsKeyId"] = self.kms_key_id
         if self.failure_message is not None:
@@ -527,15 +540,20 @@ class FidelityFSxBackend(FSxBackend):
 
     @locked
     def update_lustre_file_system(self, params: Mapping[str, Any]) -> EmulatedFileSystem:
+        """Settings that apply at once (windows, retention, compression, logging, root squash)
+        and the changes AWS makes online with an administrative action: StorageCapacity,
+        PerUnitStorageThroughput, MetadataConfiguration, ThroughputCapacity and
+        DataReadCacheConfiguration. Nothing changes when any part of the request is refused."""
         fields = rules.Fields(params)
         rules.client_request_token(fields)
         file_system = self._file_system(rules.file_system_id(fields))
         capacity = fields.integer("StorageCapacity", minimum=1)
         lustre = fields.obj("LustreConfiguration")
         changes: dict[str, Any] = {}
+        targets: dict[str, Any] = {}
         if lustre is not None:
-            changes = self._validate_lustre_update(file_system, lustre)
-        if capacity is None and not changes:
+            changes, targets = self._validate_lustre_update(file_system, lustre)
+        if capacity is None and not changes and not targets:
             raise bad_request(
                 "UpdateFileSystem needs StorageCapacity or a LustreConfiguration change; got "
                 "neither."
@@ -545,17 +563,28 @@ class FidelityFSxBackend(FSxBackend):
                 f"File system '{file_system.file_system_id}' is {file_system.lifecycle}; it can "
                 "be updated only when AVAILABLE."
             )
+        if capacity is not None or targets:
+            self._check_no_update_running(file_system, capacity is not None)
         if capacity is not None:
             self._check_capacity_update(file_system, capacity)
+            self._check_increase_interval(file_system, "StorageCapacity")
+        if "Iops" in targets.get("MetadataConfiguration", {}) and targets["MetadataConfiguration"][
+            "Iops"
+        ] > (file_system.lustre.get("MetadataConfiguration") or {}).get("Iops", 0):
+            self._check_increase_interval(file_system, "MetadataConfiguration.Iops")
+            file_system.last_increase["MetadataConfiguration.Iops"] = self.scheduler.clock()
         file_system.lustre.update(changes)
         if capacity is not None:
-            self._start_capacity_update(file_system, capacity)
+            file_system.last_increase["StorageCapacity"] = self.scheduler.clock()
+        if capacity is not None or targets:
+            self._start_update(file_system, capacity, targets)
         return file_system
 
     def _validate_lustre_update(
         self, file_system: EmulatedFileSystem, lustre: rules.Fields
-    ) -> dict[str, Any]:
-        supported = {
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(settings that apply at once, LustreConfiguration targets of an online update)."""
+        immediate = {
             "WeeklyMaintenanceStartTime",
             "DailyAutomaticBackupStartTime",
             "AutomaticBackupRetentionDays",
@@ -564,8 +593,14 @@ class FidelityFSxBackend(FSxBackend):
             "LogConfiguration",
             "RootSquashConfiguration",
         }
+        online = {
+            "PerUnitStorageThroughput",
+            "MetadataConfiguration",
+            "ThroughputCapacity",
+            "DataReadCacheConfiguration",
+        }
         for key in lustre.data:
-            if key not in supported and lustre.data[key] is not None:
+            if key not in immediate | online and lustre.data[key] is not None:
                 raise bad_request(
                     "fsx-csi emulator does not implement UpdateFileSystem "
                     f"LustreConfiguration.{key}"
@@ -584,8 +619,9 @@ class FidelityFSxBackend(FSxBackend):
                     f"{field} is not supported for {file_system.spec.deployment}; scratch file "
                     "systems have no backups."
                 )
-        changes = {k: v for k, v in lustre.data.items() if v is not None}
+        changes = {k: v for k, v in lustre.data.items() if v is not None and k in immediate}
         auto_import = changes.pop("AutoImportPolicy", None)
+        targets = update_targets(file_system, lustre)
         if auto_import is not None:
             repository = file_system.lustre.get("DataRepositoryConfiguration")
             if repository is None:
@@ -593,19 +629,45 @@ class FidelityFSxBackend(FSxBackend):
                     "LustreConfiguration.AutoImportPolicy needs a file system created with "
                     "an ImportPath."
                 )
-            repository["AutoImportPolicy"] = auto_import
-        return changes
+            changes["DataRepositoryConfiguration"] = {
+                **repository,
+                "AutoImportPolicy": auto_import,
+            }
+        return changes, targets
 
-    def _check_capacity_update(self, file_system: EmulatedFileSystem, capacity: int) -> None:
-        spec = file_system.spec
+    def _check_no_update_running(self, file_system: EmulatedFileSystem, storage: bool) -> None:
         running = [
             a
             for a in file_system.administrative_actions
-            if a["AdministrativeActionType"] == "FILE_SYSTEM_UPDATE" and a["Status"] != "COMPLETED"
+            if a["AdministrativeActionType"] in ("FILE_SYSTEM_UPDATE", "STORAGE_OPTIMIZATION")
+            and a["Status"] not in ("COMPLETED", "FAILED")
         ]
         if running:
-            # AWS's own words: drivers match on them (the upstream driver does).
-            raise bad_request(STORAGE_UPDATE_IN_PROGRESS_MESSAGE)
+            # AWS's own words for storage: drivers match on them (the upstream driver does).
+            raise bad_request(
+                STORAGE_UPDATE_IN_PROGRESS_MESSAGE if storage else UPDATE_IN_PROGRESS_MESSAGE
+            )
+
+    def _check_increase_interval(self, file_system: EmulatedFileSystem, what: str) -> None:
+        last = file_system.last_increase.get(what)
+        if last is None:
+            return
+        waited = self.scheduler.clock() - last
+        if waited < MIN_SECONDS_BETWEEN_INCREASES:
+            left = MIN_SECONDS_BETWEEN_INCREASES - waited
+            raise bad_request(
+                f"{what} of {file_system.file_system_id} was increased {waited:.0f} s ago; "
+                f"increases must be at least {MIN_SECONDS_BETWEEN_INCREASES // 3600} hours "
+                f"apart: try again in {left:.0f} s."
+            )
+
+    def _check_capacity_update(self, file_system: EmulatedFileSystem, capacity: int) -> None:
+        spec = file_system.spec
+        if not spec.storage_type.has_storage_capacity:
+            raise bad_request(
+                f"StorageCapacity does not apply to {spec.storage_type} file systems, whose "
+                "storage grows with the data."
+            )
         if spec.deployment not in GROWABLE_DEPLOYMENT_TYPES:
             raise bad_request(
                 f"StorageCapacity cannot be increased for {spec.deployment} file systems; use "
@@ -628,44 +690,91 @@ class FidelityFSxBackend(FSxBackend):
                 f"{rule.round_up(current + 1)})."
             )
 
-    def _start_capacity_update(self, file_system: EmulatedFileSystem, capacity: int) -> None:
+    def _start_update(
+        self, file_system: EmulatedFileSystem, capacity: int | None, targets: dict[str, Any]
+    ) -> None:
+        """A FILE_SYSTEM_UPDATE action PENDING -> IN_PROGRESS -> (storage: UPDATED_OPTIMIZING,
+        with a STORAGE_OPTIMIZATION action that runs until both are) COMPLETED, one
+        `update_delay` per phase; the file system is UPDATING until the change is usable."""
+        target_values: dict[str, Any] = {}
+        if capacity is not None:
+            target_values["StorageCapacity"] = capacity
+        if targets:
+            target_values["LustreConfiguration"] = json.loads(json.dumps(targets))
         action: dict[str, Any] = {
             "AdministrativeActionType": "FILE_SYSTEM_UPDATE",
             "ProgressPercent": 0,
             "RequestTime": self.wall_clock(),
             "Status": "PENDING",
-            "TargetFileSystemValues": {"StorageCapacity": capacity},
+            "TargetFileSystemValues": target_values,
         }
         file_system.administrative_actions.append(action)
         file_system.lifecycle = "UPDATING"
+        phases = STORAGE_UPDATE_PHASES if capacity is not None else UPDATE_PHASES
         step = self.config.update_delay
+        optimization: dict[str, Any] = {}
+
+        def apply_targets() -> None:
+            for key, value in targets.items():
+                if isinstance(value, dict):
+                    file_system.lustre[key] = {**file_system.lustre.get(key, {}), **value}
+                else:
+                    file_system.lustre[key] = value
+            if "MetadataConfiguration" in targets:
+                metadata = file_system.lustre["MetadataConfiguration"]
+                if (
+                    metadata.get("Mode") == "AUTOMATIC"
+                    and "Iops" not in targets["MetadataConfiguration"]
+                ):
+                    metadata["Iops"] = automatic_metadata_iops(file_system.storage_capacity)
+            spec_changes: dict[str, Any] = {}
+            if "PerUnitStorageThroughput" in targets:
+                spec_changes["per_unit_throughput"] = targets["PerUnitStorageThroughput"]
+            if "ThroughputCapacity" in targets:
+                spec_changes["throughput_capacity"] = targets["ThroughputCapacity"]
+            if spec_changes:
+                file_system.spec = replace(file_system.spec, **spec_changes)
 
         def advance(phase_index: int) -> Callable[[], None]:
             def run() -> None:
                 if file_system.lifecycle == "DELETING":
                     return
-                status = UPDATE_PHASES[phase_index]
+                status = phases[phase_index]
                 action["Status"] = status
                 if status == "UPDATED_OPTIMIZING":
                     # The new storage is usable; AWS now rebalances data in the background.
+                    assert capacity is not None
                     file_system.storage_capacity = capacity
                     file_system.lifecycle = "AVAILABLE"
                     action["ProgressPercent"] = 50
+                    optimization.update(
+                        {
+                            "AdministrativeActionType": "STORAGE_OPTIMIZATION",
+                            "ProgressPercent": 0,
+                            "RequestTime": self.wall_clock(),
+                            "Status": "IN_PROGRESS",
+                        }
+                    )
+                    file_system.administrative_actions.append(optimization)
                 elif status == "COMPLETED":
                     action["ProgressPercent"] = 100
-                    if file_system.spec.deployment is DeploymentType.PERSISTENT_2:
+                    apply_targets()
+                    if optimization:
+                        optimization.update({"Status": "COMPLETED", "ProgressPercent": 100})
+                    if capacity is not None:
                         metadata = file_system.lustre.get("MetadataConfiguration")
                         if metadata is not None and metadata.get("Mode") == "AUTOMATIC":
                             metadata["Iops"] = automatic_metadata_iops(capacity)
-                    file_system.spec = replace(file_system.spec, storage_capacity=capacity)
+                        file_system.spec = replace(file_system.spec, storage_capacity=capacity)
+                    file_system.lifecycle = "AVAILABLE"
 
             return run
 
-        for index in range(1, len(UPDATE_PHASES)):
+        for index in range(1, len(phases)):
             self.scheduler.after(
                 step * index,
                 advance(index),
-                f"{file_system.file_system_id} update {UPDATE_PHASES[index]}",
+                f"{file_system.file_system_id} update {phases[index]}",
             )
 
     # -- Data repository associations --------------------------------------------------------

@@ -33,10 +33,10 @@ from fsx_csi_harness.fsx import (
     RESERVED_TAG_PREFIX,
     SECURITY_GROUP_ID,
     SUBNET_ID,
-    UNIMPLEMENTED_STORAGE_TYPES,
     DeploymentType,
     Field,
     LustreSettings,
+    Problem,
     StorageType,
     api_name,
     configuration_problem,
@@ -65,6 +65,30 @@ __all__ = [
     "tag_keys",
     "tags",
 ]
+
+
+# AWS's own error codes for CreateFileSystem problems with these fields (API reference,
+# CreateFileSystem "Errors"); any other problem is a generic BadRequest.
+_FIELD_ERROR_CODES: dict[Field, str] = {
+    Field.PER_UNIT_STORAGE_THROUGHPUT: "InvalidPerUnitStorageThroughput",
+    Field.IMPORT_PATH: "InvalidImportPath",
+    Field.EXPORT_PATH: "InvalidExportPath",
+    Field.SUBNET_IDS: "InvalidNetworkSettings",
+    Field.SECURITY_GROUP_IDS: "InvalidNetworkSettings",
+}
+MISSING_CONFIGURATION = "MissingFileSystemConfiguration"
+
+
+def field_error(field: Field, message: str, missing: bool = False) -> FSxApiError:
+    """The error AWS answers for a problem with `field`: a configuration the request lacks is
+    MissingFileSystemConfiguration, some fields have their own code, the rest BadRequest."""
+    if missing:
+        return FSxApiError(MISSING_CONFIGURATION, message)
+    return FSxApiError(_FIELD_ERROR_CODES.get(field, "BadRequest"), message)
+
+
+def problem_error(problem: Problem) -> FSxApiError:
+    return field_error(problem.field, problem.render(_emulator_name) + ".", problem.missing)
 
 
 def _emulator_name(field: Field) -> str:
@@ -138,7 +162,9 @@ class Fields:
         if value is not None:
             problem = value_problem(field, value)
             if problem is not None:
-                raise bad_request(f"{self.name(field.key)} {value!r} is not valid: {problem}.")
+                raise field_error(
+                    field, f"{self.name(field.key)} {value!r} is not valid: {problem}."
+                )
         return value
 
     def obj(self, key: str) -> Fields | None:
@@ -203,7 +229,7 @@ class LustreSpec:
 
     deployment: DeploymentType
     storage_type: StorageType
-    storage_capacity: int
+    storage_capacity: int | None  # None: INTELLIGENT_TIERING, which has no capacity to set
     subnet_ids: list[str]
     security_group_ids: list[str]
     tags: list[dict[str, str]]
@@ -212,14 +238,16 @@ class LustreSpec:
     lustre: dict[str, Any]  # LustreConfiguration inputs, validated, as given (no defaults)
     per_unit_throughput: int | None
     efa_enabled: bool
+    throughput_capacity: int | None = None
 
 
 def _network(fields: Fields) -> tuple[list[str], list[str]]:
     subnets = fields.strings("SubnetIds", required=True)
     assert subnets is not None
     if len(subnets) != 1:
-        raise bad_request(
-            f"SubnetIds: Lustre file systems take exactly one subnet, got {len(subnets)}."
+        raise FSxApiError(
+            "InvalidNetworkSettings",
+            f"SubnetIds: Lustre file systems take exactly one subnet, got {len(subnets)}.",
         )
     for subnet in subnets:
         if not SUBNET_ID.matches(subnet):
@@ -269,12 +297,12 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
         raise bad_request(
             f"fsx-csi emulator does not implement CreateFileSystem for FileSystemType {fs_type}"
         )
-    capacity = fields.integer("StorageCapacity", required=True)
-    assert capacity is not None
-    fields.checked(Field.STORAGE_CAPACITY, int, "an integer")
     storage_name = fields.choice("StorageType", API_STORAGE_TYPES)
-    if storage_name in UNIMPLEMENTED_STORAGE_TYPES:
-        raise bad_request(f"fsx-csi emulator does not implement StorageType {storage_name}")
+    # INTELLIGENT_TIERING has no StorageCapacity (configuration_problem refuses one); every
+    # other storage type needs it.
+    has_capacity = storage_name is None or StorageType(storage_name).has_storage_capacity
+    capacity = fields.integer("StorageCapacity", required=has_capacity)
+    fields.checked(Field.STORAGE_CAPACITY, int, "an integer")
     subnets, groups = _network(fields)
     tag_list = tags(fields)
     kms_key_id = fields.string("KmsKeyId", max_length=MAX_KMS_KEY_ID_LENGTH)
@@ -287,9 +315,11 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
         log.choice("Level", LOG_LEVELS, required=True)
         log.string("Destination", max_length=1024)
     lustre_fields.obj("RootSquashConfiguration")
-    for key in ("ThroughputCapacity", "DataReadCacheConfiguration"):
-        if lustre_fields.has(key):
-            raise bad_request(f"fsx-csi emulator does not implement LustreConfiguration.{key}")
+    lustre_fields.checked(Field.THROUGHPUT_CAPACITY, int, "an integer")
+    read_cache = lustre_fields.obj("DataReadCacheConfiguration")
+    if read_cache is not None:
+        read_cache.checked(Field.READ_CACHE_SIZING_MODE, str, "a string")
+        read_cache.checked(Field.READ_CACHE_SIZE, int, "an integer")
     metadata = lustre_fields.obj("MetadataConfiguration")
     if metadata is not None:
         metadata.choice("Mode", METADATA_MODES, required=True)
@@ -299,11 +329,10 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
     settings = LustreSettings.from_fields(request_values(params))
     problem = configuration_problem(settings)
     if problem is not None:
-        raise bad_request(problem.render(_emulator_name) + ".")
+        raise problem_error(problem)
     deployment, storage = settings.deployment, settings.storage
     throughput, efa = settings.per_unit_storage_throughput, bool(settings.efa_enabled)
-    rule = settings.capacity_rule
-    if not rule.is_valid(capacity):
+    if capacity is not None and not (rule := settings.capacity_rule).is_valid(capacity):
         raise bad_request(
             f"StorageCapacity {capacity} GiB is not valid for {deployment} {storage}"
             + (f" at {throughput} MB/s/TiB" if throughput else "")
@@ -323,6 +352,7 @@ def create_lustre_file_system(params: Mapping[str, Any]) -> LustreSpec:
         lustre=dict(lustre_fields.data),
         per_unit_throughput=throughput,
         efa_enabled=efa,
+        throughput_capacity=settings.throughput_capacity,
     )
 
 

@@ -53,6 +53,8 @@ def capacity_rule(
     Raises ValueError for combinations that have no rule (for example HDD without a
     per-unit throughput); callers validate the combination first (configuration_problem).
     """
+    if not storage.has_storage_capacity:
+        raise ValueError(f"{storage} file systems have no storage capacity to choose")
     if storage is StorageType.HDD:
         if per_unit_throughput not in HDD_INCREMENT_GIB:
             raise ValueError(

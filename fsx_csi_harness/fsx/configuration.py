@@ -21,9 +21,16 @@ from fsx_csi_harness.fsx.values import (
     DEFAULT_DEPLOYMENT_TYPE,
     DEFAULT_STORAGE_TYPE,
     EFA_INCREMENT_GIB,
+    INTELLIGENT_TIERING_METADATA_IOPS,
+    METADATA_AUTOMATIC,
     METADATA_LUSTRE_VERSIONS,
     METADATA_USER_PROVISIONED,
     PER_UNIT_THROUGHPUT,
+    READ_CACHE_MAX_GIB_PER_STEP,
+    READ_CACHE_MIN_GIB_PER_STEP,
+    READ_CACHE_SIZING_MODES,
+    READ_CACHE_USER_PROVISIONED,
+    THROUGHPUT_CAPACITY_STEP_MBPS,
     DeploymentType,
     StorageType,
     default_lustre_version,
@@ -35,10 +42,15 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(" + "|".join(f.name for f in Field) + r
 
 @dataclass(frozen=True)
 class Problem:
-    """A broken rule: the field at fault and a message with `{FIELD_NAME}` placeholders."""
+    """A broken rule: the field at fault and a message with `{FIELD_NAME}` placeholders.
+
+    `missing` marks a problem that is a configuration the request lacks (AWS answers those
+    with MissingFileSystemConfiguration rather than a generic BadRequest).
+    """
 
     field: Field
     template: str
+    missing: bool = False
 
     def render(self, name: Callable[[Field], str]) -> str:
         """The message with each `{FIELD}` replaced by `name(field)`; `{{` and `}}` are braces."""
@@ -68,6 +80,7 @@ class LustreSettings:
 
     deployment_type: DeploymentType | None = None
     storage_type: StorageType | None = None
+    storage_capacity: int | None = None
     per_unit_storage_throughput: int | None = None
     drive_cache_type: str | None = None
     kms_key_id: str | None = None
@@ -82,6 +95,9 @@ class LustreSettings:
     efa_enabled: bool | None = None
     metadata_configuration_mode: str | None = None
     metadata_iops: int | None = None
+    throughput_capacity: int | None = None
+    read_cache_sizing_mode: str | None = None
+    read_cache_size: int | None = None
     # Data repository associations requested together with the file system (the driver's).
     data_repository_associations: int = 0
 
@@ -119,7 +135,8 @@ class LustreSettings:
 
     @property
     def capacity_rule(self) -> CapacityRule:
-        """Valid sizes for these settings; only for settings without a configuration problem."""
+        """Valid sizes for these settings; only for settings without a configuration problem
+        and a storage type that has a capacity (INTELLIGENT_TIERING has none: ValueError)."""
         return capacity_rule(
             self.deployment, self.storage, self.per_unit_storage_throughput, bool(self.efa_enabled)
         )
@@ -149,6 +166,12 @@ def _storage(s: LustreSettings, deployment: DeploymentType, storage: StorageType
             f"{{STORAGE_TYPE}}=HDD needs {{DEPLOYMENT_TYPE}}=PERSISTENT_1 (got {deployment}); "
             "other deployment types use SSD",
         )
+    if storage is StorageType.INTELLIGENT_TIERING and deployment is not DeploymentType.PERSISTENT_2:
+        return Problem(
+            Field.STORAGE_TYPE,
+            f"{{STORAGE_TYPE}}=INTELLIGENT_TIERING needs {{DEPLOYMENT_TYPE}}=PERSISTENT_2 (got "
+            f"{deployment})",
+        )
     return None
 
 
@@ -157,6 +180,14 @@ def _throughput(
 ) -> Problem | None:
     allowed = PER_UNIT_THROUGHPUT.get((deployment, storage), ())
     throughput = s.per_unit_storage_throughput
+    if storage is StorageType.INTELLIGENT_TIERING:
+        if throughput is None:
+            return None
+        return Problem(
+            Field.PER_UNIT_STORAGE_THROUGHPUT,
+            "{PER_UNIT_STORAGE_THROUGHPUT} does not apply to {STORAGE_TYPE}=INTELLIGENT_TIERING, "
+            "whose throughput is the whole file system's: use {THROUGHPUT_CAPACITY}",
+        )
     if throughput is not None and not allowed:
         return Problem(
             Field.PER_UNIT_STORAGE_THROUGHPUT,
@@ -279,7 +310,102 @@ def _persistent_2_features(
     return None
 
 
+def _intelligent_tiering(
+    s: LustreSettings, deployment: DeploymentType, storage: StorageType
+) -> Problem | None:
+    """INTELLIGENT_TIERING's own fields (API reference: CreateFileSystem StorageCapacity,
+    CreateFileSystemLustreConfiguration ThroughputCapacity and DataReadCacheConfiguration,
+    LustreReadCacheConfiguration, CreateFileSystemLustreMetadataConfiguration)."""
+    tiering_only = (
+        (Field.THROUGHPUT_CAPACITY, s.throughput_capacity),
+        (Field.READ_CACHE_SIZING_MODE, s.read_cache_sizing_mode),
+        (Field.READ_CACHE_SIZE, s.read_cache_size),
+    )
+    if storage is not StorageType.INTELLIGENT_TIERING:
+        for field, value in tiering_only:
+            if value is not None:
+                return Problem(
+                    field,
+                    f"{{{field.name}}} needs {{STORAGE_TYPE}}=INTELLIGENT_TIERING (got {storage})",
+                )
+        return None
+    if s.storage_capacity is not None:
+        return Problem(
+            Field.STORAGE_CAPACITY,
+            "{STORAGE_CAPACITY} does not apply to {STORAGE_TYPE}=INTELLIGENT_TIERING, whose "
+            "storage grows and shrinks with the data: leave it out",
+        )
+    if s.throughput_capacity is None:
+        return Problem(
+            Field.THROUGHPUT_CAPACITY,
+            "{STORAGE_TYPE}=INTELLIGENT_TIERING needs {THROUGHPUT_CAPACITY}: "
+            f"{THROUGHPUT_CAPACITY_STEP_MBPS} MBps or a multiple of it",
+            missing=True,
+        )
+    if s.read_cache_sizing_mode is None:
+        return Problem(
+            Field.READ_CACHE_SIZING_MODE,
+            "{STORAGE_TYPE}=INTELLIGENT_TIERING needs {READ_CACHE_SIZING_MODE} (the SSD read "
+            f"cache; NO_CACHE for none): use one of {_join(READ_CACHE_SIZING_MODES)}",
+            missing=True,
+        )
+    size = s.read_cache_size
+    if s.read_cache_sizing_mode == READ_CACHE_USER_PROVISIONED:
+        steps = max(1, s.throughput_capacity // THROUGHPUT_CAPACITY_STEP_MBPS)
+        low, high = READ_CACHE_MIN_GIB_PER_STEP * steps, READ_CACHE_MAX_GIB_PER_STEP * steps
+        if size is None:
+            return Problem(
+                Field.READ_CACHE_SIZE,
+                "{READ_CACHE_SIZING_MODE}=USER_PROVISIONED needs {READ_CACHE_SIZE}: "
+                f"{low} to {high} GiB at {{THROUGHPUT_CAPACITY}}={s.throughput_capacity}",
+            )
+        if not low <= size <= high:
+            return Problem(
+                Field.READ_CACHE_SIZE,
+                f"{{READ_CACHE_SIZE}}={size} is out of range at {{THROUGHPUT_CAPACITY}}="
+                f"{s.throughput_capacity}: use {low} to {high} GiB "
+                f"({READ_CACHE_MIN_GIB_PER_STEP} to {READ_CACHE_MAX_GIB_PER_STEP} GiB per "
+                f"{THROUGHPUT_CAPACITY_STEP_MBPS} MBps)",
+            )
+    elif size is not None:
+        return Problem(
+            Field.READ_CACHE_SIZE,
+            "{READ_CACHE_SIZE} needs {READ_CACHE_SIZING_MODE}=USER_PROVISIONED (got "
+            f"{_literal(s.read_cache_sizing_mode)})",
+        )
+    if s.metadata_configuration_mode is None:
+        return Problem(
+            Field.METADATA_CONFIGURATION_MODE,
+            "{STORAGE_TYPE}=INTELLIGENT_TIERING needs {METADATA_CONFIGURATION_MODE}="
+            "USER_PROVISIONED with {METADATA_IOPS} "
+            f"{' or '.join(str(i) for i in INTELLIGENT_TIERING_METADATA_IOPS)}",
+            missing=True,
+        )
+    if s.metadata_configuration_mode == METADATA_AUTOMATIC:
+        return Problem(
+            Field.METADATA_CONFIGURATION_MODE,
+            "{METADATA_CONFIGURATION_MODE}=AUTOMATIC is for SSD file systems only: "
+            "{STORAGE_TYPE}=INTELLIGENT_TIERING needs USER_PROVISIONED",
+        )
+    if s.metadata_iops is not None and s.metadata_iops not in INTELLIGENT_TIERING_METADATA_IOPS:
+        return Problem(
+            Field.METADATA_IOPS,
+            f"{{METADATA_IOPS}}={s.metadata_iops} is not valid for "
+            "{STORAGE_TYPE}=INTELLIGENT_TIERING: use "
+            f"{' or '.join(str(i) for i in INTELLIGENT_TIERING_METADATA_IOPS)}",
+        )
+    return None
+
+
 def _efa(s: LustreSettings, deployment: DeploymentType, storage: StorageType) -> Problem | None:
+    if s.efa_enabled and s.metadata_configuration_mode is None:
+        # EFA needs Lustre 2.15 with a metadata configuration (FSX_FACTS.md, corrections).
+        return Problem(
+            Field.EFA_ENABLED,
+            "{EFA_ENABLED}=true needs a metadata configuration ({METADATA_CONFIGURATION_MODE} "
+            "AUTOMATIC or USER_PROVISIONED, hence Lustre 2.15)",
+            missing=True,
+        )
     if s.efa_enabled and s.per_unit_storage_throughput not in EFA_INCREMENT_GIB:
         return Problem(
             Field.EFA_ENABLED,
@@ -332,21 +458,29 @@ def _associations(
 ) -> Problem | None:
     if not s.data_repository_associations:
         return None
-    reason = association_refusal(deployment, s.version, s.import_path is not None)
+    reason = association_refusal(deployment, s.version, s.import_path is not None, storage)
     if reason is None:
         return None
     return Problem(Field.DATA_REPOSITORY_ASSOCIATIONS, "{DATA_REPOSITORY_ASSOCIATIONS} " + reason)
 
 
 def association_refusal(
-    deployment: DeploymentType, version: str, has_import_path: bool
+    deployment: DeploymentType,
+    version: str,
+    has_import_path: bool,
+    storage: StorageType = StorageType.SSD,
 ) -> str | None:
     """Why a file system cannot have data repository associations, or None when it can.
 
-    They work on every deployment type but SCRATCH_1, with Lustre 2.12 or newer, and not
-    beside a legacy ImportPath (FSX_FACTS.md, corrections). The text uses `{FIELD}`
-    placeholders and reads after the name of what is refused.
+    They work on every deployment type but SCRATCH_1, with Lustre 2.12 or newer, not on
+    INTELLIGENT_TIERING and not beside a legacy ImportPath (FSX_FACTS.md, corrections). The
+    text uses `{FIELD}` placeholders and reads after the name of what is refused.
     """
+    if storage is StorageType.INTELLIGENT_TIERING:
+        return (
+            "is not available with {STORAGE_TYPE}=INTELLIGENT_TIERING, whose data lives in "
+            "FSx's own tiers"
+        )
     if deployment is DeploymentType.SCRATCH_1 or version not in ASSOCIATION_LUSTRE_VERSIONS:
         return (
             f"needs a {{DEPLOYMENT_TYPE}} other than SCRATCH_1 with {{FILE_SYSTEM_TYPE_VERSION}} "
@@ -370,6 +504,7 @@ _CHECKS: tuple[Check, ...] = (
     _backups,
     _legacy_s3_link,
     _persistent_2_features,
+    _intelligent_tiering,
     _efa,
     _metadata,
     _version,

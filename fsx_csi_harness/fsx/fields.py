@@ -33,7 +33,9 @@ from fsx_csi_harness.fsx.values import (
     MAX_STORAGE_CAPACITY_GIB,
     METADATA_IOPS_DESCRIPTION,
     METADATA_MODES,
+    READ_CACHE_SIZING_MODES,
     REPOSITORY_EVENTS,
+    THROUGHPUT_CAPACITY_STEP_MBPS,
     USER_PROVISIONED_METADATA_IOPS,
     DeploymentType,
     DriveCacheType,
@@ -67,6 +69,10 @@ class Field(StrEnum):
     EFA_ENABLED = "LustreConfiguration.EfaEnabled"
     METADATA_CONFIGURATION_MODE = "LustreConfiguration.MetadataConfiguration.Mode"
     METADATA_IOPS = "LustreConfiguration.MetadataConfiguration.Iops"
+    # INTELLIGENT_TIERING: throughput of the whole file system, and the SSD read cache.
+    THROUGHPUT_CAPACITY = "LustreConfiguration.ThroughputCapacity"
+    READ_CACHE_SIZING_MODE = "LustreConfiguration.DataReadCacheConfiguration.SizingMode"
+    READ_CACHE_SIZE = "LustreConfiguration.DataReadCacheConfiguration.SizeGiB"
     # Data repository associations: created by their own operation, linked to S3.
     DATA_REPOSITORY_ASSOCIATIONS = "DataRepositoryAssociations"
     ASSOCIATION_FILE_SYSTEM_PATH = "FileSystemPath"
@@ -127,6 +133,19 @@ class IntChoices:
 
 
 @dataclass(frozen=True)
+class Multiple:
+    """A positive multiple of `step`."""
+
+    step: int
+    unit: str
+
+    def problem(self, value: object) -> str | None:
+        if isinstance(value, int) and value > 0 and value % self.step == 0:
+            return None
+        return f"use {self.step} {self.unit} or a multiple of it"
+
+
+@dataclass(frozen=True)
 class Each:
     """A list whose every item meets `item`."""
 
@@ -141,7 +160,7 @@ class Each:
         return None
 
 
-ValueRule = Choice | Text | IntRange | IntChoices | Each
+ValueRule = Choice | Text | IntRange | IntChoices | Multiple | Each
 
 VALUE_RULES: dict[Field, ValueRule] = {
     Field.FILE_SYSTEM_TYPE: Choice(FILE_SYSTEM_TYPES),
@@ -163,6 +182,9 @@ VALUE_RULES: dict[Field, ValueRule] = {
     Field.WEEKLY_MAINTENANCE_START_TIME: Text(WEEKLY_TIME),
     Field.METADATA_CONFIGURATION_MODE: Choice(METADATA_MODES),
     Field.METADATA_IOPS: IntChoices(USER_PROVISIONED_METADATA_IOPS, METADATA_IOPS_DESCRIPTION),
+    Field.THROUGHPUT_CAPACITY: Multiple(THROUGHPUT_CAPACITY_STEP_MBPS, "MBps"),
+    Field.READ_CACHE_SIZING_MODE: Choice(READ_CACHE_SIZING_MODES),
+    Field.READ_CACHE_SIZE: IntRange(0, MAX_STORAGE_CAPACITY_GIB, "GiB"),
     Field.ASSOCIATION_FILE_SYSTEM_PATH: Text(FILE_SYSTEM_PATH),
     Field.ASSOCIATION_DATA_REPOSITORY_PATH: Text(DATA_REPOSITORY_PATH),
     Field.ASSOCIATION_IMPORTED_FILE_CHUNK_SIZE: IntRange(

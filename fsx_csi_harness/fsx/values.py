@@ -27,16 +27,20 @@ class DeploymentType(StrEnum):
 
 
 class StorageType(StrEnum):
-    """The storage types this project implements (SSD and HDD)."""
+    """The storage types of FSx for Lustre (API reference, CreateFileSystem StorageType)."""
 
     SSD = "SSD"
     HDD = "HDD"
+    # PERSISTENT_2 only: no StorageCapacity (elastic), a ThroughputCapacity instead of a
+    # per-unit throughput, an optional SSD read cache.
+    INTELLIGENT_TIERING = "INTELLIGENT_TIERING"
+
+    @property
+    def has_storage_capacity(self) -> bool:
+        return self is not StorageType.INTELLIGENT_TIERING
 
 
-# StorageType values the API accepts that the project does not implement (PERSISTENT_2's
-# INTELLIGENT_TIERING has no StorageCapacity and its own throughput model).
-UNIMPLEMENTED_STORAGE_TYPES = ("INTELLIGENT_TIERING",)
-API_STORAGE_TYPES = (*StorageType, *UNIMPLEMENTED_STORAGE_TYPES)
+API_STORAGE_TYPES = tuple(StorageType)
 
 
 class DriveCacheType(StrEnum):
@@ -106,6 +110,13 @@ GROWABLE_DEPLOYMENT_TYPES = (
     DeploymentType.PERSISTENT_2,
 )
 
+# Deployment and storage types whose PerUnitStorageThroughput UpdateFileSystem changes
+# (user guide, "Managing provisioned throughput capacity": persistent SSD file systems).
+THROUGHPUT_UPDATABLE = (
+    (DeploymentType.PERSISTENT_1, StorageType.SSD),
+    (DeploymentType.PERSISTENT_2, StorageType.SSD),
+)
+
 # PerUnitStorageThroughput (MB/s per TiB) that each deployment and storage type accepts.
 # Scratch file systems take none.
 PER_UNIT_THROUGHPUT: dict[tuple[DeploymentType, StorageType], tuple[int, ...]] = {
@@ -129,6 +140,34 @@ METADATA_IOPS_DESCRIPTION = (
     f"{', '.join(str(i) for i in METADATA_IOPS_SMALL)}, or a multiple of {METADATA_IOPS_STEP} "
     f"up to {METADATA_IOPS_MAX}"
 )
+
+
+# INTELLIGENT_TIERING (API reference, CreateFileSystemLustreConfiguration.ThroughputCapacity:
+# "Valid values are 4000 MBps or multiples of 4000 MBps"; UpdateFileSystemLustreConfiguration:
+# "You can only increase your file system's throughput").
+THROUGHPUT_CAPACITY_STEP_MBPS = 4000
+# LustreReadCacheConfiguration (API reference): SizingMode values; with USER_PROVISIONED,
+# SizeGiB "a minimum of 32 GiB and maximum of 131072 GiB ... for every 4,000 MB/s of
+# throughput capacity provisioned".
+READ_CACHE_NO_CACHE = "NO_CACHE"
+READ_CACHE_USER_PROVISIONED = "USER_PROVISIONED"
+READ_CACHE_PROPORTIONAL = "PROPORTIONAL_TO_THROUGHPUT_CAPACITY"
+READ_CACHE_SIZING_MODES = (
+    READ_CACHE_NO_CACHE,
+    READ_CACHE_USER_PROVISIONED,
+    READ_CACHE_PROPORTIONAL,
+)
+READ_CACHE_MIN_GIB_PER_STEP = 32
+READ_CACHE_MAX_GIB_PER_STEP = 131072
+# FileSystemLustreMetadataConfiguration (API reference): "For Intelligent-Tiering file
+# systems, valid values are 6000 and 12000"; AUTOMATIC mode is "supported only on SSD file
+# systems".
+INTELLIGENT_TIERING_METADATA_IOPS = (6000, 12000)
+
+# UpdateFileSystem (user guide, "Managing storage capacity" and "Managing metadata
+# performance"): a storage capacity increase, and a metadata IOPS increase, can follow the
+# previous one of its kind no sooner than six hours after it was requested.
+MIN_SECONDS_BETWEEN_INCREASES = 6 * 3600
 
 
 def automatic_metadata_iops(capacity_gib: int) -> int:

@@ -19,6 +19,10 @@ def available(fsx: Any, **overrides: Any) -> str:
     return fs_id
 
 
+def _actions(fs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["AdministrativeActionType"]: a for a in fs.get("AdministrativeActions", [])}
+
+
 def test_storage_growth_moves_through_every_phase() -> None:
     clock = ManualClock()
     with EmulatorServer(EmulatorConfig(creation_delay=1, update_delay=10), clock=clock) as emu:
@@ -30,18 +34,25 @@ def test_storage_growth_moves_through_every_phase() -> None:
         seen = []
         for _ in range(4):
             fs = describe(fsx, fs_id)
-            action = fs["AdministrativeActions"][-1]
-            assert action["AdministrativeActionType"] == "FILE_SYSTEM_UPDATE"
-            assert action["TargetFileSystemValues"]["StorageCapacity"] == 2400
-            seen.append((action["Status"], fs["Lifecycle"], fs["StorageCapacity"]))
+            actions = _actions(fs)
+            update = actions["FILE_SYSTEM_UPDATE"]
+            assert update["TargetFileSystemValues"]["StorageCapacity"] == 2400
+            optimization = actions.get("STORAGE_OPTIMIZATION", {}).get("Status")
+            seen.append((update["Status"], optimization, fs["Lifecycle"], fs["StorageCapacity"]))
             clock.advance(10)
+        # FILE_SYSTEM_UPDATE, then STORAGE_OPTIMIZATION while the new storage is already usable.
         assert seen == [
-            ("PENDING", "UPDATING", 1200),
-            ("IN_PROGRESS", "UPDATING", 1200),
-            ("UPDATED_OPTIMIZING", "AVAILABLE", 2400),
-            ("COMPLETED", "AVAILABLE", 2400),
+            ("PENDING", None, "UPDATING", 1200),
+            ("IN_PROGRESS", None, "UPDATING", 1200),
+            ("UPDATED_OPTIMIZING", "IN_PROGRESS", "AVAILABLE", 2400),
+            ("COMPLETED", "COMPLETED", "AVAILABLE", 2400),
         ]
-        assert describe(fsx, fs_id)["AdministrativeActions"][-1]["ProgressPercent"] == 100
+        final = _actions(describe(fsx, fs_id))
+        assert [a["ProgressPercent"] for a in final.values()] == [100, 100]
+        kinds = [
+            a["AdministrativeActionType"] for a in describe(fsx, fs_id)["AdministrativeActions"]
+        ]
+        assert kinds == ["FILE_SYSTEM_UPDATE", "STORAGE_OPTIMIZATION"]
 
 
 def test_a_second_update_while_one_runs_is_refused() -> None:
@@ -64,6 +75,28 @@ def test_a_second_update_while_one_runs_is_refused() -> None:
             )
             clock.advance(10)
         assert describe(fsx, fs_id)["AdministrativeActions"][-1]["Status"] == "COMPLETED"
+        assert describe(fsx, fs_id)["StorageCapacity"] == 2400
+
+
+def test_storage_increases_are_six_hours_apart() -> None:
+    clock = ManualClock()
+    with EmulatorServer(EmulatorConfig(creation_delay=1, update_delay=10), clock=clock) as emu:
+        fsx = make_client(emu.endpoint_url)
+        fs_id = create(fsx)["FileSystemId"]
+        clock.advance(1)
+        fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=2400)
+        clock.advance(40)  # the first update has COMPLETED
+        with pytest.raises(ClientError) as info:
+            fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)
+        error = info.value.response["Error"]
+        assert error["Code"] == "BadRequest"
+        assert "StorageCapacity" in error["Message"] and "6 hours" in error["Message"]
+        assert describe(fsx, fs_id)["StorageCapacity"] == 2400  # the refusal changed nothing
+        assert len(describe(fsx, fs_id)["AdministrativeActions"]) == 2
+        clock.advance(6 * 3600 - 40 - 1)  # one second short of six hours after the request
+        with pytest.raises(ClientError):
+            fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)
+        clock.advance(1)
         fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)
         assert describe(fsx, fs_id)["AdministrativeActions"][-1]["Status"] == "PENDING"
 

@@ -52,25 +52,25 @@ INVALID = [
     (
         "throughput on scratch",
         {"LustreConfiguration": {**S2, "PerUnitStorageThroughput": 50}},
-        "BadRequest",
+        "InvalidPerUnitStorageThroughput",
         "PerUnitStorageThroughput",
     ),
     (
         "persistent without throughput",
         {"LustreConfiguration": {"DeploymentType": "PERSISTENT_1"}},
-        "BadRequest",
+        "InvalidPerUnitStorageThroughput",
         "PerUnitStorageThroughput",
     ),
     (
         "p2 throughput value",
         {"LustreConfiguration": {**P2, "PerUnitStorageThroughput": 200}},
-        "BadRequest",
+        "InvalidPerUnitStorageThroughput",
         "PerUnitStorageThroughput",
     ),
     (
         "p1 ssd throughput value",
         {"LustreConfiguration": {**P1, "PerUnitStorageThroughput": 125}},
-        "BadRequest",
+        "InvalidPerUnitStorageThroughput",
         "PerUnitStorageThroughput",
     ),
     ("hdd on p2", {"StorageType": "HDD", "LustreConfiguration": P2}, "BadRequest", "HDD"),
@@ -99,7 +99,12 @@ INVALID = [
         "BadRequest",
         "DeploymentType",
     ),
-    ("two subnets", {"SubnetIds": [SUBNET, "subnet-0123456789abcdef1"]}, "BadRequest", "SubnetIds"),
+    (
+        "two subnets",
+        {"SubnetIds": [SUBNET, "subnet-0123456789abcdef1"]},
+        "InvalidNetworkSettings",
+        "SubnetIds",
+    ),
     (
         "malformed subnet",
         {"SubnetIds": ["subnet-nothexatall"]},
@@ -158,25 +163,25 @@ INVALID = [
     (
         "import path on p2",
         {"LustreConfiguration": {**P2, "ImportPath": "s3://b"}},
-        "BadRequest",
+        "InvalidImportPath",
         "ImportPath",
     ),
     (
         "export without import",
         {"LustreConfiguration": {**S2, "ExportPath": "s3://b"}},
-        "BadRequest",
+        "InvalidExportPath",
         "ExportPath",
     ),
     (
         "import path not s3",
         {"LustreConfiguration": {**S2, "ImportPath": "/data"}},
-        "BadRequest",
+        "InvalidImportPath",
         "ImportPath",
     ),
     (
         "export in another bucket",
         {"LustreConfiguration": {**S2, "ImportPath": "s3://a", "ExportPath": "s3://b/x"}},
-        "BadRequest",
+        "InvalidExportPath",
         "ExportPath",
     ),
     (
@@ -230,7 +235,14 @@ INVALID = [
     ("2.10 on p2", {"FileSystemTypeVersion": "2.10"}, "BadRequest", "FileSystemTypeVersion"),
     (
         "efa capacity",
-        {"StorageCapacity": 2400, "LustreConfiguration": {**P2, "EfaEnabled": True}},
+        {
+            "StorageCapacity": 2400,
+            "LustreConfiguration": {
+                **P2,
+                "EfaEnabled": True,
+                "MetadataConfiguration": {"Mode": "AUTOMATIC"},
+            },
+        },
         "BadRequest",
         "StorageCapacity",
     ),

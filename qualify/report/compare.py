@@ -1,17 +1,57 @@
-"""What changed between two bundles, and whether any of it is a regression."""
+"""What changed between two bundles, and whether any of it is a regression.
+
+A regression is one of:
+- a suite that ran and passed in A and is missing, not run or failed in B;
+- a test case (sanity case, e2e scenario or step, throughput workload) that passed in A and is
+  missing, not run, failed or errored in B, or a new case that fails in B;
+- a throughput figure of the driver (not the raw directory: that measures no driver) whose
+  median in B is lower than A's by more than the threshold AND by more than the repeats show
+  as noise (`stats`: a one-sided Mann-Whitney U rank test, or non-overlapping min-max ranges
+  when either side has too few repeats for the test);
+- a leak in B that A did not have.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qualify.report import stats
 from qualify.report.figures import Figure, FigureKey, reduce_measurements
-from qualify.report.model import Outcome, Summary
+from qualify.report.model import Outcome, SuiteResult, Summary
+from qualify.report.svg import format_value
 
 DEFAULT_THRESHOLD_PCT = 10.0
+
+NOISE_TEST = (
+    f"one-sided Mann-Whitney U rank test on the repeats (p <= {stats.ALPHA:g}, at least "
+    f"{stats.MIN_REPEATS} good repeats on each side); with fewer, the min-max ranges of A and "
+    "B must not overlap"
+)
+
+
+def _lost(before: Outcome | None, after: Outcome | None) -> bool:
+    """Passed in A, and in B gone, not run or failing."""
+    return before is Outcome.PASSED and (
+        after is None or after is Outcome.NOT_RUN or after.is_failure
+    )
+
+
+@dataclass
+class SuiteChange:
+    suite: str
+    before: Outcome | None  # None: the suite is not in A
+    after: Outcome | None  # None: the suite is not in B
+    message: str | None = None
+
+    @property
+    def is_regression(self) -> bool:
+        return _lost(self.before, self.after)
 
 
 @dataclass
 class TestChange:
+    __test__ = False  # a record, not a pytest test class
+
     suite: str
     test: str
     before: Outcome | None  # None: the test is new in B
@@ -20,28 +60,77 @@ class TestChange:
 
     @property
     def is_regression(self) -> bool:
-        if self.after is None or not self.after.is_failure:
-            return False
-        # passed->failed, and a failure in a test that A did not have, both count; a test
-        # that failed in A and still fails is reported but is not new.
-        return self.before is None or not self.before.is_failure
+        if _lost(self.before, self.after):
+            return True
+        # A failure in a test that A did not have counts; one that failed in A and still fails
+        # is reported but is not new.
+        return self.before is None and self.after is not None and self.after.is_failure
 
 
 @dataclass
 class ThroughputChange:
-    key: FigureKey
-    unit: str
-    before: float
-    after: float
+    before: Figure
+    after: Figure
+    threshold_pct: float
+
+    @property
+    def key(self) -> FigureKey:
+        return self.before.key
+
+    @property
+    def unit(self) -> str:
+        return self.before.unit
 
     @property
     def change_pct(self) -> float:
-        return (self.after - self.before) / self.before * 100 if self.before else 0.0
+        base = self.before.median
+        return (self.after.median - base) / base * 100 if base else 0.0
+
+    @property
+    def p_value(self) -> float | None:
+        """The rank test's p, or None when either side has too few good repeats."""
+        if min(len(self.before.values), len(self.after.values)) < stats.MIN_REPEATS:
+            return None
+        return stats.p_value_lower(self.after.values, self.before.values)
+
+    @property
+    def beyond_noise(self) -> bool:
+        """B is lower than A by more than the repeats' noise."""
+        if not self.before.values or not self.after.values:
+            return False
+        p = self.p_value
+        if p is None:
+            return self.after.high < self.before.low
+        return p <= stats.ALPHA
+
+    @property
+    def is_context(self) -> bool:
+        return not self.key.measures_driver
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.is_context and self.change_pct < -self.threshold_pct and self.beyond_noise
+
+    def status(self) -> str:
+        if self.is_regression:
+            return "REGRESSED"
+        if self.is_context:
+            return "context (measures no driver)"
+        if self.change_pct < -self.threshold_pct:
+            return "drop within noise"
+        return ""
+
+    def evidence(self) -> str:
+        p = self.p_value
+        if p is not None:
+            return f"p={p:.3f}"
+        return "ranges " + ("apart" if self.after.high < self.before.low else "overlap")
 
 
 @dataclass
 class Comparison:
     threshold_pct: float
+    suite_changes: list[SuiteChange] = field(default_factory=list)
     test_changes: list[TestChange] = field(default_factory=list)
     throughput_changes: list[ThroughputChange] = field(default_factory=list)
     verdict_before: str = ""
@@ -50,16 +139,41 @@ class Comparison:
     new_leaks: list[str] = field(default_factory=list)
 
     @property
+    def suite_regressions(self) -> list[SuiteChange]:
+        return [c for c in self.suite_changes if c.is_regression]
+
+    @property
     def test_regressions(self) -> list[TestChange]:
         return [c for c in self.test_changes if c.is_regression]
 
     @property
     def throughput_regressions(self) -> list[ThroughputChange]:
-        return [c for c in self.throughput_changes if c.change_pct < -self.threshold_pct]
+        return [c for c in self.throughput_changes if c.is_regression]
 
     @property
     def has_regression(self) -> bool:
-        return bool(self.test_regressions or self.throughput_regressions or self.new_leaks)
+        return bool(
+            self.suite_regressions
+            or self.test_regressions
+            or self.throughput_regressions
+            or self.new_leaks
+        )
+
+    def regression_lines(self) -> list[str]:
+        """One line per regression, stable across runs (the trend page keys on them)."""
+        lines = [f"suite {c.suite}: {_name(c.before)} -> {_name(c.after)}"
+                 for c in self.suite_regressions]  # fmt: skip
+        lines += [
+            f"test {c.suite} :: {c.test}: {_name(c.before)} -> {_name(c.after)}"
+            for c in self.test_regressions
+        ]
+        lines += [
+            f"throughput {c.key.label()}: {format_value(c.before.median)} -> "
+            f"{format_value(c.after.median)} {c.unit} ({c.change_pct:+.1f}%, {c.evidence()})"
+            for c in self.throughput_regressions
+        ]
+        lines += [f"leak {leak}" for leak in self.new_leaks]
+        return lines
 
 
 def compare(
@@ -79,8 +193,9 @@ def compare(
     ):
         if a != b:
             result.context_differences.append(f"{label}: {a} -> {b}")
+    result.suite_changes = _suite_changes(before, after)
     result.test_changes = _test_changes(before, after)
-    result.throughput_changes = _throughput_changes(before, after)
+    result.throughput_changes = _throughput_changes(before, after, threshold_pct)
     known = {(leak.kind, leak.id) for _, leak in before.leaks()}
     result.new_leaks = [
         f"{leak.kind} {leak.id} ({suite_name})"
@@ -90,10 +205,32 @@ def compare(
     return result
 
 
+def _name(outcome: Outcome | None) -> str:
+    return "absent" if outcome is None else outcome.value
+
+
 def _driver(summary: Summary) -> str:
     return (
         f"{summary.target.driver_name or 'unknown'} {summary.target.driver_version or ''}".strip()
     )
+
+
+def _suite_outcome(suite: SuiteResult) -> Outcome:
+    # A suite whose own outcome reads passed but whose cases failed or that leaked did not pass.
+    return Outcome.FAILED if suite.failed and suite.outcome is Outcome.PASSED else suite.outcome
+
+
+def _suite_changes(before: Summary, after: Summary) -> list[SuiteChange]:
+    a = {suite.name: suite for suite in before.suites}
+    b = {suite.name: suite for suite in after.suites}
+    changes = []
+    for name in list(a) + [n for n in b if n not in a]:
+        outcome_a = _suite_outcome(a[name]) if name in a else None
+        outcome_b = _suite_outcome(b[name]) if name in b else None
+        if outcome_a != outcome_b:
+            message = b[name].message if name in b else "the suite is not in B"
+            changes.append(SuiteChange(name, outcome_a, outcome_b, message))
+    return changes
 
 
 def _test_changes(before: Summary, after: Summary) -> list[TestChange]:
@@ -115,19 +252,32 @@ def _test_changes(before: Summary, after: Summary) -> list[TestChange]:
     return changes
 
 
-def _throughput_changes(before: Summary, after: Summary) -> list[ThroughputChange]:
-    # Median, not best: a regression should show in the typical run, not only in the luckiest.
-    def figures(summary: Summary) -> dict[FigureKey, Figure]:
-        if summary.throughput is None:
-            return {}
-        return {f.key: f for f in reduce_measurements(summary.throughput.measurements)}
+def figures_of(summary: Summary) -> dict[FigureKey, Figure]:
+    if summary.throughput is None:
+        return {}
+    return {f.key: f for f in reduce_measurements(summary.throughput.measurements)}
 
-    a, b = figures(before), figures(after)
+
+def _throughput_changes(
+    before: Summary, after: Summary, threshold_pct: float
+) -> list[ThroughputChange]:
+    # Medians and the repeats' ranks, not the best run: a regression should show in the
+    # typical run, and beyond what the runs of one bundle vary among themselves.
+    a, b = figures_of(before), figures_of(after)
     return [
-        ThroughputChange(key, b[key].unit, a[key].median, b[key].median)
+        ThroughputChange(a[key], b[key], threshold_pct)
         for key in a
         if key in b and a[key].metric == b[key].metric
     ]
+
+
+def _spread(figure: Figure) -> str:
+    if not figure.values:
+        return "no good run"
+    return (
+        f"{format_value(figure.median)} [{format_value(figure.low)}-{format_value(figure.high)}]"
+        f" n={len(figure.values)}"
+    )
 
 
 def format_comparison(result: Comparison, name_a: str, name_b: str) -> str:
@@ -136,31 +286,42 @@ def format_comparison(result: Comparison, name_a: str, name_b: str) -> str:
     if result.context_differences:
         lines.append("Different context (figures may not be comparable):")
         lines.extend(f"  {d}" for d in result.context_differences)
-    regressions = result.test_regressions
     lines.append("")
+    lines.append(f"Suite regressions: {len(result.suite_regressions)}")
+    for suite_change in result.suite_changes:
+        flag = "REGRESSED" if suite_change.is_regression else "changed  "
+        lines.append(
+            f"  {flag} suite {suite_change.suite}: {_name(suite_change.before)} -> "
+            f"{_name(suite_change.after)}"
+            + (f" ({suite_change.message.strip()[:200]})" if suite_change.message else "")
+        )
+    regressions = result.test_regressions
     lines.append(f"Test regressions: {len(regressions)}")
     for change in regressions:
         was = change.before.value if change.before else "absent (new test)"
-        lines.append(f"  REGRESSED {change.suite} :: {change.test}: {was} -> {change.after}")
+        now = change.after.value if change.after else "absent"
+        lines.append(f"  REGRESSED {change.suite} :: {change.test}: {was} -> {now}")
         if change.message:
             lines.append(f"      {change.message.strip().splitlines()[0][:200]}")
     others = [c for c in result.test_changes if not c.is_regression]
     if others:
         lines.append(f"Other test changes: {len(others)}")
         for change in others:
-            was = change.before.value if change.before else "absent"
-            now = change.after.value if change.after else "absent"
-            lines.append(f"  {change.suite} :: {change.test}: {was} -> {now}")
+            lines.append(
+                f"  {change.suite} :: {change.test}: {_name(change.before)} -> "
+                f"{_name(change.after)}"
+            )
     if result.throughput_changes:
         lines.append("")
         lines.append(
-            f"Throughput (median per workload; regression threshold {result.threshold_pct:g}%):"
+            f"Throughput, median [min-max] n=good repeats; a regression is a drop of more than "
+            f"{result.threshold_pct:g}% that is beyond noise ({NOISE_TEST}):"
         )
-        for drop in result.throughput_changes:
-            flag = "REGRESSED" if drop in result.throughput_regressions else "         "
+        for figure_change in result.throughput_changes:
             lines.append(
-                f"  {flag} {drop.key.label():<40} {drop.before:>10.1f} -> "
-                f"{drop.after:>10.1f} {drop.unit:<6} ({drop.change_pct:+.1f}%)"
+                f"  {figure_change.key.label():<34} {_spread(figure_change.before):>28} -> "
+                f"{_spread(figure_change.after):>28} {figure_change.unit:<5} {figure_change.change_pct:+7.1f}% "
+                f"{figure_change.evidence():<14} {figure_change.status()}".rstrip()
             )
     if result.new_leaks:
         lines.append("")

@@ -7,6 +7,7 @@ from html import escape
 
 from qualify.report.figures import Figure, reduce_measurements
 from qualify.report.model import Outcome, SuiteResult, Summary, Throughput, Verdict
+from qualify.report.show import expected_text, ratio_status
 from qualify.report.svg import Bar, Group, ReferenceLine, bar_chart, format_value
 
 _STYLE = """
@@ -26,6 +27,8 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right}
 pre{white-space:pre-wrap;margin:4px 0;font-size:12px}
 details{margin:6px 0}summary{cursor:pointer;font-weight:bold}
 .muted{color:#6e7781}
+.caption{color:#444;font-style:italic;margin:0 0 14px}
+.r-meets{color:#1a7f37}.r-below{color:#6e7781}
 """
 
 
@@ -40,7 +43,7 @@ def render_html(summary: Summary, raw_files: list[str]) -> str:
         _suites_overview(summary),
     ]
     if summary.throughput is not None:
-        parts.append(_throughput(summary.throughput))
+        parts.append(_throughput(summary.throughput, summary.platform))
     parts.extend(_suite_details(suite) for suite in summary.suites)
     parts.append(_leaks_and_notes(summary))
     parts.append(_raw_files(raw_files))
@@ -132,15 +135,40 @@ def _suites_overview(summary: Summary) -> str:
     return f"<h2>Suites</h2><table>{header}{''.join(rows)}</table>"
 
 
-def _throughput(throughput: Throughput) -> str:
+# What a bar measures, per metric, in words (the caption under each plot completes it with
+# what the platform puts behind the volume).
+_METRIC_WORDS = {
+    "bandwidth": "sequential 1 MiB reads and writes by one client, in MB/s (10^6 bytes/s)",
+    "iops": "random 4 KiB reads and writes by one client, in I/O operations per second",
+    "ops": "files created, stat'ed and deleted per second by one client (Python, not fio)",
+}
+
+
+def platform_sentence(platform: str) -> str:
+    """What the figures measure on this platform: said under every plot."""
+    if platform == "local":
+        return (
+            "On the local platform the published volume is a bind mount of the raw emulation "
+            "directory on this machine's disk: both measure the page cache and disk behind "
+            "it, not FSx, so their difference can only be the driver's data path or noise."
+        )
+    return (
+        f"On the {platform} platform the figures measure the FSx file system through the "
+        "driver's published volume, from pods on the cluster's nodes."
+    )
+
+
+def _throughput(throughput: Throughput, platform: str) -> str:
     engine = throughput.engine + (
         f" {throughput.engine_version}" if throughput.engine_version else ""
     )
     parts = [
         "<h2>Throughput</h2>",
         f"<p>Data workloads: <b>{escape(engine)}</b>. Metadata workload: "
-        f"<b>{escape(throughput.metadata_engine)}</b>. Bars show the best run; the label adds "
-        "the median of all runs. MB/s is 10<sup>6</sup> bytes per second.</p>",
+        f"<b>{escape(throughput.metadata_engine)}</b>. Each bar is the <b>median</b> of the "
+        "good repeats and its label is that median, the number in the table below; the "
+        "whisker spans the repeats from min to max. MB/s is 10<sup>6</sup> bytes per "
+        f"second.</p><p>{escape(platform_sentence(platform))}</p>",
     ]
     figures = reduce_measurements(throughput.measurements)
     references: list[ReferenceLine] = []
@@ -154,11 +182,7 @@ def _throughput(throughput: Throughput) -> str:
                 ReferenceLine(f"burst {expected.burst_mbps:,.0f}", expected.burst_mbps, "#CC79A7")
             )
         parts.append(
-            f"<p>Expected for {escape(expected.deployment_type)}, {expected.capacity_gib} GiB"
-            f"{_per_unit(expected.per_unit_throughput)}"
-            f": baseline {expected.baseline_mbps:,.0f} MB/s"
-            f"{f', burst {expected.burst_mbps:,.0f} MB/s' if expected.burst_mbps else ''}"
-            " (aggregate over all clients).</p>"
+            f'<p class="expected">Expected: {escape(expected_text(expected, platform))}.</p>'
         )
     titles = {
         "bandwidth": "Bandwidth per workload",
@@ -168,39 +192,41 @@ def _throughput(throughput: Throughput) -> str:
     for metric, title in titles.items():
         chosen = [f for f in figures if f.metric == metric and f.key.client is None]
         if chosen:
+            repeats = max(f.runs for f in chosen)
             parts.append(
                 bar_chart(
                     title,
                     chosen[0].unit,
                     _groups(chosen, by_client=False),
-                    references if metric == "bandwidth" else None,
+                    # The baseline is an aggregate over clients: drawn where the aggregate is.
+                    None,
                 )
+            )
+            parts.append(
+                f'<p class="caption">{escape(title)}: {_METRIC_WORDS[metric]}, median of up to '
+                f"{repeats} repeats with their min-max. {escape(_platform_short(platform))}</p>"
             )
     per_client = [f for f in figures if f.key.client is not None]
     if per_client:
         aggregates = [f for f in figures if f.key.target == "aggregate" and f.key.client is None]
+        title = "Multi-client: per client and aggregate"
         parts.append(
-            bar_chart(
-                "Multi-client: per client and aggregate",
-                per_client[0].unit,
-                _groups(per_client + aggregates, by_client=True),
-                references,
+            bar_chart(title, per_client[0].unit, _groups(per_client + aggregates, True), references)
+        )
+        clients = len({f.key.client for f in per_client})
+        parts.append(
+            f'<p class="caption">{title}: {clients} clients reading or writing sequentially at '
+            "the same moment, each client's MB/s and the aggregate (all clients' bytes over the "
+            "longest client's time)"
+            + (
+                "; the dashed lines are what real FSx would give this file system in aggregate"
+                if references
+                else ""
             )
+            + f". {escape(_platform_short(platform))}</p>"
         )
     if throughput.ratios:
-        rows = "".join(
-            f"<tr><td>{escape(r.workload)}</td><td class='n'>{_maybe(r.published)}</td>"
-            f"<td class='n'>{_maybe(r.raw)}</td><td class='n'><b>{r.ratio:.3f}</b></td>"
-            f"<td class='n'>&ge; {r.target:.2f}</td>"
-            f"<td class='o-{'passed' if r.meets_target else 'failed'}'>"
-            f"{'meets' if r.meets_target else 'below'}</td><td>{escape(r.method)}</td></tr>"
-            for r in throughput.ratios
-        )
-        parts.append(
-            "<h3>Data-path overhead: published volume / raw emulation directory</h3>"
-            "<table><tr><th>workload</th><th>published</th><th>raw</th><th>ratio</th>"
-            f"<th>target</th><th></th><th>method</th></tr>{rows}</table>"
-        )
+        parts.append(_ratio_table(throughput, platform))
     parts.append(_figure_table(figures))
     failed = [m for m in throughput.measurements if m.outcome is not Outcome.PASSED]
     for measurement in failed:
@@ -217,6 +243,51 @@ def _throughput(throughput: Throughput) -> str:
     return "\n".join(parts)
 
 
+def _platform_short(platform: str) -> str:
+    if platform == "local":
+        return "Here that is the page cache and disk of this machine behind a bind mount."
+    return f"Here that is the FSx file system, through the driver, on the {platform} platform."
+
+
+def _ratio_table(throughput: Throughput, platform: str) -> str:
+    units = {f.metric: f.unit for f in reduce_measurements(throughput.measurements)}
+    rows = []
+    for r in throughput.ratios:
+        unit = units.get(r.metric, "")
+        spread = (
+            f"{r.paired_low:.3f} - {r.paired_high:.3f}"
+            if r.paired_low is not None and r.paired_high is not None
+            else "-"
+        )
+        division = f"{format_value(r.published)} / {format_value(r.raw)} = " if r.published else ""
+        rows.append(
+            f"<tr><td>{escape(r.workload)}</td><td class='n'>{_maybe(r.published)}</td>"
+            f"<td class='n'>{_maybe(r.raw)}</td><td>{escape(unit) or '-'}</td>"
+            f"<td class='n'>{division}<b>{r.ratio:.3f}</b></td><td class='n'>{spread}</td>"
+            f"<td class='n'>&ge; {r.target:.2f}</td>"
+            f"<td class='{'r-meets' if r.meets_target else 'r-below'}'>"
+            f"{escape(ratio_status(r))}</td><td>{escape(r.method)}</td></tr>"
+        )
+    meaning = (
+        "On the local platform the published volume is a bind mount of the raw directory, so "
+        "this ratio can only measure noise and the driver's data path (which adds nothing to "
+        "a bind mount): it is a measured figure shown for context, not a test, and it never "
+        "changes the verdict."
+        if platform == "local"
+        else "The ratio is a measured figure, not a test: it never changes the verdict."
+    )
+    return (
+        "<h3>Data-path overhead: published volume / raw emulation directory</h3>"
+        f"<p>{escape(meaning)} The ratio is the published median over the raw median (the "
+        "two columns beside it); the range is that of the runs' paired ratios (run i on the "
+        "volume over run i on the raw directory).</p>"
+        "<table class='ratios'><tr><th>workload</th><th>published (median)</th>"
+        "<th>raw (median)</th><th>unit</th><th>ratio = published / raw</th>"
+        "<th>paired runs' range</th><th>target</th><th>reading</th><th>method</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
 def _groups(figures: list[Figure], by_client: bool) -> list[Group]:
     groups: dict[str, Group] = {}
     for figure in figures:
@@ -225,9 +296,13 @@ def _groups(figures: list[Figure], by_client: bool) -> list[Group]:
         group.bars.append(
             Bar(
                 series=series,
-                value=figure.best,
-                label=f"{format_value(figure.best)} (median {format_value(figure.median)})",
+                value=figure.median,
+                # The label is the median as the table prints it: the same function, the
+                # same number.
+                label=format_value(figure.median),
                 failed=figure.failed_runs > 0,
+                low=figure.low if figure.values else None,
+                high=figure.high if figure.values else None,
             )
         )
     return list(groups.values())
@@ -236,16 +311,27 @@ def _groups(figures: list[Figure], by_client: bool) -> list[Group]:
 def _figure_table(figures: list[Figure]) -> str:
     rows = "".join(
         f"<tr><td>{escape(f.key.workload)}</td><td>{escape(f.key.target)}</td>"
-        f"<td>{escape(f.key.client or '-')}</td><td class='n'>{format_value(f.best)}</td>"
-        f"<td class='n'>{format_value(f.median)}</td><td>{escape(f.unit)}</td>"
-        f"<td class='n'>{f.runs}</td><td class='n'>{f.failed_runs}</td></tr>"
+        f"<td>{escape(f.key.client or '-')}</td>"
+        f"<td class='n median'>{format_value(f.median)}</td>"
+        f"<td class='n'>{format_value(f.low)}</td><td class='n'>{format_value(f.high)}</td>"
+        f"<td class='n'>{_iqr(f)}</td><td class='n'>{f.spread_pct:.0f}%</td>"
+        f"<td>{escape(f.unit)}</td>"
+        f"<td class='n'>{len(f.values)} of {f.runs}</td><td class='n'>{f.failed_runs}</td></tr>"
         for f in figures
     )
     return (
-        "<details><summary>All throughput figures</summary><table><tr><th>workload</th>"
-        "<th>target</th><th>client</th><th>best</th><th>median</th><th>unit</th><th>runs</th>"
-        f"<th>failed runs</th></tr>{rows}</table></details>"
+        "<h3>Throughput figures</h3><table class='figures'><tr><th>workload</th>"
+        "<th>target</th><th>client</th><th>median</th><th>min</th><th>max</th>"
+        "<th>IQR (Q1 - Q3)</th><th>spread (max-min)/median</th><th>unit</th>"
+        f"<th>good runs</th><th>failed runs</th></tr>{rows}</table>"
     )
+
+
+def _iqr(figure: Figure) -> str:
+    quartiles = figure.quartiles
+    if quartiles is None:
+        return "-"
+    return f"{format_value(quartiles[0])} - {format_value(quartiles[1])}"
 
 
 def _suite_details(suite: SuiteResult) -> str:
@@ -314,10 +400,6 @@ def _raw_files(raw_files: list[str]) -> str:
         f"<h2>Raw outputs</h2><details><summary>{len(raw_files)} file(s) under raw/"
         f"</summary><ul>{links}</ul></details>"
     )
-
-
-def _per_unit(per_unit_throughput: int | None) -> str:
-    return f", {per_unit_throughput} MB/s/TiB" if per_unit_throughput else ""
 
 
 def _maybe(value: float) -> str:

@@ -46,7 +46,9 @@ _T = TypeVar("_T")
 
 # Bump the minor version for added optional fields, the major one for anything a reader of
 # an older version would misread. 1.1: every suite carries its driver, leaks and details.
-SCHEMA_VERSION = "1.1"
+# 1.2: a ratio is published/raw of its two medians, with the paired runs' range; expected
+# figures name the file system they were computed from (DescribeFileSystems).
+SCHEMA_VERSION = "1.2"
 
 
 class Verdict(StrEnum):
@@ -104,7 +106,12 @@ class Measurement:
 
 @dataclass
 class Ratio:
-    """Published-volume figure over raw-directory figure for one workload (local platform)."""
+    """Published-volume figure over raw-directory figure for one workload (local platform).
+
+    `ratio` is `published / raw` of the two medians shown beside it; the paired runs' ratios
+    (run i on the volume over run i on the raw directory) give its spread, `paired_low` to
+    `paired_high`: a ratio whose range reaches the target is indistinguishable from it.
+    """
 
     workload: str
     metric: str
@@ -113,19 +120,32 @@ class Ratio:
     ratio: float
     target: float
     meets_target: bool
-    # How the two figures were reduced from the repeats ("best of N", "median of N").
+    # How the two figures were reduced from the repeats ("median of N paired runs").
     method: str
+    paired_low: float | None = None
+    paired_high: float | None = None
+
+    @property
+    def within_noise(self) -> bool:
+        """Below the target, but some paired run reached it: the gap is run-to-run noise."""
+        return self.paired_high is not None and self.paired_high >= self.target
 
 
 @dataclass
 class Expected:
-    """What the file system should deliver (real AWS): storage TiB x per-unit throughput."""
+    """What the file system should deliver on real FSx: storage TiB x per-unit throughput,
+    computed from what DescribeFileSystems says FSx (or the emulator) created."""
 
     deployment_type: str
     capacity_gib: int
     per_unit_throughput: int | None
     baseline_mbps: float
     burst_mbps: float | None
+    storage_type: str | None = None
+    file_system_id: str | None = None
+    # "DescribeFileSystems" (what FSx created) or "StorageClass parameters" (what was asked
+    # for, when the file system could not be described).
+    source: str = "DescribeFileSystems"
 
 
 @dataclass

@@ -3,7 +3,57 @@
 from __future__ import annotations
 
 from qualify.report.figures import reduce_measurements
-from qualify.report.model import Summary
+from qualify.report.model import Expected, Ratio, Summary
+from qualify.report.svg import format_value
+
+
+def ratio_text(ratio: Ratio) -> str:
+    """The ratio, how it was computed and what it means, in the same words everywhere."""
+    if ratio.published and ratio.raw:
+        figure = (
+            f"published/raw = {format_value(ratio.published)} / {format_value(ratio.raw)} "
+            f"= {ratio.ratio:.3f}"
+        )
+    else:
+        figure = f"published/raw = {ratio.ratio:.3f} ({ratio.method})"
+    spread = (
+        f"; runs {ratio.paired_low:.3f}-{ratio.paired_high:.3f}"
+        if ratio.paired_low is not None and ratio.paired_high is not None
+        else ""
+    )
+    return f"{figure}{spread}; {ratio_status(ratio)} (target {ratio.target:.2f})"
+
+
+def ratio_status(ratio: Ratio) -> str:
+    if ratio.meets_target:
+        return "meets the target"
+    if ratio.within_noise:
+        return "below the target, within the runs' spread"
+    return "below the target beyond the runs' spread"
+
+
+def expected_text(expected: Expected, platform: str) -> str:
+    what = (
+        f"{expected.deployment_type}"
+        + (f" {expected.storage_type}" if expected.storage_type else "")
+        + f", {expected.capacity_gib} GiB"
+        + (f", {expected.per_unit_throughput} MB/s/TiB" if expected.per_unit_throughput else "")
+    )
+    source = (
+        f"from {expected.source} of {expected.file_system_id}"
+        if expected.file_system_id
+        else f"from {expected.source}"
+    )
+    figures = f"baseline {expected.baseline_mbps:,.0f} MB/s" + (
+        f", burst {expected.burst_mbps:,.0f} MB/s" if expected.burst_mbps else ""
+    )
+    where = (
+        "what real FSx would give this file system (aggregate over all clients; the local "
+        "platform measures a bind-mounted directory, not FSx)"
+        if platform == "local"
+        else "aggregate over all clients"
+    )
+    return f"{figures} for {what} ({source}): {where}"
 
 
 def format_summary(summary: Summary, bundle: str, max_failures: int = 30) -> str:
@@ -65,23 +115,17 @@ def format_summary(summary: Summary, bundle: str, max_failures: int = 30) -> str
         ]
         for figure in reduce_measurements(throughput.measurements):
             failed = f"  ({figure.failed_runs} failed run(s))" if figure.failed_runs else ""
+            context = "  (context: measures no driver)" if not figure.key.measures_driver else ""
             lines.append(
-                f"  {figure.key.label():<40} best {figure.best:>10.1f}  median "
-                f"{figure.median:>10.1f} {figure.unit}{failed}"
+                f"  {figure.key.label():<40} median {format_value(figure.median):>9} "
+                f"{figure.unit:<5} [min {format_value(figure.low)}, max "
+                f"{format_value(figure.high)}; {len(figure.values)} good of {figure.runs}]"
+                f"{failed}{context}"
             )
         for ratio in throughput.ratios:
-            lines.append(
-                f"  overhead {ratio.workload:<20} published/raw = {ratio.ratio:.3f} "
-                f"(target >= {ratio.target:.2f}: {'meets' if ratio.meets_target else 'BELOW'};"
-                f" {ratio.method})"
-            )
+            lines.append(f"  overhead {ratio.workload:<20} {ratio_text(ratio)}")
         if throughput.expected is not None:
-            expected = throughput.expected
-            lines.append(
-                f"  expected ({expected.deployment_type}, {expected.capacity_gib} GiB): baseline "
-                f"{expected.baseline_mbps:.0f} MB/s"
-                + (f", burst {expected.burst_mbps:.0f} MB/s" if expected.burst_mbps else "")
-            )
+            lines.append(f"  expected: {expected_text(throughput.expected, summary.platform)}")
         lines.extend(f"  note: {note}" for note in throughput.notes)
     lines += [
         "",

@@ -786,7 +786,10 @@ class FidelityFSxBackend(FSxBackend):
         file_system = self._file_system(spec.file_system_id)
         fs_spec = file_system.spec
         refusal = association_refusal(
-            fs_spec.deployment, fs_spec.version, "DataRepositoryConfiguration" in file_system.lustre
+            fs_spec.deployment,
+            fs_spec.version,
+            "DataRepositoryConfiguration" in file_system.lustre,
+            fs_spec.storage_type,
         )
         if refusal is not None:
             problem = Problem(Field.DATA_REPOSITORY_ASSOCIATIONS, refusal)

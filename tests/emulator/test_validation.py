@@ -204,6 +204,15 @@ INVALID = [
     ),
     ("efa on p1", {"LustreConfiguration": {**P1, "EfaEnabled": True}}, "BadRequest", "EfaEnabled"),
     (
+        "efa without metadata configuration",
+        {
+            "StorageCapacity": 4800,
+            "LustreConfiguration": {**P2, "PerUnitStorageThroughput": 1000, "EfaEnabled": True},
+        },
+        "MissingFileSystemConfiguration",
+        "MetadataConfiguration.Mode",
+    ),
+    (
         "metadata on scratch",
         {"LustreConfiguration": {**S2, "MetadataConfiguration": {"Mode": "AUTOMATIC"}}},
         "BadRequest",

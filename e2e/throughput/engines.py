@@ -68,6 +68,17 @@ def explain_os_error(exc: OSError, directory: Path, done: int, wanted: int) -> s
     return f"{exc.strerror or exc} in {directory} {progress}"
 
 
+def time_based_arguments(workload: Workload) -> list[str]:
+    """fio's time-based run with a ramp: the same on every platform (local fio, fio pods)."""
+    if not workload.runtime_s:
+        return []
+    # In milliseconds: fio reads "0.75s" as 0 (no fractions) and then refuses time_based.
+    arguments = ["--time_based=1", f"--runtime={round(workload.runtime_s * 1000)}ms"]
+    if workload.ramp_s:
+        arguments.append(f"--ramp_time={round(workload.ramp_s * 1000)}ms")
+    return arguments
+
+
 class FioEngine:
     """fio with `--output-format=json`; one fio process per workload run."""
 
@@ -119,10 +130,7 @@ class FioEngine:
         if workload.kind.is_write:
             # Count the data as written only once it is on the volume.
             args.append("--end_fsync=1")
-        if workload.time_cap_s:
-            args.append(f"--runtime={workload.time_cap_s:g}")
-        if workload.loop_for_s:
-            args += ["--time_based=1", f"--runtime={workload.loop_for_s:g}"]
+        args += time_based_arguments(workload)
         return args
 
     def run(self, workload: Workload, directory: Path, file_name: str) -> list[EngineResult]:
@@ -243,9 +251,13 @@ class PythonEngine:
             try:
                 if not workload.kind.is_write:
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                self._transfer(fd, workload, progress)
+                measured = self._transfer(fd, workload, progress)
                 if workload.kind.is_write:
+                    # Count the data as written only once it is on the volume, as fio's
+                    # end_fsync does.
+                    fsync_started = self._clock()
                     os.fsync(fd)
+                    measured += self._clock() - fsync_started
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -264,7 +276,7 @@ class PythonEngine:
                     message=explain_os_error(exc, directory, done, workload.size_bytes),
                 )
             ]
-        elapsed = max(self._clock() - started, 1e-9)
+        elapsed = max(measured, 1e-9)
         done, operations = progress
         value = operations / elapsed if workload.metric == "iops" else done / elapsed / MB
         return [
@@ -273,30 +285,43 @@ class PythonEngine:
             )
         ]
 
-    def _transfer(self, fd: int, workload: Workload, progress: list[int]) -> None:
+    def _transfer(self, fd: int, workload: Workload, progress: list[int]) -> float:
+        """Do the workload's I/O; returns the measured seconds (the ramp is not counted)."""
         block = workload.block_size
         blocks = workload.size_bytes // block
         buffer = os.urandom(block)
-        started = self._clock()
-        deadline = started + workload.time_cap_s if workload.time_cap_s else None
         random_access = workload.kind in (Kind.RAND_READ, Kind.RAND_WRITE)
-        passes = 1
-        if workload.loop_for_s:
-            # Like fio's time_based: go over the file until the time is up.
-            deadline = started + workload.loop_for_s
-            passes = 1_000_000
-        for position in range(blocks * passes):
+
+        def io(position: int) -> int:
             index = position % blocks
             offset = (self._random.randrange(blocks) if random_access else index) * block
             if workload.kind.is_write:
-                written = os.pwrite(fd, buffer, offset)
-            else:
-                written = len(os.pread(fd, block, offset))
-            progress[0] += written
-            progress[1] += 1
-            # Checking the clock every 64 operations keeps its cost out of the figure.
-            if deadline is not None and progress[1] % 64 == 0 and self._clock() >= deadline:
-                break
+                return os.pwrite(fd, buffer, offset)
+            return len(os.pread(fd, block, offset))
+
+        position = 0
+        if not workload.runtime_s:  # one pass
+            started = self._clock()
+            for position in range(blocks):
+                progress[0] += io(position)
+                progress[1] += 1
+            return self._clock() - started
+        # Like fio's time_based with ramp_time: warm up uncounted, then go over the file
+        # until the time is up. The clock is read every 64 operations to keep its cost out.
+        ramp_end = self._clock() + workload.ramp_s
+        while workload.ramp_s and self._clock() < ramp_end:
+            for _ in range(64):
+                io(position)
+                position += 1
+        started = self._clock()
+        deadline = started + workload.runtime_s
+        while True:
+            for _ in range(64):
+                progress[0] += io(position)
+                progress[1] += 1
+                position += 1
+            if self._clock() >= deadline:
+                return self._clock() - started
 
     def _lay_out(self, path: Path, size: int) -> None:
         if path.exists() and path.stat().st_size >= size:

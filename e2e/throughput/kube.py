@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from e2e.progress import LineProgress, Probe
-from e2e.throughput.engines import MB
+from e2e.throughput.engines import MB, time_based_arguments
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
 from fsx_csi_harness.aws_settings import load_aws_settings
 from fsx_csi_harness.fsx import DEFAULT_CAPACITY_GIB
@@ -88,8 +88,7 @@ def fio_script(workloads: list[Workload]) -> str:
             f"--bs={workload.block_size} --size={workload.size_bytes} --ioengine=psync "
             "--invalidate=1 --output-format=json"
             + (" --end_fsync=1" if workload.kind.is_write else "")
-            + (f" --runtime={workload.time_cap_s:g}" if workload.time_cap_s else "")
-            + (f" --time_based=1 --runtime={workload.loop_for_s:g}" if workload.loop_for_s else "")
+            + "".join(f" {argument}" for argument in time_based_arguments(workload))
         )
         lines.append(f'echo "{MARKER} begin {workload.name}"')
         lines.append(f"fio {args}")

@@ -77,59 +77,76 @@ class ThroughputRunner:
     ) -> list[Measurement]:
         measurements: list[Measurement] = []
         total = repeats * len(workloads) * len(clients)
+        planned_left = repeats * len(clients) * sum(w.planned_s for w in workloads)
         done = 0
         for repeat in range(repeats):
             order = clients if repeat % 2 == 0 else list(reversed(clients))
             for workload in workloads:
                 for client in order:
                     done += 1
+                    left = f", about {planned_left:.0f} s of runs left" if planned_left else ""
                     self._progress(
                         f"throughput [{done}/{total}] {workload.name} on {client.target} "
-                        f"({client.name}), run {repeat + 1}/{repeats}"
+                        f"({client.name}), run {repeat + 1}/{repeats}{left}"
                     )
-                    measurements.extend(self._one(client, workload, repeat, client_label=None))
+                    results = self._one(client, workload, repeat, client_label=None)
+                    planned_left = max(0.0, planned_left - workload.planned_s)
+                    self._progress(
+                        f"throughput [{done}/{total}] "
+                        + "; ".join(_result_line(m) for m in results)
+                    )
+                    measurements.extend(results)
         for client in clients:
             _remove_quietly(client.directory / DATA_FILE)
         return measurements
 
-    def concurrent(self, clients: list[Client], workloads: list[Workload]) -> list[Measurement]:
+    def concurrent(
+        self, clients: list[Client], workloads: list[Workload], repeats: int = 1
+    ) -> list[Measurement]:
         """Every client runs the workload at the same moment; the aggregate is the bytes of
-        all clients over the longest client's time (what the file system delivered)."""
+        all clients over the longest client's time (what the file system delivered). Repeated
+        `repeats` times, so the aggregate has a spread too."""
         measurements: list[Measurement] = []
-        for workload in workloads:
-            name = f"{workload.name} x{len(clients)}"
-            self._progress(f"throughput {name}: {len(clients)} clients at once")
-            per_client: list[list[Measurement]] = [[] for _ in clients]
-            barrier = threading.Barrier(len(clients))
-
-            def work(
-                index: int,
-                client: Client,
-                workload: Workload = workload,
-                barrier: threading.Barrier = barrier,
-                per_client: list[list[Measurement]] = per_client,
-            ) -> None:
-                barrier.wait()
-                per_client[index] = self._one(
-                    client, workload, 0, client_label=client.name, file_suffix=client.name
+        total = repeats * len(workloads)
+        done = 0
+        for repeat in range(repeats):
+            for workload in workloads:
+                done += 1
+                name = f"{workload.name} x{len(clients)}"
+                self._progress(
+                    f"throughput [{done}/{total}] {name}: {len(clients)} clients at once, "
+                    f"run {repeat + 1}/{repeats}"
                 )
-
-            threads = [
-                threading.Thread(target=work, args=(i, c), name=f"throughput-{c.name}")
-                for i, c in enumerate(clients)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            runs = [m for group in per_client for m in group]
-            for measurement in runs:
-                measurement.workload = name
-            measurements.extend(runs)
-            measurements.append(_aggregate(name, workload, runs))
+                runs = self._at_once(clients, workload, repeat)
+                for measurement in runs:
+                    measurement.workload = name
+                aggregate = _aggregate(name, workload, runs, repeat)
+                self._progress(f"throughput [{done}/{total}] {_result_line(aggregate)} aggregate")
+                measurements.extend(runs)
+                measurements.append(aggregate)
         for client in clients:
             _remove_quietly(client.directory / f"{DATA_FILE}.{client.name}")
         return measurements
+
+    def _at_once(self, clients: list[Client], workload: Workload, repeat: int) -> list[Measurement]:
+        per_client: list[list[Measurement]] = [[] for _ in clients]
+        barrier = threading.Barrier(len(clients))
+
+        def work(index: int, client: Client) -> None:
+            barrier.wait()
+            per_client[index] = self._one(
+                client, workload, repeat, client_label=client.name, file_suffix=client.name
+            )
+
+        threads = [
+            threading.Thread(target=work, args=(i, c), name=f"throughput-{c.name}")
+            for i, c in enumerate(clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [m for group in per_client for m in group]
 
     def _one(
         self,
@@ -203,13 +220,21 @@ class ThroughputRunner:
         return measurements
 
 
+def _result_line(measurement: Measurement) -> str:
+    if measurement.outcome is not Outcome.PASSED:
+        return f"{measurement.workload}: {measurement.outcome.value}"
+    return f"{measurement.workload}: {measurement.value:,.0f} {measurement.unit}"
+
+
 def _result_names(workload: Workload) -> list[str]:
     if workload.kind is Kind.METADATA:
         return ["metadata-create", "metadata-stat", "metadata-delete"]
     return [workload.name]
 
 
-def _aggregate(name: str, workload: Workload, runs: list[Measurement]) -> Measurement:
+def _aggregate(
+    name: str, workload: Workload, runs: list[Measurement], repeat: int = 0
+) -> Measurement:
     failed = [m for m in runs if m.outcome is not Outcome.PASSED]
     total_bytes = sum(m.bytes for m in runs)
     longest = max((m.duration_s for m in runs), default=0.0)
@@ -221,6 +246,7 @@ def _aggregate(name: str, workload: Workload, runs: list[Measurement]) -> Measur
         value=round(value, 3),
         unit=workload.unit,
         outcome=Outcome.FAILED if failed else Outcome.PASSED,
+        repeat=repeat,
         bytes=total_bytes,
         duration_s=round(longest, 4),
         engine=runs[0].engine if runs else "",

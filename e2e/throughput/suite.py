@@ -106,7 +106,9 @@ def run_local_throughput(
             writer.checkpoint()
             if len(clients) > 1:
                 throughput.measurements.extend(
-                    runner.concurrent(clients, options.plan.multi_client())
+                    runner.concurrent(
+                        clients, options.plan.multi_client(), options.plan.concurrent_repeats
+                    )
                 )
             else:
                 throughput.notes.append("one node only: the multi-client aggregate was not run")

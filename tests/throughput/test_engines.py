@@ -47,15 +47,40 @@ def test_every_workload_measures_something_on_a_directory(engine: Engine, tmp_pa
 
 
 @needs_fio
-def test_fio_command_uses_json_output_and_fsync_for_writes(tmp_path: Path) -> None:
+def test_fio_command_uses_json_output_fsync_for_writes_and_a_time_based_run_with_a_ramp(
+    tmp_path: Path,
+) -> None:
     fio = FioEngine.detect()
     assert fio is not None and fio.version and fio.version.startswith("fio-")
-    write = fio.command(Workload(Kind.SEQ_WRITE, MIB, 8 * MIB, loop_for_s=1), tmp_path, "f")
-    assert (
-        "--output-format=json" in write and "--end_fsync=1" in write and "--time_based=1" in write
+    write = fio.command(
+        Workload(Kind.SEQ_WRITE, MIB, 8 * MIB, runtime_s=1, ramp_s=0.25), tmp_path, "f"
     )
-    read = fio.command(Workload(Kind.RAND_READ, 4096, 8 * MIB, time_cap_s=2), tmp_path, "f")
-    assert "--rw=randread" in read and "--runtime=2" in read and "--end_fsync=1" not in read
+    assert {"--output-format=json", "--end_fsync=1", "--time_based=1", "--runtime=1000ms"} <= set(
+        write
+    )
+    assert "--ramp_time=250ms" in write
+    read = fio.command(Workload(Kind.RAND_READ, 4096, 8 * MIB, runtime_s=2), tmp_path, "f")
+    assert "--rw=randread" in read and "--runtime=2000ms" in read and "--end_fsync=1" not in read
+    one_pass = fio.command(Workload(Kind.SEQ_READ, MIB, 8 * MIB), tmp_path, "f")
+    assert not any(arg.startswith(("--time_based", "--runtime", "--ramp")) for arg in one_pass)
+
+
+@pytest.mark.parametrize("engine", engines(), ids=lambda e: e.name)
+def test_a_random_write_on_a_small_file_runs_for_its_runtime_not_for_one_pass(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The bug this guards against: a size-bound 4 MiB random write finished in a few ms and
+    # its IOPS snapped to blocks / time; time-based, it measures for the runtime it was given.
+    plan = WorkloadPlan(size_bytes=4 * MIB, random_time_cap_s=0.4, ramp_s=0.3)
+    engine.run(plan.single_client()[0], tmp_path, "data")  # lays the file out
+    [result] = engine.run(plan.single_client()[3], tmp_path, "data")
+    assert result.ok, result.message
+    assert result.workload == "rand-write" and result.metric == "iops"
+    # The measured time is the runtime: the ramp before it is not counted.
+    assert 0.35 <= result.duration_s < 0.4 + 0.25, result.duration_s
+    # It went over the 4 MiB file more than once, at the rate it reports.
+    assert result.bytes > 4 * MIB
+    assert result.value == pytest.approx(result.bytes / 4096 / result.duration_s, rel=0.1)
 
 
 def test_fio_output_without_json_is_a_failure_that_quotes_fio() -> None:

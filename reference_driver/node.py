@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_csi_harness.fsx import FILE_SYSTEM_ID
 from reference_driver.capabilities import READ_ONLY_ACCESS_MODES, unsupported_reason
 from reference_driver.config import DriverConfig
 from reference_driver.errors import (
@@ -68,13 +69,19 @@ class NodeService(csi_pb2_grpc.NodeServicer):
         context_values = request.volume_context
         dns_name = context_values.get(CONTEXT_DNS_NAME, "")
         mount_name = context_values.get(CONTEXT_MOUNT_NAME, "")
-        if not dns_name or not mount_name:
+        if not dns_name:
             raise InvalidArgument(
-                f"volume_context needs {CONTEXT_DNS_NAME} and {CONTEXT_MOUNT_NAME} (CreateVolume "
-                "returns them; a static PV sets them in volumeAttributes)"
+                f"volume_context needs {CONTEXT_DNS_NAME} (CreateVolume returns it with "
+                f"{CONTEXT_MOUNT_NAME}; a static PV sets them in volumeAttributes)"
             )
         source = LustreSource.from_context(dns_name, mount_name)
-        if source.file_system_id is not None and source.file_system_id != volume_id:
+        # Upstream takes any volumeHandle for a static volume (it mounts what the context
+        # names); only a handle that is itself another file system's id is a contradiction.
+        if (
+            FILE_SYSTEM_ID.matches(volume_id)
+            and source.file_system_id is not None
+            and source.file_system_id != volume_id
+        ):
             raise InvalidArgument(
                 f"volume_context {CONTEXT_DNS_NAME}={dns_name} belongs to "
                 f"{source.file_system_id}, not to volume {volume_id}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from fsx_csi_harness.fsx import MOUNT_NAME, file_system_id_of_dns_name
+from fsx_csi_harness.fsx import MOUNT_NAME, SCRATCH_1_MOUNT_NAME, file_system_id_of_dns_name
 from reference_driver.errors import DriverError, InvalidArgument
 
 # Any DNS name (RFC 1123 host name), not only FSx's own: the mount goes wherever it points.
@@ -22,25 +22,51 @@ class MountError(DriverError):
     """A mount or unmount failed; the message carries the command's own words."""
 
 
+# A sub-directory component of a static volume's `mountname/<subdir>`.
+_SUBDIR_PART = re.compile(r"^[A-Za-z0-9_.@+=,-]+$")
+
+
 @dataclass(frozen=True)
 class LustreSource:
-    """`<dnsname>@tcp:/<mountname>`, what `mount -t lustre` takes."""
+    """`<dnsname>@tcp:/<mountname>[/<subdir>]`, what `mount -t lustre` takes.
+
+    A sub-directory mounts one directory of the file system (Lustre clients accept it; the
+    upstream driver passes a static PV's `mountname` such as `abcdefgh/team-a` through).
+    """
 
     dns_name: str
     mount_name: str
+    subdirectory: str = ""
 
     @classmethod
     def from_context(cls, dns_name: str, mount_name: str) -> LustreSource:
+        """From a volume context; an empty mountname is "fsx", as upstream has it (SCRATCH_1
+        and Lustre 2.10 file systems answer that name)."""
         if not _DNS_NAME.match(dns_name):
             raise InvalidArgument(
                 f"volume_context dnsname={dns_name!r} is not a DNS name (expected something like "
                 "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com)"
             )
-        if not MOUNT_NAME.matches(mount_name):
+        name, _, subdirectory = (mount_name or SCRATCH_1_MOUNT_NAME).partition("/")
+        if not MOUNT_NAME.matches(name):
             raise InvalidArgument(
                 f"volume_context mountname={mount_name!r} is not valid: use {MOUNT_NAME.describe()}"
+                ", optionally followed by /<sub-directory>"
             )
-        return cls(dns_name, mount_name)
+        subdirectory = subdirectory.rstrip("/")
+        parts = subdirectory.split("/") if subdirectory else []
+        if any(not _SUBDIR_PART.match(p) or p in (".", "..") for p in parts):
+            raise InvalidArgument(
+                f"volume_context mountname={mount_name!r}: the sub-directory {subdirectory!r} "
+                "must be a relative path of names (letters, digits, and _.@+=,-), without empty, "
+                "'.' or '..' components"
+            )
+        return cls(dns_name, name, subdirectory)
+
+    @property
+    def path(self) -> str:
+        """What follows `:/` in the mount source: the mount name, then the sub-directory."""
+        return f"{self.mount_name}/{self.subdirectory}" if self.subdirectory else self.mount_name
 
     @property
     def file_system_id(self) -> str | None:
@@ -48,7 +74,7 @@ class LustreSource:
         return file_system_id_of_dns_name(self.dns_name)
 
     def __str__(self) -> str:
-        return f"{self.dns_name}@tcp:/{self.mount_name}"
+        return f"{self.dns_name}@tcp:/{self.path}"
 
 
 def check_mount_flags(flags: Sequence[str]) -> tuple[str, ...]:
@@ -68,13 +94,14 @@ class MountedFileSystem:
 
     description: str
     is_lustre: bool
+    # What follows `:/` in the source: the mount name and any sub-directory.
     mount_name: str | None
     # Known for emulated mounts; the kernel's Lustre entry names the server NID, not the id.
     file_system_id: str | None
     read_only: bool
 
     def serves(self, source: LustreSource) -> bool:
-        if not self.is_lustre or self.mount_name != source.mount_name:
+        if not self.is_lustre or self.mount_name != source.path:
             return False
         return self.file_system_id is None or self.file_system_id == source.file_system_id
 

@@ -107,7 +107,7 @@ class EmulatedMounter:
                 f"mount.lustre: {source}: cannot emulate a mount of a DNS name that is not an "
                 "FSx file system's own (fs-<id>.fsx.<region>.amazonaws.com)"
             )
-        return self.emulation_root / fs_id / source.mount_name
+        return self.emulation_root / fs_id / source.path
 
     def mount(self, source: LustreSource, target: Path, flags: Sequence[str]) -> None:
         checked = check_mount_flags(flags)
@@ -210,8 +210,8 @@ class EmulatedMounter:
             prefix = root_inside.rstrip("/") + "/"
             if entry.device == device and root.startswith(prefix):
                 parts = root[len(prefix) :].split("/")
-                if len(parts) == 2 and all(parts):
-                    fs_id, mount_name = parts
+                if len(parts) >= 2 and all(parts):
+                    fs_id, mount_name = parts[0], "/".join(parts[1:])
                     return MountedFileSystem(
                         description=f"emulated lustre {fs_id}/{mount_name} (bind of "
                         f"{self.emulation_root / fs_id / mount_name})",

@@ -76,5 +76,5 @@ class KernelMounter:
         return [
             Path(entry.mount_point)
             for entry in self.mount_table()
-            if entry.fs_type == "lustre" and entry.source.endswith(f":/{source.mount_name}")
+            if entry.fs_type == "lustre" and entry.source.endswith(f":/{source.path}")
         ]

@@ -195,3 +195,67 @@ def test_stats_for_a_relative_path_is_not_found(driver: InProcessDriver) -> None
     error = rpc_error(driver.csi.node.NodeGetVolumeStats, request)
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert "absolute" in error.details()
+
+
+# Static volumes written for the upstream driver: its PVs must mount here unchanged.
+
+
+def test_a_static_mountname_with_a_sub_directory_mounts_that_directory(
+    driver: InProcessDriver, tmp_path: Path
+) -> None:
+    target = tmp_path / "sub"
+    context = {**CONTEXT, "mountname": "abcdwxyz/team-a/data"}
+    driver.csi.node.NodePublishVolume(publish_request(target, volume_context=context))
+    assert str(driver.mounter.mounts[target].source) == (
+        f"{CONTEXT['dnsname']}@tcp:/abcdwxyz/team-a/data"
+    )
+
+
+def test_a_static_volume_without_mountname_mounts_fsx_as_upstream_does(
+    driver: InProcessDriver, tmp_path: Path
+) -> None:
+    target = tmp_path / "scratch"
+    context = {"dnsname": CONTEXT["dnsname"]}
+    driver.csi.node.NodePublishVolume(publish_request(target, volume_context=context))
+    assert str(driver.mounter.mounts[target].source) == f"{CONTEXT['dnsname']}@tcp:/fsx"
+
+
+@pytest.mark.parametrize("handle", ["fsx-pv", "fs-0123456789abcdef0::team-a", "my-static-volume"])
+def test_any_volume_handle_upstream_takes_is_accepted(
+    driver: InProcessDriver, tmp_path: Path, handle: str
+) -> None:
+    target = tmp_path / "handle"
+    driver.csi.node.NodePublishVolume(publish_request(target, volume_id=handle))
+    assert target in driver.mounter.mounts
+
+
+@pytest.mark.parametrize(
+    ("context", "words"),
+    [
+        ({**CONTEXT, "mountname": "abcdwxyz/../etc"}, "'..'"),
+        ({**CONTEXT, "mountname": "abcdwxyz//x"}, "empty"),
+        ({**CONTEXT, "mountname": "toolongname/x"}, "1 to 8"),
+        ({"mountname": "abcdwxyz"}, "dnsname"),
+    ],
+)
+def test_static_contexts_upstream_would_mount_wrongly_are_refused(
+    driver: InProcessDriver, tmp_path: Path, context: dict[str, str], words: str
+) -> None:
+    target = tmp_path / "bad"
+    error = rpc_error(
+        driver.csi.node.NodePublishVolume, publish_request(target, volume_context=context)
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in error.details()
+    assert not target.exists()
+
+
+def test_a_handle_that_is_another_file_systems_id_is_refused(
+    driver: InProcessDriver, tmp_path: Path
+) -> None:
+    error = rpc_error(
+        driver.csi.node.NodePublishVolume,
+        publish_request(tmp_path / "other", volume_id="fs-0fedcba9876543210"),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert FS_ID in error.details()

@@ -23,12 +23,13 @@ use it, it knows no platform.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from e2e.progress import Probe, Progress, WaitTimeout
-from e2e.results import ScenarioRecorder, ScenarioResult, StepFailed
+from e2e.results import ScenarioRecorder, ScenarioResult, StepFailed, StepResult
 from e2e.scenarios import ExecCheck, OutputExpectation, PodSpec, Scenario
 
 PodT = TypeVar("PodT")
@@ -162,6 +163,36 @@ def output_tail(text: str, lines: int = 15) -> str:
     return "\n".join(kept) if kept else "(no output)"
 
 
+# The errors of what a scenario talks to: the FSx API (botocore), the Kubernetes API (its
+# client, urllib3), sockets. Recognised by module, so that the runner imports no platform.
+_SERVICE_ERRORS: Final = {
+    "botocore.exceptions": "the FSx API",
+    "kubernetes.client.exceptions": "the Kubernetes API",
+    "urllib3.exceptions": "an HTTP connection",
+}
+
+
+def service_failure(exc: BaseException) -> StepFailed | None:
+    """A step that failed because a service did not answer as it should (an FSx error, an
+    endpoint that went away, an API server error) as a failed step with what happened and
+    what to try; None for anything else (a bug of the harness stays an error)."""
+    service = next(
+        (
+            _SERVICE_ERRORS[cls.__module__]
+            for cls in type(exc).__mro__
+            if cls.__module__ in _SERVICE_ERRORS
+        ),
+        "a connection" if isinstance(exc, (ConnectionError, TimeoutError)) else None,
+    )
+    if service is None:
+        return None
+    return StepFailed(
+        f"{service} failed: {type(exc).__name__}: {exc}; expected it to answer; try: check "
+        "that the endpoint is still reachable (on a cluster, a port-forward ends when the pod "
+        "behind it is replaced) and read the driver's and the emulator's logs"
+    )
+
+
 class ScenarioRunner(Generic[PodT]):
     """Runs scenarios one at a time over a platform's operations."""
 
@@ -192,6 +223,19 @@ class ScenarioRunner(Generic[PodT]):
             self._ops.add_failure_details(result)
         return result
 
+    @contextmanager
+    def _step(self, recorder: ScenarioRecorder, name: str) -> Iterator[StepResult]:
+        """A recorded step whose service errors (see `service_failure`) fail it with a
+        message instead of ending the scenario as a harness error."""
+        with recorder.step(name) as step:
+            try:
+                yield step
+            except Exception as exc:
+                failure = service_failure(exc)
+                if failure is None:
+                    raise
+                raise failure from exc
+
     def _steps(
         self,
         scenario: Scenario,
@@ -199,7 +243,7 @@ class ScenarioRunner(Generic[PodT]):
         recorder: ScenarioRecorder,
         teardown: Teardown,
     ) -> None:
-        with recorder.step("provision") as step:
+        with self._step(recorder, "provision") as step:
             if scenario.expected_failure is not None:
                 step.message = self._ops.expect_provisioning_failure(
                     scenario, recorder.result, teardown
@@ -207,14 +251,14 @@ class ScenarioRunner(Generic[PodT]):
                 return
             step.message = self._ops.provision(scenario, recorder.result, teardown)
         for pod in scenario.pods_before_expansion():
-            with recorder.step(f"pod {pod.name}") as step:
+            with self._step(recorder, f"pod {pod.name}") as step:
                 step.message = self._run_pod(scenario, pod, nodes[pod.node], teardown)
         if scenario.expansion is None:
             return
-        with recorder.step("expand") as step:
+        with self._step(recorder, "expand") as step:
             step.message = self._ops.expand(scenario, recorder.result)
         for pod in scenario.pods_after_expansion():
-            with recorder.step(f"pod {pod.name}") as step:
+            with self._step(recorder, f"pod {pod.name}") as step:
                 step.message = self._run_pod(scenario, pod, nodes[pod.node], teardown)
 
     def _run_pod(self, scenario: Scenario, pod: PodSpec, node: str, teardown: Teardown) -> str:
@@ -268,7 +312,7 @@ class ScenarioRunner(Generic[PodT]):
             if step_name is None:
                 self._undo(recorder, teardown.pop())
                 continue
-            with recorder.step(step_name) as step:
+            with self._step(recorder, step_name) as step:
                 messages = []
                 while teardown.entries and teardown.entries[-1].step == step_name:
                     message = teardown.pop().action()

@@ -172,7 +172,6 @@ class K3sPlatform:
                 result,
                 timings,
                 diagnostics,
-                share_nodes=True,
             )
             forward = self._port_forward or kubectl_port_forward
             fsx_factory = self._fsx_client_factory or boto3_fsx_client

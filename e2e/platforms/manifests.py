@@ -161,15 +161,14 @@ def with_driver_image(
 
 
 def with_labels(objects: Sequence[Manifest], labels: Mapping[str, str]) -> list[Manifest]:
-    """Copies of `objects` with `labels` on every object and on every pod template (so that
-    pods, too, can be found by run id). Selectors are left alone: they are immutable."""
+    """Copies of `objects` with `labels` on every object. Pod templates are left alone: a
+    label that changes per run there would make every apply a rollout that replaces every
+    pod (the in-memory FSx emulator included) under a run that reuses a kept driver. The
+    workloads' pods go with their workloads; selectors are immutable anyway."""
     result = copy.deepcopy(list(objects))
     for manifest in result:
         metadata = manifest.setdefault("metadata", {})
         metadata.setdefault("labels", {}).update(labels)
-        template = manifest.get("spec", {}).get("template")
-        if isinstance(template, dict):
-            template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
     return result
 
 

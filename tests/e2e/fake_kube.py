@@ -1,40 +1,84 @@
-"""A recording fake of the Kubernetes API surface the kind/cluster/k3s platforms use.
+"""A fake Kubernetes API server for the kind/cluster/k3s platforms, spoken to over HTTP.
 
-There is no cluster on these machines, so this stands in for one: the API objects
-(CoreV1Api, StorageV1Api, AppsV1Api, RbacAuthorizationV1Api methods with the same signatures)
-keep state as real kubernetes.client models, record every call, and raise the real
-`ApiException` (404, 409). A small simulation plays the cluster's controllers:
+There is no cluster on these machines, so this stands in for one, at the wire: the code under
+test gets real `kubernetes.client` API objects (CoreV1Api, StorageV1Api, AppsV1Api, ...) on a
+real `ApiClient` whose urllib3 pool manager is `FakeApiServer`. Every request is routed by
+method and path, answered with JSON the way the API server writes it, and deserialized by the
+real client models, so the harness meets what real clusters send:
 
-- the external-provisioner + driver: a claim of an `fsx.csi.aws.com` StorageClass gets a file
-  system created through the FSx API (the project's emulator, over HTTP) and a PV, or a
-  ProvisioningFailed event when the parameters break the FSx rules (fsx_csi_harness.fsx);
-- the resizer: a bigger claim grows the file system (UpdateFileSystem) and the PV;
-- the kubelet: pods become Running, then (for `exit` pods) Succeeded/Failed with the exit code
-  and log that the test scripts for them; deleting a claim with reclaim Delete deletes the file
-  system; workloads become ready and the driver registers on every node after apply.
+- Go's encoding: `omitempty` zero values are left out (a Deployment's `updatedReplicas`,
+  `observedGeneration` before the controller saw it), and nil lists without omitempty are
+  `null` (a CSINode with no driver registered yet: `{"spec": {"drivers": null}}`);
+- `metadata.generation` bumped on every spec change, `status.observedGeneration` catching up
+  later, and rollouts that replace the workload's pods (new names, the old ones gone);
+- `Status` bodies for errors (404 NotFound, 409 AlreadyExists), as `kubectl` shows them.
 
-Each transition happens on a later read, as on a real cluster, so the waits really poll.
+A small simulation plays the cluster's controllers, each transition on a later read so that
+waits really poll: the external-provisioner + driver (a claim of a StorageClass of a known
+driver gets a file system through the FSx API, the project's emulator over HTTP, and a PV;
+or a ProvisioningFailed event when the parameters break the FSx rules), the resizer, the
+kubelet (pods Running, then Succeeded/Failed with the exit code and log the test scripts;
+readiness from the containers' readinessProbes), the Deployment/StatefulSet/DaemonSet
+controllers and node-driver-registrar.
+
+Calls are recorded at the API-object level (`calls`: method name and arguments, as the harness
+made them) and at the wire (`requests`: HTTP method and path).
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
+import json
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
+from e2e.platforms.kube.clients import KubeClients
 from fsx_csi_harness import fsx
 
 DRIVER = "fsx.csi.aws.com"
+HOST: Final = "https://fake-kube.invalid:6443"
+TIMESTAMP: Final = "2026-01-01T00:00:00Z"
+
+# Resource (URL plural) -> kind of the objects the harness server-side applies.
+APPLIED_RESOURCES: Final = {
+    "namespaces": "Namespace",
+    "serviceaccounts": "ServiceAccount",
+    "configmaps": "ConfigMap",
+    "secrets": "Secret",
+    "services": "Service",
+    "clusterroles": "ClusterRole",
+    "clusterrolebindings": "ClusterRoleBinding",
+    "roles": "Role",
+    "rolebindings": "RoleBinding",
+    "csidrivers": "CSIDriver",
+    "storageclasses": "StorageClass",
+    "deployments": "Deployment",
+    "statefulsets": "StatefulSet",
+    "daemonsets": "DaemonSet",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+}
+WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet")
 
 
-def not_found(kind: str, name: str) -> ApiException:
-    exc = ApiException(status=404, reason="Not Found")
-    exc.body = f'{{"message": "{kind} \\"{name}\\" not found"}}'
-    return exc
+class HttpError(Exception):
+    """An API error answered as a `Status` body."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+
+def not_found(resource: str, name: str) -> HttpError:
+    return HttpError(404, "NotFound", f'{resource} "{name}" not found')
 
 
 @dataclass
@@ -45,6 +89,16 @@ class PodScript:
     exit_code: int = 0
     log: str = ""
     exec_results: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class ContainerHealth:
+    """A driver container that fails its health checks: the kubelet restarts it (the
+    livenessProbe) and, where the container has a readinessProbe, it is not ready."""
+
+    restarts: int
+    last_reason: str = "Error"
+    last_exit_code: int = 1
 
 
 class Calls(list[tuple[str, dict[str, Any]]]):
@@ -68,6 +122,27 @@ def _object_name(call: dict[str, Any]) -> str:
     return next((value for value in values if isinstance(value, str)), "")
 
 
+@dataclass
+class _Rollout:
+    """A workload controller's view: what the spec asks, what it has observed and done."""
+
+    generation: int = 1
+    observed: int = 0
+    # Pods of the current template that are up; the others are the previous template's.
+    updated: int = 0
+    previous: int = 0
+    # Bumped on every rollout: the pods' names carry it (a rollout replaces pods).
+    revision: int = 0
+
+
+def _drop_empty(value: Any) -> Any:
+    """What Go's JSON encoding leaves of a struct whose fields are all omitempty."""
+    if isinstance(value, dict):
+        cleaned = {k: _drop_empty(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, 0, "", [], {}, False)}
+    return value
+
+
 class FakeCluster:
     def __init__(
         self,
@@ -77,42 +152,66 @@ class FakeCluster:
     ) -> None:
         self.fsx = fsx_client
         self.calls = Calls()
+        self.requests: list[tuple[str, str]] = []
+        # Server-side applied objects (as sent), by (kind, namespace, name).
         self.applied: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-        self.namespaces: dict[str, Any] = {}
-        self.storage_classes: dict[str, Any] = {}
-        self.claims: dict[tuple[str, str], Any] = {}
-        self.volumes: dict[str, Any] = {}
-        self.pods: dict[tuple[str, str], Any] = {}
-        self.events: list[Any] = []
+        self.namespaces: dict[str, dict[str, Any]] = {}
+        self.storage_classes: dict[str, dict[str, Any]] = {}
+        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
+        # The scenarios' pods (the workloads' pods are in `workload_pods`).
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.workload_pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
         self.pod_scripts: dict[str, PodScript] = {}
         self.exec_calls: list[tuple[str, list[str]]] = []
         self.nodes = [self._node(n, n in control_plane) for n in nodes]
-        self.driver_registered = False
+        self.rollouts: dict[tuple[str, str | None, str], _Rollout] = {}
+        # Containers failing their health checks, by (workload name, container name).
+        self.unhealthy: dict[tuple[str, str], ContainerHealth] = {}
+        # Called with the workload's name whenever a rollout replaced its pods.
+        self.on_pods_replaced: list[Callable[[str], None]] = []
         # Reads before a pending transition happens (a real cluster takes a while).
         self.reads_before_transition = 1
         self._countdowns: dict[tuple[str, ...], int] = {}
-        # Failure injection for tests: called with (method, kwargs) before each call.
+        self._resource_version = itertools.count(1)
+        # Failure injection for tests: called with (method, kwargs) before each API call.
         self.before_call: Callable[[str, dict[str, Any]], None] | None = None
-        self.core = _Api(self, "core")
-        self.storage = _Api(self, "storage")
-        self.apps = _Api(self, "apps")
-        self.rbac = _Api(self, "rbac")
-        self.policy = _Api(self, "policy")
+        self.server = FakeApiServer(self)
+        api_client = self._api_client()
+        self.core = _Recording(self, k8s.CoreV1Api(api_client))
+        self.storage = _Recording(self, k8s.StorageV1Api(api_client))
+        self.apps = _Recording(self, k8s.AppsV1Api(api_client))
+        self.rbac = _Recording(self, k8s.RbacAuthorizationV1Api(api_client))
+        self.policy = _Recording(self, k8s.PolicyV1Api(api_client))
+
+    def _api_client(self) -> k8s.ApiClient:
+        configuration = k8s.Configuration(host=HOST)
+        api_client = k8s.ApiClient(configuration)
+        api_client.rest_client.pool_manager = self.server
+        return api_client
+
+    def clients(self) -> KubeClients:
+        return KubeClients(
+            self.core, self.storage, self.apps, self.rbac, FakeExec(self), policy=self.policy
+        )
 
     # ------------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _node(name: str, control_plane: bool) -> Any:
-        taints = (
-            [k8s.V1Taint(key="node-role.kubernetes.io/control-plane", effect="NoSchedule")]
-            if control_plane
-            else None
-        )
-        return k8s.V1Node(
-            metadata=k8s.V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name}),
-            spec=k8s.V1NodeSpec(taints=taints),
-            status=k8s.V1NodeStatus(conditions=[k8s.V1NodeCondition(type="Ready", status="True")]),
-        )
+    def _node(self, name: str, control_plane: bool) -> dict[str, Any]:
+        spec: dict[str, Any] = {}
+        if control_plane:
+            spec["taints"] = [
+                {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+            ]
+        return {
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": spec,
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+
+    def node_names(self) -> list[str]:
+        return [n["metadata"]["name"] for n in self.nodes]
 
     def stall(self, *key: str) -> None:
         """Keep a transition from ever happening (a workload that never becomes ready)."""
@@ -130,6 +229,17 @@ class FakeCluster:
         self._countdowns[key] = left - 1
         return False
 
+    def _restart_countdown(self, *key: str) -> None:
+        if self._countdowns.get(key, 0) < 10**9:
+            self._countdowns[key] = self.reads_before_transition
+
+    def _metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """What the API server adds to an object it stores."""
+        metadata.setdefault("uid", str(uuid.uuid4()))
+        metadata.setdefault("creationTimestamp", TIMESTAMP)
+        metadata["resourceVersion"] = str(next(self._resource_version))
+        return metadata
+
     def event(
         self,
         namespace: str,
@@ -140,26 +250,232 @@ class FakeCluster:
         type_: str = "Warning",
     ) -> None:
         self.events.append(
-            k8s.CoreV1Event(
-                metadata=k8s.V1ObjectMeta(
-                    name=f"{name}.{uuid.uuid4().hex[:8]}", namespace=namespace
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": self._metadata(
+                    {"name": f"{name}.{uuid.uuid4().hex[:8]}", "namespace": namespace}
                 ),
-                involved_object=k8s.V1ObjectReference(kind=kind, name=name, namespace=namespace),
-                reason=reason,
-                message=message,
-                type=type_,
-            )
+                "involvedObject": {"kind": kind, "name": name, "namespace": namespace},
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                # The API server writes null for an unset MicroTime.
+                "eventTime": None,
+                "lastTimestamp": TIMESTAMP,
+            }
         )
 
-    # ------------------------------------------------------------------ simulation
+    # ------------------------------------------------------------------ workloads
 
-    def provision(self, claim: Any) -> None:
-        """external-provisioner + driver: CreateVolume for a Pending claim."""
-        namespace, name = claim.metadata.namespace, claim.metadata.name
-        storage_class = self.storage_classes.get(claim.spec.storage_class_name)
-        if storage_class is None or storage_class.provisioner not in self.csi_driver_names():
+    def apply_workload(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """A Deployment/StatefulSet/DaemonSet applied: a new spec is a new generation, and a
+        new pod template starts a rollout that replaces the pods."""
+        key = (kind, namespace, name)
+        previous = self.applied.get(key)
+        rollout = self.rollouts.get(key)
+        if rollout is None or previous is None:
+            self.rollouts[key] = _Rollout(revision=1)
+            self._restart_countdown(kind.lower(), name)
             return
-        params = dict(storage_class.parameters or {})
+        if previous.get("spec") == body.get("spec"):
+            return
+        rollout.generation += 1
+        if previous["spec"].get("template") != body["spec"].get("template"):
+            rollout.previous = max(rollout.previous, rollout.updated)
+            rollout.updated = 0
+            rollout.revision += 1
+        self._restart_countdown(kind.lower(), name)
+
+    def _wanted(self, kind: str, body: dict[str, Any]) -> int:
+        if kind == "DaemonSet":
+            return len(self.nodes)
+        return int(body["spec"].get("replicas", 1))
+
+    def _advance_rollout(self, kind: str, namespace: str, name: str) -> _Rollout:
+        """One step of the workload's controller per transition: observe the new
+        generation first (old pods still serving, none updated), then replace the pods."""
+        key = (kind, namespace, name)
+        rollout = self.rollouts[key]
+        body = self.applied[key]
+        if not self._ready(kind.lower(), name):
+            return rollout
+        if rollout.observed < rollout.generation:
+            rollout.observed = rollout.generation
+            self._restart_countdown(kind.lower(), name)
+            return rollout
+        wanted = self._wanted(kind, body)
+        if rollout.updated < wanted:
+            replaced = rollout.previous > 0
+            rollout.updated, rollout.previous = wanted, 0
+            self._replace_pods(kind, namespace, name, body, rollout)
+            if replaced:
+                for hook in self.on_pods_replaced:
+                    hook(name)
+        return rollout
+
+    def _replace_pods(
+        self, kind: str, namespace: str, name: str, body: dict[str, Any], rollout: _Rollout
+    ) -> None:
+        for key in [k for k, p in self.workload_pods.items() if _owner(p) == (kind, name)]:
+            del self.workload_pods[key]
+        template = body["spec"]["template"]
+        nodes = self.node_names()
+        for index in range(self._wanted(kind, body)):
+            pod_name = f"{name}-{rollout.revision}-{index}"
+            node = nodes[index % len(nodes)]
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": self._metadata(
+                    {
+                        "name": pod_name,
+                        "namespace": namespace,
+                        "labels": dict(template.get("metadata", {}).get("labels", {})),
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "apps/v1",
+                                "kind": kind,
+                                "name": name,
+                                "uid": body["metadata"].get("uid", name),
+                                "controller": True,
+                            }
+                        ],
+                    }
+                ),
+                "spec": {**copy.deepcopy(template.get("spec", {})), "nodeName": node},
+                "status": {"phase": "Running"},
+            }
+            self.workload_pods[(namespace, pod_name)] = pod
+
+    def _workload_pod_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """The kubelet's view of a driver pod: each container running (restarted and, with a
+        readinessProbe, not ready where it fails its health checks)."""
+        _, workload = _owner(pod) or ("", "")
+        statuses = []
+        for container in pod["spec"].get("containers", []):
+            health = self.unhealthy.get((workload, container["name"]))
+            status: dict[str, Any] = {
+                "name": container["name"],
+                "image": container.get("image", ""),
+                "imageID": "",
+                "ready": True,
+                "restartCount": 0,
+                "started": True,
+                "state": {"running": {"startedAt": TIMESTAMP}},
+            }
+            if health is not None:
+                status["restartCount"] = health.restarts
+                status["lastState"] = {
+                    "terminated": {
+                        "exitCode": health.last_exit_code,
+                        "reason": health.last_reason,
+                        "finishedAt": TIMESTAMP,
+                    }
+                }
+                if "readinessProbe" in container:
+                    status["ready"] = False
+            statuses.append(status)
+        ready = all(s["ready"] for s in statuses)
+        return {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": statuses,
+        }
+
+    def _ready_pods(self, kind: str, name: str) -> int:
+        return sum(
+            1
+            for pod in self.workload_pods.values()
+            if _owner(pod) == (kind, name)
+            and all(s["ready"] for s in self._workload_pod_status(pod)["containerStatuses"])
+        )
+
+    def workload(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        """The live object: the applied spec, generation and the controller's status, with
+        Go's omitempty applied to the status."""
+        key = (kind, namespace, name)
+        body = self.applied.get(key)
+        if body is None:
+            raise not_found(f"{kind.lower()}s", name)
+        rollout = self._advance_rollout(kind, namespace, name)
+        wanted = self._wanted(kind, body)
+        ready = self._ready_pods(kind, name) if rollout.updated else 0
+        # The previous template's pods keep serving until they are replaced.
+        serving = ready if rollout.updated else rollout.previous
+        metadata = copy.deepcopy(body["metadata"])
+        metadata["generation"] = rollout.generation
+        self._metadata(metadata)
+        status: dict[str, Any]
+        if kind == "DaemonSet":
+            status = _drop_empty(
+                {
+                    "observedGeneration": rollout.observed,
+                    "updatedNumberScheduled": rollout.updated,
+                    "numberAvailable": serving,
+                }
+            )
+            # Not omitempty in the API's Go types: always written.
+            status.update(
+                desiredNumberScheduled=wanted,
+                currentNumberScheduled=wanted,
+                numberMisscheduled=0,
+                numberReady=serving,
+            )
+        else:
+            status = _drop_empty(
+                {
+                    "observedGeneration": rollout.observed,
+                    "replicas": rollout.updated + rollout.previous,
+                    "updatedReplicas": rollout.updated,
+                    "readyReplicas": serving,
+                    "availableReplicas": serving,
+                    "currentRevision": f"{name}-{rollout.revision}" if rollout.updated else "",
+                    "updateRevision": f"{name}-{rollout.revision}",
+                }
+            )
+            if kind == "StatefulSet":
+                status.setdefault("replicas", 0)
+        return {**copy.deepcopy(body), "metadata": metadata, "status": status}
+
+    def delete_applied(self, kind: str, namespace: str | None, name: str) -> None:
+        if self.applied.pop((kind, namespace, name), None) is None:
+            raise not_found(f"{kind.lower()}s", name)
+        self.rollouts.pop((kind, namespace, name), None)
+        for key in [k for k, p in self.workload_pods.items() if _owner(p) == (kind, name)]:
+            del self.workload_pods[key]
+
+    def csi_node(self, name: str) -> dict[str, Any]:
+        """node-driver-registrar's record: the drivers whose node plugin runs on the node.
+        Before any registered, the kubelet writes `drivers: null`."""
+        if name not in self.node_names():
+            raise not_found("csinodes", name)
+        node_plugins = [
+            key for key in self.applied if key[0] == "DaemonSet" and key in self.rollouts
+        ]
+        registered = any(self.rollouts[key].updated for key in node_plugins)
+        drivers = (
+            [{"name": d, "nodeID": name, "topologyKeys": None} for d in self.csi_driver_names()]
+            if registered
+            else None
+        )
+        return {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "CSINode",
+            "metadata": {"name": name, "creationTimestamp": TIMESTAMP},
+            "spec": {"drivers": drivers},
+        }
+
+    # ------------------------------------------------------------------ scenario objects
+
+    def provision(self, claim: dict[str, Any]) -> None:
+        """external-provisioner + driver: CreateVolume for a Pending claim."""
+        metadata, spec = claim["metadata"], claim["spec"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        storage_class = self.storage_classes.get(spec.get("storageClassName") or "")
+        if storage_class is None or storage_class["provisioner"] not in self.csi_driver_names():
+            return
+        params = dict(storage_class.get("parameters") or {})
         deployment = fsx.DeploymentType(params.get("deploymentType", "SCRATCH_1"))
         throughput = params.get("perUnitStorageThroughput")
         if throughput is not None:
@@ -171,14 +487,14 @@ class FakeCluster:
                     name,
                     "ProvisioningFailed",
                     f"failed to provision volume with StorageClass "
-                    f'"{storage_class.metadata.name}": rpc error: code = InvalidArgument desc = '
-                    f"perUnitStorageThroughput {throughput} is not allowed for {deployment}: "
-                    f"expected one of {list(allowed)}",
+                    f'"{storage_class["metadata"]["name"]}": rpc error: code = InvalidArgument '
+                    f"desc = perUnitStorageThroughput {throughput} is not allowed for "
+                    f"{deployment}: expected one of {list(allowed)}",
                 )
                 return
-        requested = int(claim.spec.resources.requests["storage"].removesuffix("Gi"))
+        requested = int(spec["resources"]["requests"]["storage"].removesuffix("Gi"))
         capacity = fsx.capacity_rule(deployment).round_up(requested)
-        volume_name = f"pvc-{claim.metadata.uid}"
+        volume_name = f"pvc-{metadata['uid']}"
         tags = [{"Key": "CSIVolumeName", "Value": volume_name}]
         for pair in filter(None, params.get("extraTags", "").split(",")):
             key, _, value = pair.partition("=")
@@ -190,26 +506,28 @@ class FakeCluster:
             LustreConfiguration={"DeploymentType": deployment.value},
             Tags=tags,
         )["FileSystem"]
-        self.volumes[volume_name] = k8s.V1PersistentVolume(
-            metadata=k8s.V1ObjectMeta(name=volume_name),
-            spec=k8s.V1PersistentVolumeSpec(
-                capacity={"storage": f"{capacity}Gi"},
-                access_modes=claim.spec.access_modes,
-                persistent_volume_reclaim_policy=storage_class.reclaim_policy or "Delete",
-                storage_class_name=storage_class.metadata.name,
-                claim_ref=k8s.V1ObjectReference(namespace=namespace, name=name),
-                csi=k8s.V1CSIPersistentVolumeSource(
-                    driver=storage_class.provisioner,
-                    volume_handle=created["FileSystemId"],
-                    volume_attributes={
+        self.volumes[volume_name] = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": self._metadata({"name": volume_name}),
+            "spec": {
+                "capacity": {"storage": f"{capacity}Gi"},
+                "accessModes": spec.get("accessModes"),
+                "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
+                "storageClassName": storage_class["metadata"]["name"],
+                "claimRef": {"namespace": namespace, "name": name, "uid": metadata["uid"]},
+                "csi": {
+                    "driver": storage_class["provisioner"],
+                    "volumeHandle": created["FileSystemId"],
+                    "volumeAttributes": {
                         "dnsname": created["DNSName"],
                         "mountname": created["LustreConfiguration"].get("MountName", ""),
                     },
-                ),
-            ),
-            status=k8s.V1PersistentVolumeStatus(phase="Bound"),
-        )
-        claim.spec.volume_name = volume_name
+                },
+            },
+            "status": {"phase": "Bound"},
+        }
+        spec["volumeName"] = volume_name
         self.event(
             namespace,
             "PersistentVolumeClaim",
@@ -219,385 +537,460 @@ class FakeCluster:
             "Normal",
         )
 
-    def advance_claim(self, claim: Any) -> None:
-        if claim.status.phase != "Pending" or not self._ready("claim", claim.metadata.name):
+    def advance_claim(self, claim: dict[str, Any]) -> None:
+        if claim["status"].get("phase") != "Pending":
             return
-        if not claim.spec.volume_name:
+        if not self._ready("claim", claim["metadata"]["name"]):
+            return
+        if not claim["spec"].get("volumeName"):
             self.provision(claim)
-        volume = self.volumes.get(claim.spec.volume_name or "")
+        volume = self.volumes.get(claim["spec"].get("volumeName") or "")
         if volume is not None:
-            claim.status.phase = "Bound"
-            claim.status.capacity = dict(volume.spec.capacity)
-            volume.status = k8s.V1PersistentVolumeStatus(phase="Bound")
+            claim["status"] = {
+                "phase": "Bound",
+                "accessModes": claim["spec"].get("accessModes"),
+                "capacity": dict(volume["spec"]["capacity"]),
+            }
+            volume["status"] = {"phase": "Bound"}
 
-    def advance_pod(self, pod: Any) -> None:
-        key = ("pod", pod.metadata.name)
+    def advance_pod(self, pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        key = ("pod", name)
         if not self._ready(*key):
             return
-        script = self.pod_scripts.get(pod.metadata.name, PodScript())
-        container = pod.spec.containers[0].name
-        if pod.status.phase == "Pending":
-            pod.status.phase = "Running"
-            pod.status.container_statuses = [
-                k8s.V1ContainerStatus(
-                    name=container,
-                    ready=True,
-                    restart_count=0,
-                    image=pod.spec.containers[0].image,
-                    image_id="",
-                    state=k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()),
-                )
-            ]
+        script = self.pod_scripts.get(name, PodScript())
+        container = pod["spec"]["containers"][0]
+        phase = pod["status"].get("phase")
+        if phase == "Pending":
+            pod["status"] = {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": container["name"],
+                        "ready": True,
+                        "restartCount": 0,
+                        "image": container["image"],
+                        "imageID": "",
+                        "state": {"running": {"startedAt": TIMESTAMP}},
+                    }
+                ],
+            }
             self._countdowns[key] = self.reads_before_transition
-        elif pod.status.phase == "Running" and not script.exec_results:
-            pod.status.phase = "Succeeded" if script.exit_code == 0 else "Failed"
-            pod.status.container_statuses[0].state = k8s.V1ContainerState(
-                terminated=k8s.V1ContainerStateTerminated(
-                    exit_code=script.exit_code,
-                    reason="Completed" if script.exit_code == 0 else "Error",
-                )
-            )
+        elif phase == "Running" and not script.exec_results:
+            pod["status"]["phase"] = "Succeeded" if script.exit_code == 0 else "Failed"
+            pod["status"]["containerStatuses"][0]["ready"] = False
+            pod["status"]["containerStatuses"][0]["state"] = {
+                # exitCode is not omitempty in the API's Go types: a 0 is written.
+                "terminated": {
+                    "exitCode": script.exit_code,
+                    "reason": "Completed" if script.exit_code == 0 else "Error",
+                    "finishedAt": TIMESTAMP,
+                }
+            }
 
-    def resize(self, claim: Any, size: str) -> None:
+    def resize(self, claim: dict[str, Any], size: str) -> None:
         """external-resizer + driver: ControllerExpandVolume, then the PV's capacity."""
-        volume = self.volumes[claim.spec.volume_name]
-        fs_id = volume.spec.csi.volume_handle
+        volume = self.volumes[claim["spec"]["volumeName"]]
+        fs_id = volume["spec"]["csi"]["volumeHandle"]
         requested = int(size.removesuffix("Gi"))
         described = self.fsx.describe_file_systems(FileSystemIds=[fs_id])["FileSystems"][0]
         deployment = fsx.DeploymentType(described["LustreConfiguration"]["DeploymentType"])
         capacity = fsx.capacity_rule(deployment).round_up(requested)
         self.fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=capacity)
-        volume.spec.capacity = {"storage": f"{capacity}Gi"}
+        volume["spec"]["capacity"] = {"storage": f"{capacity}Gi"}
 
-    def delete_claim(self, namespace: str, name: str) -> None:
+    def delete_claim(self, namespace: str, name: str) -> dict[str, Any]:
         claim = self.claims.pop((namespace, name))
-        volume = self.volumes.get(claim.spec.volume_name or "")
-        if volume is not None and volume.spec.persistent_volume_reclaim_policy == "Delete":
+        volume = self.volumes.get(claim["spec"].get("volumeName") or "")
+        if volume is not None and volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete":
             # external-provisioner: DeleteVolume, then the PV goes.
-            self.fsx.delete_file_system(FileSystemId=volume.spec.csi.volume_handle)
-            del self.volumes[volume.metadata.name]
+            self.fsx.delete_file_system(FileSystemId=volume["spec"]["csi"]["volumeHandle"])
+            del self.volumes[volume["metadata"]["name"]]
         elif volume is not None:
-            volume.status = k8s.V1PersistentVolumeStatus(phase="Released")
+            volume["status"] = {"phase": "Released"}
+        return claim
 
 
-class _Api:
-    """One API group object. Methods are resolved by name so calls record uniformly."""
+def _owner(pod: dict[str, Any]) -> tuple[str, str] | None:
+    owners = pod["metadata"].get("ownerReferences") or []
+    return (owners[0]["kind"], owners[0]["name"]) if owners else None
 
-    def __init__(self, cluster: FakeCluster, group: str) -> None:
+
+def _matches(obj: dict[str, Any], label_selector: str | None) -> bool:
+    if not label_selector:
+        return True
+    labels = obj["metadata"].get("labels") or {}
+    wanted = dict(part.split("=", 1) for part in label_selector.split(","))
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _fields_match(event: dict[str, Any], field_selector: str | None) -> bool:
+    if not field_selector:
+        return True
+    wanted = dict(part.split("=", 1) for part in field_selector.split(","))
+    involved = event["involvedObject"]
+    return all(
+        involved.get(key.removeprefix("involvedObject.")) == value for key, value in wanted.items()
+    )
+
+
+def _list(kind: str, items: Iterable[dict[str, Any]], api_version: str = "v1") -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": f"{kind}List",
+        "metadata": {"resourceVersion": "1"},
+        "items": list(items),
+    }
+
+
+# /api/v1/... and /apis/GROUP/VERSION/...: [namespaces/NS/]RESOURCE[/NAME[/SUBRESOURCE]]
+_PATH: Final = re.compile(
+    r"^/(?:api/v1|apis/[^/]+/v1)"
+    r"(?:/namespaces/(?P<namespace>[^/]+)(?=/))?"
+    r"/(?P<resource>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[a-z]+))?$"
+)
+
+
+@dataclass
+class FakeResponse:
+    """What urllib3's pool manager returns, as far as the kubernetes client reads it."""
+
+    status: int
+    data: bytes
+    headers: dict[str, str]
+
+    @property
+    def reason(self) -> str:
+        return {200: "OK", 201: "Created", 404: "Not Found", 409: "Conflict"}.get(
+            self.status, "Error"
+        )
+
+    def release_conn(self) -> None:
+        """Nothing to release."""
+
+
+class FakeApiServer:
+    """The pool manager the real `RESTClientObject` sends its requests to: routes each by
+    method and path to the cluster and answers with the API server's JSON."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self._c = cluster
+
+    def clear(self) -> None:
+        """RESTClientObject.close() clears the pool."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        **_: Any,
+    ) -> FakeResponse:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self._c.requests.append((method, parts.path))
+        payload = json.loads(body) if body else None
+        content_type = (headers or {}).get("Content-Type", "")
+        try:
+            match = _PATH.match(parts.path)
+            if match is None:
+                raise HttpError(404, "NotFound", f"the server could not find {parts.path}")
+            answer = self._route(method, match.groupdict(), query, payload, content_type)
+        except HttpError as exc:
+            status = {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": exc.message,
+                "reason": exc.reason,
+                "code": exc.code,
+            }
+            return FakeResponse(exc.code, json.dumps(status).encode(), _JSON)
+        if isinstance(answer, str):
+            return FakeResponse(200, answer.encode(), {"content-type": "text/plain"})
+        return FakeResponse(201 if method == "POST" else 200, json.dumps(answer).encode(), _JSON)
+
+    def _route(
+        self,
+        method: str,
+        where: dict[str, str | None],
+        query: dict[str, str],
+        body: Any,
+        content_type: str,
+    ) -> Any:
+        c = self._c
+        namespace, resource, name, sub = (
+            where["namespace"],
+            str(where["resource"]),
+            where["name"],
+            where["sub"],
+        )
+        if resource == "namespaces" and name is None and namespace is None and method == "POST":
+            return self._create_namespace(body)
+        if method == "PATCH" and content_type == "application/apply-patch+yaml":
+            return self._apply(resource, namespace, str(name), body, query)
+        if resource == "namespaces" and method == "DELETE" and name in c.namespaces:
+            c.namespaces.pop(str(name))
+            return _STATUS_SUCCESS
+        if resource in APPLIED_RESOURCES and not (
+            resource == "storageclasses" and self._created(resource, name)
+        ):
+            kind = APPLIED_RESOURCES[resource]
+            if method == "DELETE" and name is not None:
+                c.delete_applied(kind, namespace, name)
+                return _STATUS_SUCCESS
+            if method == "GET" and name is not None:
+                if kind in WORKLOAD_KINDS:
+                    return c.workload(kind, str(namespace), name)
+                found = c.applied.get((kind, namespace, name))
+                if found is None:
+                    raise not_found(resource, name)
+                metadata = c._metadata({**found.get("metadata", {}), "name": name})
+                answer = {**found, "kind": kind, "metadata": metadata}
+                if kind == "CSIDriver":
+                    # The API server's defaults for a CSIDriver spec.
+                    answer["spec"] = {
+                        "attachRequired": True,
+                        "podInfoOnMount": False,
+                        "requiresRepublish": False,
+                        "storageCapacity": False,
+                        "fsGroupPolicy": "ReadWriteOnceWithFSType",
+                        "volumeLifecycleModes": ["Persistent"],
+                        **found.get("spec", {}),
+                    }
+                return answer
+        handler = getattr(self, f"_{method.lower()}_{resource}", None)
+        if handler is None:
+            raise HttpError(405, "MethodNotAllowed", f"{method} {resource} is not modelled")
+        args: dict[str, Any] = {"query": query}
+        if namespace is not None:
+            args["namespace"] = namespace
+        if name is not None:
+            args["name"] = name
+        if sub is not None:
+            args["sub"] = sub
+        if body is not None:
+            args["body"] = body
+        return handler(**args)
+
+    def _created(self, resource: str, name: str | None) -> bool:
+        """Whether a StorageClass request is about the scenarios' (created) classes."""
+        return name is None or name in self._c.storage_classes
+
+    def _apply(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
+        query: dict[str, str],
+    ) -> dict[str, Any]:
+        c = self._c
+        kind = APPLIED_RESOURCES[resource]
+        assert query.get("fieldManager") == "fsx-csi-harness" and query.get("force") == "true"
+        assert body["kind"] == kind and body["metadata"]["name"] == name
+        if kind in WORKLOAD_KINDS:
+            c.apply_workload(kind, str(namespace), name, body)
+        c.applied[(kind, namespace, name)] = body
+        return body
+
+    # ------------------------------------------------------------- nodes, drivers, events
+
+    def _get_nodes(self, query: dict[str, str]) -> dict[str, Any]:
+        return _list("Node", self._c.nodes)
+
+    def _get_csinodes(self, query: dict[str, str], name: str | None = None) -> dict[str, Any]:
+        if name is not None:
+            return self._c.csi_node(name)
+        return _list(
+            "CSINode", (self._c.csi_node(n) for n in self._c.node_names()), "storage.k8s.io/v1"
+        )
+
+    def _get_events(self, query: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
+        items = [
+            e
+            for e in self._c.events
+            if (namespace is None or e["metadata"]["namespace"] == namespace)
+            and _fields_match(e, query.get("fieldSelector"))
+        ]
+        return _list("Event", items)
+
+    # ------------------------------------------------------------- namespaces, classes
+
+    def _create_namespace(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if name in self._c.namespaces:
+            raise HttpError(409, "AlreadyExists", f'namespaces "{name}" already exists')
+        body["metadata"] = self._c._metadata(body["metadata"])
+        body["status"] = {"phase": "Active"}
+        self._c.namespaces[name] = body
+        return body
+
+    def _post_storageclasses(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if name in self._c.storage_classes:
+            raise HttpError(409, "AlreadyExists", f'storageclasses "{name}" already exists')
+        body["metadata"] = self._c._metadata(body["metadata"])
+        body.setdefault("reclaimPolicy", "Delete")
+        body.setdefault("volumeBindingMode", "Immediate")
+        self._c.storage_classes[name] = body
+        return body
+
+    def _get_storageclasses(self, query: dict[str, str], name: str | None = None) -> Any:
+        if name is not None:
+            if name not in self._c.storage_classes:
+                raise not_found("storageclasses", name)
+            return self._c.storage_classes[name]
+        items = self._c.storage_classes.values()
+        selector = query.get("labelSelector")
+        return _list("StorageClass", (s for s in items if _matches(s, selector)))
+
+    def _delete_storageclasses(self, query: dict[str, str], name: str) -> dict[str, Any]:
+        if self._c.storage_classes.pop(name, None) is None:
+            raise not_found("storageclasses", name)
+        # Deleted at once (no finalizer): the API server answers a Status, not the object.
+        return _STATUS_SUCCESS
+
+    # ------------------------------------------------------------- claims and volumes
+
+    def _post_persistentvolumeclaims(
+        self, query: dict[str, str], namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if (namespace, name) in self._c.claims:
+            raise HttpError(409, "AlreadyExists", f'persistentvolumeclaims "{name}" already exists')
+        body["metadata"] = self._c._metadata({**body["metadata"], "namespace": namespace})
+        body["status"] = {"phase": "Pending"}
+        self._c.claims[(namespace, name)] = body
+        return body
+
+    def _get_persistentvolumeclaims(
+        self, query: dict[str, str], namespace: str, name: str | None = None
+    ) -> dict[str, Any]:
+        if name is None:
+            items = [c for (ns, _), c in self._c.claims.items() if ns == namespace]
+            selector = query.get("labelSelector")
+            return _list("PersistentVolumeClaim", (c for c in items if _matches(c, selector)))
+        claim = self._c.claims.get((namespace, name))
+        if claim is None:
+            raise not_found("persistentvolumeclaims", name)
+        self._c.advance_claim(claim)
+        return claim
+
+    def _patch_persistentvolumeclaims(
+        self, query: dict[str, str], namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        claim = self._c.claims.get((namespace, name))
+        if claim is None:
+            raise not_found("persistentvolumeclaims", name)
+        size = body["spec"]["resources"]["requests"]["storage"]
+        claim["spec"]["resources"]["requests"] = {"storage": size}
+        self._c.resize(claim, size)
+        return claim
+
+    def _delete_persistentvolumeclaims(
+        self, query: dict[str, str], namespace: str, name: str
+    ) -> dict[str, Any]:
+        if (namespace, name) not in self._c.claims:
+            raise not_found("persistentvolumeclaims", name)
+        return self._c.delete_claim(namespace, name)
+
+    def _post_persistentvolumes(
+        self, query: dict[str, str], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if name in self._c.volumes:
+            raise HttpError(409, "AlreadyExists", f'persistentvolumes "{name}" already exists')
+        body["metadata"] = self._c._metadata(body["metadata"])
+        body["status"] = {"phase": "Available"}
+        self._c.volumes[name] = body
+        return body
+
+    def _get_persistentvolumes(self, query: dict[str, str], name: str | None = None) -> Any:
+        if name is None:
+            return _list("PersistentVolume", self._c.volumes.values())
+        if name not in self._c.volumes:
+            raise not_found("persistentvolumes", name)
+        return self._c.volumes[name]
+
+    def _delete_persistentvolumes(self, query: dict[str, str], name: str) -> dict[str, Any]:
+        if name not in self._c.volumes:
+            raise not_found("persistentvolumes", name)
+        return self._c.volumes.pop(name)
+
+    # ------------------------------------------------------------- pods and logs
+
+    def _post_pods(
+        self, query: dict[str, str], namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if (namespace, name) in self._c.pods:
+            raise HttpError(409, "AlreadyExists", f'pods "{name}" already exists')
+        body["metadata"] = self._c._metadata({**body["metadata"], "namespace": namespace})
+        terms = body["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]["nodeSelectorTerms"]
+        body["spec"]["nodeName"] = terms[0]["matchExpressions"][0]["values"][0]
+        body["status"] = {"phase": "Pending"}
+        self._c.pods[(namespace, name)] = body
+        return body
+
+    def _pod(self, namespace: str, name: str) -> dict[str, Any]:
+        pod = self._c.pods.get((namespace, name))
+        if pod is not None:
+            return pod
+        driver_pod = self._c.workload_pods.get((namespace, name))
+        if driver_pod is None:
+            raise not_found("pods", name)
+        return {**driver_pod, "status": self._c._workload_pod_status(driver_pod)}
+
+    def _get_pods(
+        self, query: dict[str, str], namespace: str, name: str | None = None, sub: str = ""
+    ) -> Any:
+        if name is None:
+            selector = query.get("labelSelector")
+            keys = [k for k in [*self._c.pods, *self._c.workload_pods] if k[0] == namespace]
+            pods = [self._pod(*key) for key in keys]
+            return _list("Pod", (p for p in pods if _matches(p, selector)))
+        pod = self._pod(namespace, name)
+        if sub == "log":
+            return self._c.pod_scripts.get(name, PodScript()).log
+        if (namespace, name) in self._c.pods:
+            self._c.advance_pod(pod)
+        return pod
+
+    def _delete_pods(self, query: dict[str, str], namespace: str, name: str) -> dict[str, Any]:
+        pod = self._c.pods.pop((namespace, name), None)
+        if pod is None:
+            raise not_found("pods", name)
+        return pod
+
+
+_JSON: Final = {"content-type": "application/json"}
+# What the API server answers a delete that took effect at once (no finalizer, no grace).
+_STATUS_SUCCESS: Final = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+
+
+class _Recording:
+    """A real kubernetes API object whose calls are recorded (and can be failed by
+    `before_call`) before they go over the fake wire."""
+
+    def __init__(self, cluster: FakeCluster, api: Any) -> None:
         self._cluster = cluster
-        self._group = group
+        self._api = api
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
-        handler = getattr(self._cluster_handlers, method, None)
-        if handler is None:
-            raise AttributeError(
-                f"the fake {self._group} API has no {method} (the harness "
-                "called a method this fake does not model)"
-            )
+        real = getattr(self._api, method)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self._cluster.calls.append((method, {"args": args, **kwargs}))
             if self._cluster.before_call is not None:
                 self._cluster.before_call(method, kwargs)
-            return handler(*args, **kwargs)
+            return real(*args, **kwargs)
 
         return call
-
-    @property
-    def _cluster_handlers(self) -> Any:
-        return _Handlers(self._cluster)
-
-
-class _Handlers:
-    def __init__(self, cluster: FakeCluster) -> None:
-        self.c = cluster
-
-    # ---------------------------------------------------------------- server-side apply
-
-    def _apply(
-        self,
-        kind: str,
-        body: dict[str, Any],
-        name: str,
-        namespace: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        assert kwargs["_content_type"] == "application/apply-patch+yaml"
-        assert kwargs["field_manager"] == "fsx-csi-harness" and kwargs["force"] is True
-        assert body["kind"] == kind and body["metadata"]["name"] == name
-        self.c.applied[(kind, namespace, name)] = body
-        if kind == "DaemonSet":
-            self.c.driver_registered = True
-        return body
-
-    def __getattr__(self, method: str) -> Any:
-        apply_kinds = {
-            "patch_namespace": "Namespace",
-            "patch_namespaced_service_account": "ServiceAccount",
-            "patch_namespaced_config_map": "ConfigMap",
-            "patch_namespaced_secret": "Secret",
-            "patch_namespaced_service": "Service",
-            "patch_cluster_role": "ClusterRole",
-            "patch_cluster_role_binding": "ClusterRoleBinding",
-            "patch_namespaced_role": "Role",
-            "patch_namespaced_role_binding": "RoleBinding",
-            "patch_csi_driver": "CSIDriver",
-            "patch_namespaced_deployment": "Deployment",
-            "patch_namespaced_stateful_set": "StatefulSet",
-            "patch_namespaced_daemon_set": "DaemonSet",
-            "patch_namespaced_pod_disruption_budget": "PodDisruptionBudget",
-        }
-        if method in apply_kinds:
-            kind = apply_kinds[method]
-            return lambda body, name, namespace=None, **kw: self._apply(
-                kind, body, name, namespace, **kw
-            )
-        if method.startswith("delete_") and method.removeprefix("delete_") in {
-            m.removeprefix("patch_") for m in apply_kinds
-        }:
-            return self._delete_applied
-        raise AttributeError(method)
-
-    def _delete_applied(self, name: str, namespace: str | None = None, **_: Any) -> None:
-        for key in list(self.c.applied):
-            if key[2] == name and key[1] == namespace:
-                del self.c.applied[key]
-                return
-        raise not_found("object", name)
-
-    # ---------------------------------------------------------------- nodes, drivers
-
-    def list_node(self, **_: Any) -> Any:
-        return k8s.V1NodeList(items=list(self.c.nodes))
-
-    def read_csi_node(self, name: str) -> Any:
-        # The node plugins register the drivers the cluster has, once a DaemonSet is applied.
-        drivers = (
-            [k8s.V1CSINodeDriver(name=d, node_id=name) for d in self.c.csi_driver_names()]
-            if self.c.driver_registered
-            else []
-        )
-        return k8s.V1CSINode(
-            metadata=k8s.V1ObjectMeta(name=name), spec=k8s.V1CSINodeSpec(drivers=drivers)
-        )
-
-    def list_csi_node(self, **_: Any) -> Any:
-        return k8s.V1CSINodeList(items=[self.read_csi_node(n.metadata.name) for n in self.c.nodes])
-
-    def read_csi_driver(self, name: str) -> Any:
-        body = self.c.applied.get(("CSIDriver", None, name))
-        if body is None:
-            raise not_found("csidrivers", name)
-        labels = body.get("metadata", {}).get("labels")
-        return k8s.V1CSIDriver(
-            metadata=k8s.V1ObjectMeta(name=name, labels=labels), spec=k8s.V1CSIDriverSpec()
-        )
-
-    def read_namespaced_deployment(self, name: str, namespace: str) -> Any:
-        body = self.c.applied.get(("Deployment", namespace, name))
-        if body is None:
-            raise not_found("deployments", name)
-        replicas = body["spec"].get("replicas", 1)
-        ready = self.c._ready("deployment", name)
-        return k8s.V1Deployment(
-            # Generation 2 is observed when the rollout is done: the probe must wait for it.
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, generation=2),
-            spec=k8s.V1DeploymentSpec(
-                replicas=replicas,
-                selector=k8s.V1LabelSelector(match_labels=body["spec"]["selector"]["matchLabels"]),
-                template=k8s.V1PodTemplateSpec(),
-            ),
-            status=k8s.V1DeploymentStatus(
-                available_replicas=replicas,
-                updated_replicas=replicas if ready else 0,
-                observed_generation=2 if ready else 1,
-            ),
-        )
-
-    def read_namespaced_stateful_set(self, name: str, namespace: str) -> Any:
-        body = self.c.applied.get(("StatefulSet", namespace, name))
-        if body is None:
-            raise not_found("statefulsets", name)
-        replicas = body["spec"].get("replicas", 1)
-        ready = self.c._ready("statefulset", name)
-        return k8s.V1StatefulSet(
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
-            spec=k8s.V1StatefulSetSpec(
-                replicas=replicas,
-                service_name=body["spec"].get("serviceName"),
-                selector=k8s.V1LabelSelector(match_labels=body["spec"]["selector"]["matchLabels"]),
-                template=k8s.V1PodTemplateSpec(),
-            ),
-            status=k8s.V1StatefulSetStatus(
-                replicas=replicas, ready_replicas=replicas if ready else 0
-            ),
-        )
-
-    def read_namespaced_daemon_set(self, name: str, namespace: str) -> Any:
-        body = self.c.applied.get(("DaemonSet", namespace, name))
-        if body is None:
-            raise not_found("daemonsets", name)
-        ready = len(self.c.nodes) if self.c._ready("daemonset", name) else 0
-        return k8s.V1DaemonSet(
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
-            spec=k8s.V1DaemonSetSpec(
-                selector=k8s.V1LabelSelector(match_labels=body["spec"]["selector"]["matchLabels"]),
-                template=k8s.V1PodTemplateSpec(),
-            ),
-            status=k8s.V1DaemonSetStatus(
-                desired_number_scheduled=len(self.c.nodes),
-                number_ready=ready,
-                current_number_scheduled=len(self.c.nodes),
-                number_misscheduled=0,
-            ),
-        )
-
-    # ---------------------------------------------------------------- namespaces, classes
-
-    def create_namespace(self, body: Any) -> Any:
-        if body.metadata.name in self.c.namespaces:
-            raise ApiException(status=409, reason="AlreadyExists")
-        self.c.namespaces[body.metadata.name] = body
-        return body
-
-    def delete_namespace(self, name: str, **_: Any) -> None:
-        created = self.c.namespaces.pop(name, None)
-        applied = self.c.applied.pop(("Namespace", None, name), None)
-        if created is None and applied is None:
-            raise not_found("namespaces", name)
-
-    def create_storage_class(self, body: Any) -> Any:
-        self.c.storage_classes[body.metadata.name] = body
-        return body
-
-    def delete_storage_class(self, name: str, **_: Any) -> None:
-        if self.c.storage_classes.pop(name, None) is None:
-            raise not_found("storageclasses", name)
-
-    def list_storage_class(self, label_selector: str | None = None, **_: Any) -> Any:
-        return k8s.V1StorageClassList(
-            items=_select(self.c.storage_classes.values(), label_selector)
-        )
-
-    # ---------------------------------------------------------------- claims and volumes
-
-    def create_namespaced_persistent_volume_claim(self, namespace: str, body: Any) -> Any:
-        body.metadata.uid = str(uuid.uuid4())
-        body.metadata.namespace = namespace
-        body.status = k8s.V1PersistentVolumeClaimStatus(phase="Pending")
-        self.c.claims[(namespace, body.metadata.name)] = body
-        return body
-
-    def read_namespaced_persistent_volume_claim(self, name: str, namespace: str) -> Any:
-        claim = self.c.claims.get((namespace, name))
-        if claim is None:
-            raise not_found("persistentvolumeclaims", name)
-        self.c.advance_claim(claim)
-        return claim
-
-    def patch_namespaced_persistent_volume_claim(self, name: str, namespace: str, body: Any) -> Any:
-        claim = self.c.claims[(namespace, name)]
-        size = body["spec"]["resources"]["requests"]["storage"]
-        claim.spec.resources.requests = {"storage": size}
-        self.c.resize(claim, size)
-        return claim
-
-    def delete_namespaced_persistent_volume_claim(
-        self, name: str, namespace: str, **_: Any
-    ) -> None:
-        if (namespace, name) not in self.c.claims:
-            raise not_found("persistentvolumeclaims", name)
-        self.c.delete_claim(namespace, name)
-
-    def list_namespaced_persistent_volume_claim(
-        self, namespace: str, label_selector: str | None = None, **_: Any
-    ) -> Any:
-        items = [c for (ns, _), c in self.c.claims.items() if ns == namespace]
-        return k8s.V1PersistentVolumeClaimList(items=_select(items, label_selector))
-
-    def create_persistent_volume(self, body: Any) -> Any:
-        body.status = k8s.V1PersistentVolumeStatus(phase="Available")
-        self.c.volumes[body.metadata.name] = body
-        return body
-
-    def read_persistent_volume(self, name: str) -> Any:
-        if name not in self.c.volumes:
-            raise not_found("persistentvolumes", name)
-        return self.c.volumes[name]
-
-    def delete_persistent_volume(self, name: str, **_: Any) -> None:
-        if self.c.volumes.pop(name, None) is None:
-            raise not_found("persistentvolumes", name)
-
-    def list_persistent_volume(self, **_: Any) -> Any:
-        return k8s.V1PersistentVolumeList(items=list(self.c.volumes.values()))
-
-    # ---------------------------------------------------------------- pods, events, logs
-
-    def create_namespaced_pod(self, namespace: str, body: Any) -> Any:
-        body.metadata.namespace = namespace
-        terms = body.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
-        body.spec.node_name = terms.node_selector_terms[0].match_expressions[0].values[0]
-        body.status = k8s.V1PodStatus(phase="Pending")
-        self.c.pods[(namespace, body.metadata.name)] = body
-        return body
-
-    def read_namespaced_pod(self, name: str, namespace: str) -> Any:
-        pod = self.c.pods.get((namespace, name))
-        if pod is None:
-            raise not_found("pods", name)
-        self.c.advance_pod(pod)
-        return pod
-
-    def delete_namespaced_pod(self, name: str, namespace: str, **_: Any) -> None:
-        if self.c.pods.pop((namespace, name), None) is None:
-            raise not_found("pods", name)
-
-    def list_namespaced_pod(
-        self,
-        namespace: str,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        **_: Any,
-    ) -> Any:
-        items = [p for (ns, _), p in self.c.pods.items() if ns == namespace]
-        return k8s.V1PodList(items=_select(items, label_selector))
-
-    def read_namespaced_pod_log(
-        self,
-        name: str,
-        namespace: str,
-        container: str | None = None,
-        tail_lines: int | None = None,
-        **_: Any,
-    ) -> str:
-        if (namespace, name) not in self.c.pods:
-            raise not_found("pods", name)
-        return self.c.pod_scripts.get(name, PodScript()).log
-
-    def list_namespaced_event(
-        self, namespace: str, field_selector: str | None = None, **_: Any
-    ) -> Any:
-        wanted = (
-            dict(part.split("=", 1) for part in field_selector.split(",")) if field_selector else {}
-        )
-        items = [
-            e
-            for e in self.c.events
-            if e.metadata.namespace == namespace
-            and wanted.get("involvedObject.kind", e.involved_object.kind) == e.involved_object.kind
-            and wanted.get("involvedObject.name", e.involved_object.name) == e.involved_object.name
-        ]
-        return k8s.CoreV1EventList(items=items)
-
-
-def _select(items: Any, label_selector: str | None) -> list[Any]:
-    if not label_selector:
-        return list(items)
-    wanted = dict(part.split("=", 1) for part in label_selector.split(","))
-    return [
-        i for i in items if all((i.metadata.labels or {}).get(k) == v for k, v in wanted.items())
-    ]
 
 
 class FakeExec:

@@ -12,6 +12,7 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 
 from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.wire import delete as delete_call
 from e2e.platforms.manifests import Manifest, ref
 from e2e.progress import Progress
 from e2e.results import StepError
@@ -93,7 +94,7 @@ def delete_manifests(
     for manifest in reversed(objects):
         delete, kwargs = _method(clients, manifest, "delete")
         try:
-            delete(**kwargs)
+            delete_call(delete, **kwargs)
         except ApiException as exc:
             if exc.status != 404:
                 problems.append(f"{ref(manifest)}: HTTP {exc.status} {api_message(exc)}")

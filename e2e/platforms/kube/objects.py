@@ -38,8 +38,6 @@ class KubeRunSettings:
     provision_timeout_s: float = 300.0
     # Added to each pod's own timeout: scheduling, image pull and mount on a real cluster.
     pod_start_allowance_s: float = 120.0
-    # With fewer nodes than a scenario wants: share nodes (k3s: one node) or skip the scenario.
-    share_nodes: bool = False
     file_system_delete_timeout_s: float = 600.0
     # Where failure messages read the driver's logs: pods by (namespace, label selector), and
     # which containers (None: every container of the pod).

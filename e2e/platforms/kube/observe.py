@@ -49,9 +49,24 @@ def describe_pod(pod: Any) -> str:
             )
         elif state and state.running:
             parts.append(f"{container.name} running{'' if container.ready else ' (not ready)'}")
+        restarts = _restarts(container)
+        if restarts:
+            parts.append(restarts)
     if pod.spec and pod.spec.node_name:
         parts.append(f"on {pod.spec.node_name}")
     return ", ".join(parts)
+
+
+def _restarts(container: Any) -> str:
+    """How often the kubelet restarted a container and why it last ended (a liveness probe
+    that fails, a crash): a pod that looks Running may be in CrashLoopBackOff."""
+    if not container.restart_count:
+        return ""
+    text = f"{container.name} restarted {container.restart_count} times"
+    last = container.last_state.terminated if container.last_state else None
+    if last is not None:
+        text += f", last ended {last.reason or 'without a reason'} (exit code {last.exit_code})"
+    return text
 
 
 def pod_logs(

@@ -269,8 +269,6 @@ def deploy_emulated_driver(
     result: RunResult,
     timings: dict[str, str],
     diagnostics: list[str],
-    *,
-    share_nodes: bool = False,
 ) -> KubeRunSettings:
     """Deploy the driver and the FSx emulator on a throw-away cluster (kind, k3s) whose nodes
     already hold `image`, and return the settings to run the scenarios with. `diagnostics`
@@ -296,7 +294,6 @@ def deploy_emulated_driver(
         pod_image_pull_policy="Never",
         provision_timeout_s=options.provision_timeout_s,
         pod_start_allowance_s=60.0,
-        share_nodes=share_nodes,
         file_system_delete_timeout_s=options.provision_timeout_s,
         **plan.run_settings(),
     )

@@ -19,6 +19,7 @@ from e2e.platforms.kube.observe import (
     pod_logs,
     tail,
 )
+from e2e.platforms.kube.wire import count, field, items, read_json
 from e2e.platforms.manifests import CONTROLLER_DEPLOYMENT, DRIVER_NAME, NODE_DAEMONSET, ObjectRef
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import StepError
@@ -32,67 +33,89 @@ def _pods_summary(clients: KubeClients, namespace: str, selector: Mapping[str, s
     return "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in pods)
 
 
-def _generation_lag(workload: Any) -> str | None:
-    """How far the workload's controller is behind its spec (kubectl rollout status' first
-    test): right after an apply over an older version, the old pods still count as ready."""
-    generation = workload.metadata.generation if workload.metadata else None
-    observed = workload.status.observed_generation if workload.status else None
-    if generation is not None and observed is not None and observed < generation:
-        return f"controller saw generation {observed} of {generation}"
-    return None
+def rollout_status(kind: str, workload: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether a workload (its JSON, as the API server sent it) is rolled out, judged as
+    `kubectl rollout status` judges it, and the state in words. Missing fields are zero, as
+    in the API's Go types: right after an apply that changed the pod template, a Deployment
+    reads `observedGeneration == generation` with no `updatedReplicas` while the old pods
+    are still available; that is not rolled out."""
+    generation = count(workload, "metadata", "generation")
+    observed = count(workload, "status", "observedGeneration")
+    if (kind == "StatefulSet" and observed == 0) or generation > observed:
+        return (
+            False,
+            f"{_counts(kind, workload)}, controller saw generation {observed} of {generation}",
+        )
+    strategy = field(workload, "spec", "updateStrategy", "type") or "RollingUpdate"
+    if kind == "DaemonSet":
+        desired = count(workload, "status", "desiredNumberScheduled")
+        updated = count(workload, "status", "updatedNumberScheduled")
+        available = count(workload, "status", "numberAvailable")
+        words = f"{available}/{desired} available, {updated}/{desired} updated"
+        if strategy != "RollingUpdate":
+            return True, f"{words} (update strategy {strategy}: not tracked)"
+        return updated >= desired and available >= desired, words
+    wanted_field = field(workload, "spec", "replicas")
+    wanted = int(wanted_field) if isinstance(wanted_field, int) else 1
+    replicas = count(workload, "status", "replicas")
+    updated = count(workload, "status", "updatedReplicas")
+    if kind == "StatefulSet":
+        ready = count(workload, "status", "readyReplicas")
+        words = f"{ready}/{wanted} ready, {updated}/{wanted} updated"
+        if strategy != "RollingUpdate":
+            return True, f"{words} (update strategy {strategy}: not tracked)"
+        if ready < wanted:
+            return False, words
+        partition = count(workload, "spec", "updateStrategy", "rollingUpdate", "partition")
+        if partition:
+            return updated >= wanted - partition, words
+        current = field(workload, "status", "currentRevision")
+        revision = field(workload, "status", "updateRevision")
+        if current != revision:
+            return False, f"{words}, pods moving from revision {current} to {revision}"
+        return True, words
+    available = count(workload, "status", "availableReplicas")
+    words = f"{available}/{wanted} available, {updated}/{wanted} updated"
+    for condition in items(workload, "status", "conditions"):
+        if condition.get("reason") == "ProgressDeadlineExceeded":
+            raise StepError(
+                f"Deployment {field(workload, 'metadata', 'name')} exceeded its progress "
+                f"deadline ({words}): {condition.get('message')}"
+            )
+    if updated < wanted:
+        return False, words
+    if replicas > updated:
+        return False, f"{words}, {replicas - updated} old replicas pending termination"
+    return available >= updated, words
 
 
-def _replicated_probe(
-    clients: KubeClients, namespace: str, read: Callable[[], Any], count: str
+def _counts(kind: str, workload: Mapping[str, Any]) -> str:
+    if kind == "DaemonSet":
+        desired = count(workload, "status", "desiredNumberScheduled")
+        return f"{count(workload, 'status', 'numberAvailable')}/{desired} available"
+    wanted = field(workload, "spec", "replicas")
+    wanted = wanted if isinstance(wanted, int) else 1
+    counted = "readyReplicas" if kind == "StatefulSet" else "availableReplicas"
+    return f"{count(workload, 'status', counted)}/{wanted} {counted.removesuffix('Replicas')}"
+
+
+_READS: Final = {
+    "Deployment": "read_namespaced_deployment",
+    "StatefulSet": "read_namespaced_stateful_set",
+    "DaemonSet": "read_namespaced_daemon_set",
+}
+
+
+def _workload_probe(
+    clients: KubeClients, kind: str, namespace: str, name: str
 ) -> Callable[[], Probe]:
-    """Rolled out, with enough pods `count` (a status field: available or ready replicas)."""
-    word = count.removesuffix("_replicas")
-
     def probe() -> Probe:
-        workload = read()
-        wanted = workload.spec.replicas if workload.spec.replicas is not None else 1
-        status = workload.status
-        counted = (getattr(status, count) or 0) if status else 0
-        updated = status.updated_replicas if status else None
-        lag = _generation_lag(workload)
-        rolled_out = lag is None and (updated is None or updated >= wanted)
-        if rolled_out and counted >= wanted:
-            return Probe(True, f"{counted}/{wanted} {word}")
-        pods = _pods_summary(clients, namespace, workload.spec.selector.match_labels)
-        progress = f"{counted}/{wanted} {word}, {updated or 0}/{wanted} updated"
-        return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
-
-    return probe
-
-
-def _deployment_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
-    def read() -> Any:
-        return clients.apps.read_namespaced_deployment(name, namespace)
-
-    return _replicated_probe(clients, namespace, read, "available_replicas")
-
-
-def _stateful_set_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
-    def read() -> Any:
-        return clients.apps.read_namespaced_stateful_set(name, namespace)
-
-    return _replicated_probe(clients, namespace, read, "ready_replicas")
-
-
-def _daemonset_probe(clients: KubeClients, namespace: str, name: str) -> Callable[[], Probe]:
-    def probe() -> Probe:
-        daemonset = clients.apps.read_namespaced_daemon_set(name, namespace)
-        status = daemonset.status
-        desired = status.desired_number_scheduled if status else 0
-        ready = (status.number_ready or 0) if status else 0
-        updated = status.updated_number_scheduled if status else None
-        lag = _generation_lag(daemonset)
-        rolled_out = lag is None and (updated is None or updated >= desired)
-        if desired and rolled_out and ready >= desired:
-            return Probe(True, f"{ready}/{desired} ready")
-        pods = _pods_summary(clients, namespace, daemonset.spec.selector.match_labels)
-        progress = f"{ready}/{desired} ready, {updated or 0}/{desired} updated"
-        return Probe(False, f"{progress}{f', {lag}' if lag else ''}; pods: {pods}")
+        workload = read_json(getattr(clients.apps, _READS[kind]), name, namespace)
+        done, words = rollout_status(kind, workload)
+        if done:
+            return Probe(True, words)
+        selector = field(workload, "spec", "selector", "matchLabels") or {}
+        return Probe(False, f"{words}; pods: {_pods_summary(clients, namespace, selector)}")
 
     return probe
 
@@ -117,13 +140,14 @@ def _registration_probe(
         missing = []
         for node in nodes:
             try:
-                csi_node = clients.storage.read_csi_node(node)
+                # Raw JSON: a CSINode without drivers reads `"drivers": null`.
+                csi_node = read_json(clients.storage.read_csi_node, node)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
                 missing.append(f"{node} (no CSINode)")
                 continue
-            drivers = [d.name for d in (csi_node.spec.drivers or [])]
+            drivers = [d.get("name") for d in items(csi_node, "spec", "drivers")]
             if driver_name not in drivers:
                 missing.append(f"{node} (drivers: {drivers or 'none'})")
         if missing:
@@ -133,10 +157,10 @@ def _registration_probe(
     return probe
 
 
-_WORKLOAD_PROBES: Final = {
-    "Deployment": (_deployment_probe, "to be available"),
-    "StatefulSet": (_stateful_set_probe, "to be ready"),
-    "DaemonSet": (_daemonset_probe, "to be ready on every node"),
+_GOALS: Final = {
+    "Deployment": "to be available",
+    "StatefulSet": "to be ready",
+    "DaemonSet": "to be ready on every node",
 }
 
 
@@ -175,11 +199,9 @@ def wait_workloads_ready(
         (f"CSIDriver {driver_name} to exist", _csi_driver_probe(clients, driver_name), None)
     ]
     for workload in workloads:
-        make_probe, goal = _WORKLOAD_PROBES[workload.kind]
         namespace = workload.namespace or "default"
-        waits.append(
-            (f"{workload} {goal}", make_probe(clients, namespace, workload.name), workload)
-        )
+        probe = _workload_probe(clients, workload.kind, namespace, workload.name)
+        waits.append((f"{workload} {_GOALS[workload.kind]}", probe, workload))
     node_plugin = next((w for w in workloads if w.kind == "DaemonSet"), None)
     waits.append(
         (
@@ -212,13 +234,12 @@ def wait_workloads_ready(
 def _workload_logs(clients: KubeClients, workload: ObjectRef) -> str:
     """The last log lines of every container of the workload's pods."""
     namespace = workload.namespace or "default"
-    read = {
-        "Deployment": clients.apps.read_namespaced_deployment,
-        "StatefulSet": clients.apps.read_namespaced_stateful_set,
-        "DaemonSet": clients.apps.read_namespaced_daemon_set,
-    }[workload.kind]
+    read = getattr(clients.apps, _READS[workload.kind])
     try:
-        selector = read(workload.name, namespace).spec.selector.match_labels or {}
+        selector = field(
+            read_json(read, workload.name, namespace), "spec", "selector", "matchLabels"
+        )
+        selector = selector or {}
         label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
         pods = clients.core.list_namespaced_pod(namespace, label_selector=label_selector).items
     except ApiException as exc:

@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from e2e import leaks
 from e2e.platforms.kube.clients import KubeClients
 from e2e.platforms.kube.objects import KubeRunSettings
+from e2e.platforms.kube.wire import delete
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import StepFailed
 from e2e.scenarios import Scenario
@@ -53,7 +54,9 @@ class ScenarioRemoval:
     def delete_pod(self, name: str) -> None:
         namespace = self._settings.namespace
         try:
-            self._clients.core.delete_namespaced_pod(name, namespace, grace_period_seconds=1)
+            delete(
+                self._clients.core.delete_namespaced_pod, name, namespace, grace_period_seconds=1
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -68,10 +71,14 @@ class ScenarioRemoval:
     def delete_claim(self, name: str, scenario: Scenario) -> None:
         namespace = self._settings.namespace
         volume: str | None = None
+        fs_id: str | None = None
         try:
             claim = self._clients.core.read_namespaced_persistent_volume_claim(name, namespace)
             volume = claim.spec.volume_name
-            self._clients.core.delete_namespaced_persistent_volume_claim(name, namespace)
+            # Before the delete: with reclaim Delete, the provisioner removes the PV together
+            # with the volume, and the file system's id would be gone with it.
+            fs_id = self._volume_handle(volume) if volume else None
+            delete(self._clients.core.delete_namespaced_persistent_volume_claim, name, namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -86,11 +93,10 @@ class ScenarioRemoval:
             return
         if reclaim == "Retain":
             # The harness removes what the Retain policy keeps: the PV and its file system.
-            fs_id = self._clients.core.read_persistent_volume(volume).spec.csi.volume_handle
             self.delete_volume(volume)
-            self.delete_file_system(fs_id)
+            if fs_id:
+                self.delete_file_system(fs_id)
             return
-        fs_id = self._volume_handle(volume)
         self.wait_gone(
             f"PersistentVolume {volume}",
             lambda: self._clients.core.read_persistent_volume(volume),
@@ -119,7 +125,7 @@ class ScenarioRemoval:
 
     def delete_volume(self, name: str) -> None:
         try:
-            self._clients.core.delete_persistent_volume(name)
+            delete(self._clients.core.delete_persistent_volume, name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -139,7 +145,7 @@ class ScenarioRemoval:
 
     def delete_storage_class(self, name: str) -> None:
         try:
-            self._clients.storage.delete_storage_class(name)
+            delete(self._clients.storage.delete_storage_class, name)
         except ApiException as exc:
             if exc.status != 404:
                 raise

@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from e2e import leaks
 from e2e.platforms.kube.clients import KubeClients, api_message
 from e2e.platforms.kube.objects import KubeRunSettings
+from e2e.platforms.kube.wire import delete
 from e2e.platforms.manifests import RUN_ID_LABEL, kube_name
 from e2e.results import LeakedResource
 
@@ -42,41 +43,73 @@ def sweep_run(
                 )
         found.append(LeakedResource(kind, name, detail, removed))
 
-    for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
-        name = pod.metadata.name
-        remove(
-            "Pod",
-            f"{namespace}/{name}",
-            partial(core.delete_namespaced_pod, name, namespace, grace_period_seconds=0),
-        )
-    for claim in core.list_namespaced_persistent_volume_claim(
-        namespace, label_selector=selector
-    ).items:
-        name = claim.metadata.name
-        if claim.spec.volume_name:
-            bound_volumes.add(claim.spec.volume_name)
-        remove(
-            "PersistentVolumeClaim",
-            f"{namespace}/{name}",
-            partial(core.delete_namespaced_persistent_volume_claim, name, namespace),
-        )
-    for volume in core.list_persistent_volume().items:
-        name = volume.metadata.name
-        labelled = (volume.metadata.labels or {}).get(RUN_ID_LABEL) == kube_name(settings.run_id)
-        claim_ref = volume.spec.claim_ref
-        ours = (
-            labelled
-            or name in bound_volumes
-            or (claim_ref is not None and claim_ref.namespace == namespace)
-        )
-        if ours:
-            remove("PersistentVolume", name, partial(core.delete_persistent_volume, name))
-    for storage_class in storage.list_storage_class(label_selector=selector).items:
-        name = storage_class.metadata.name
-        remove("StorageClass", name, partial(storage.delete_storage_class, name))
-    found += guard.sweep(settings.run_id, settings.file_system_delete_timeout_s)
+    def pods() -> None:
+        for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
+            name = pod.metadata.name
+            remove(
+                "Pod",
+                f"{namespace}/{name}",
+                partial(
+                    delete, core.delete_namespaced_pod, name, namespace, grace_period_seconds=0
+                ),
+            )
+
+    def claims() -> None:
+        listed = core.list_namespaced_persistent_volume_claim(namespace, label_selector=selector)
+        for claim in listed.items:
+            name = claim.metadata.name
+            if claim.spec.volume_name:
+                bound_volumes.add(claim.spec.volume_name)
+            remove(
+                "PersistentVolumeClaim",
+                f"{namespace}/{name}",
+                partial(delete, core.delete_namespaced_persistent_volume_claim, name, namespace),
+            )
+
+    def volumes() -> None:
+        for volume in core.list_persistent_volume().items:
+            name = volume.metadata.name
+            labels = volume.metadata.labels or {}
+            claim_ref = volume.spec.claim_ref
+            ours = (
+                labels.get(RUN_ID_LABEL) == kube_name(settings.run_id)
+                or name in bound_volumes
+                or (claim_ref is not None and claim_ref.namespace == namespace)
+            )
+            if ours:
+                remove(
+                    "PersistentVolume", name, partial(delete, core.delete_persistent_volume, name)
+                )
+
+    def storage_classes() -> None:
+        for storage_class in storage.list_storage_class(label_selector=selector).items:
+            name = storage_class.metadata.name
+            remove("StorageClass", name, partial(delete, storage.delete_storage_class, name))
+
+    def file_systems() -> None:
+        found.extend(guard.sweep(settings.run_id, settings.file_system_delete_timeout_s))
+
+    # Each part on its own: an FSx endpoint that went away must not keep the namespace.
+    for what, part in (
+        ("pods", pods),
+        ("claims", claims),
+        ("persistent volumes", volumes),
+        ("storage classes", storage_classes),
+        ("file systems tagged with the run id", file_systems),
+    ):
+        try:
+            part()
+        except Exception as exc:  # noqa: BLE001 - reported as a leak the sweep could not check
+            reason = (
+                f"HTTP {exc.status} {api_message(exc)}"
+                if isinstance(exc, ApiException)
+                else (f"{type(exc).__name__}: {exc}")
+            )
+            found.append(
+                LeakedResource("sweep", what, f"could not be listed or removed: {reason}", False)
+            )
     try:
-        core.delete_namespace(namespace)
+        delete(core.delete_namespace, namespace)
     except ApiException as exc:
         if exc.status != 404:
             found.append(

@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--region", default="us-east-1", help="AWS region (default: us-east-1)")
     parser.add_argument(
-        "--keep-cluster", action="store_true", help="kind/k3s: keep the cluster after the run"
+        "--keep-cluster",
+        action="store_true",
+        help="kind/k3s: keep the cluster; cluster: keep the deployed driver (a rerun reuses it)",
     )
     parser.add_argument(
         "--report-dir", type=Path, default=None, metavar="DIR",

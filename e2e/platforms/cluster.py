@@ -225,6 +225,7 @@ class ClusterPlatform:
             deploy_planned_driver,
             new_run_result,
             plan_driver,
+            record_interrupted,
             record_setup_failure,
             refuse_foreign_csi_driver,
             run_scenarios,
@@ -235,6 +236,7 @@ class ClusterPlatform:
 
         runner = self._commands(progress)
         result = new_run_result(options, self.name)
+        started = progress.clock()
         timings: dict[str, str] = {}
         real = self.real_aws(options)
         aws = load_aws_settings(options.aws_settings) if options.aws_settings is not None else None
@@ -264,6 +266,7 @@ class ClusterPlatform:
                         options.settings.get("image"),
                         None,
                         options.run_id,
+                        options.creation_delay_s,
                     )
                     if user is not None:
                         refuse_foreign_csi_driver(
@@ -329,6 +332,9 @@ class ClusterPlatform:
             record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
+        except KeyboardInterrupt:
+            # The teardown below still runs; the caller writes the results of what ran.
+            record_interrupted(result, scenarios, progress)
         finally:
             if deployed and not options.keep_cluster:
                 with timed(progress, "removing the deployed driver", timings):
@@ -336,6 +342,7 @@ class ClusterPlatform:
                 if problems:
                     result.details["undeploy_problems"] = "; ".join(problems)
             result.details.update(timings)
+            result.duration_s = round(progress.clock() - started, 3)
         return result
 
     def _fsx_factory(self) -> FsxClientFactory:

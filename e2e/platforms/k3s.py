@@ -124,6 +124,7 @@ class K3sPlatform:
             SETUP_ERRORS,
             deploy_emulated_driver,
             new_run_result,
+            record_interrupted,
             record_setup_failure,
             run_scenarios,
             timed,
@@ -133,6 +134,7 @@ class K3sPlatform:
 
         runner = self._commands(progress)
         result = new_run_result(options, self.name)
+        started = progress.clock()
         timings: dict[str, str] = {}
         work = Path(tempfile.mkdtemp(prefix=f"k3s-{options.run_id}-", dir=options.work_dir))
         emulation_root = work / "emulation-root"
@@ -204,6 +206,9 @@ class K3sPlatform:
             record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
+        except KeyboardInterrupt:
+            # The teardown below still runs; the caller writes the results of what ran.
+            record_interrupted(result, scenarios, progress)
         finally:
             if node is not None and not options.keep_cluster:
                 with timed(progress, "stopping the K3s container", timings):
@@ -214,6 +219,7 @@ class K3sPlatform:
             if not options.keep_cluster:
                 with contextlib.suppress(OSError):
                     shutil.rmtree(work)
+            result.duration_s = round(progress.clock() - started, 3)
         return result
 
     def _image(

@@ -195,6 +195,7 @@ class KindPlatform:
             SETUP_ERRORS,
             deploy_emulated_driver,
             new_run_result,
+            record_interrupted,
             record_setup_failure,
             run_scenarios,
             timed,
@@ -207,6 +208,7 @@ class KindPlatform:
         port_forward = self._port_forward or kubectl_port_forward
         fsx_factory = self._fsx_client_factory or boto3_fsx_client
         result = new_run_result(options, self.name)
+        started = progress.clock()
         timings: dict[str, str] = {}
         name = options.settings.get("cluster-name") or cluster_name_for(options.run_id)
         work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=options.work_dir))
@@ -281,6 +283,9 @@ class KindPlatform:
             record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
+        except KeyboardInterrupt:
+            # The teardown below still runs; the caller writes the results of what ran.
+            record_interrupted(result, scenarios, progress)
         finally:
             if options.report_dir is not None and created and not result.passed:
                 self._export_logs(runner, name, options.report_dir / "kind-logs")
@@ -311,6 +316,7 @@ class KindPlatform:
                 result.details["kubeconfig"] = str(kubeconfig)
             else:
                 self._remove_work_dir(work, result.details)
+            result.duration_s = round(progress.clock() - started, 3)
         return result
 
     def _image(

@@ -160,6 +160,24 @@ def with_driver_image(
     return result
 
 
+def with_emulator_creation_delay(objects: Sequence[Manifest], seconds: float) -> list[Manifest]:
+    """Copies of `objects` whose FSx emulator (`--creation-delay=` in its arguments) keeps a
+    file system CREATING for `seconds`, as `--creation-delay` asks."""
+    result = copy.deepcopy(list(objects))
+    for manifest in result:
+        if (
+            manifest.get("kind") != "Deployment"
+            or manifest["metadata"]["name"] != EMULATOR_DEPLOYMENT
+        ):
+            continue
+        for container in containers_of(manifest):
+            args = [str(a) for a in container.get("args", [])]
+            if args[:1] == ["emulator"]:
+                kept = [a for a in args if not a.startswith("--creation-delay")]
+                container["args"] = [*kept, f"--creation-delay={seconds:g}"]
+    return result
+
+
 def with_labels(objects: Sequence[Manifest], labels: Mapping[str, str]) -> list[Manifest]:
     """Copies of `objects` with `labels` on every object. Pod templates are left alone: a
     label that changes per run there would make every apply a rollout that replaces every

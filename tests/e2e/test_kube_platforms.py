@@ -26,7 +26,6 @@ from e2e.platforms import k3s as k3s_platform
 from e2e.platforms import kind as kind_platform
 from e2e.platforms.commands import CommandFailed, CommandResult, SubprocessRunner
 from e2e.platforms.kube import apply as kube_apply
-from e2e.platforms.kube import readiness
 from e2e.platforms.kube.clients import KubeClients
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.observe import schedulable_nodes
@@ -37,7 +36,7 @@ from e2e.results import Outcome, RunResult
 from e2e.scenarios import Scenario, load_scenarios, select_scenarios
 from fsx_emulator.config import EmulatorConfig
 from fsx_emulator.server import EmulatorServer
-from tests.e2e.fake_kube import FakeCluster, FakeExec, PodScript
+from tests.e2e.fake_kube import FakeCluster, PodScript
 
 REPO = manifests.REPO_ROOT
 RUN_ID = "e2e-20250101-120000-abc123"

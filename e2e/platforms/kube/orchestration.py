@@ -33,6 +33,7 @@ from e2e.platforms.manifests import (
     kube_name,
     render,
     with_driver_image,
+    with_emulator_creation_delay,
     with_labels,
 )
 from e2e.progress import Progress, WaitTimeout
@@ -164,6 +165,7 @@ def plan_driver(
     image: str | None,
     pull_policy: str | None,
     run_id: str,
+    creation_delay_s: float | None = None,
 ) -> DriverPlan:
     """What to apply and wait for. `overlay` is the reference driver's ("emulated" also
     brings the FSx emulator); with `user`, only the emulator's objects are taken from it.
@@ -196,6 +198,8 @@ def plan_driver(
         namespaces = sorted({DRIVER_NAMESPACE, *namespaces})
     if image is not None:
         objects = with_driver_image(objects, image, pull_policy)
+    if with_emulator and creation_delay_s is not None:
+        objects = with_emulator_creation_delay(objects, creation_delay_s)
     return DriverPlan(
         objects=with_labels(objects, {RUN_ID_LABEL: kube_name(run_id)}),
         driver_name=driver_name,
@@ -275,7 +279,9 @@ def deploy_emulated_driver(
     is updated in place to the driver's namespaces before anything is applied, so a failed
     deploy still collects them."""
     with timed(progress, "deploying the driver and the emulator", timings):
-        plan = plan_driver(runner, "emulated", user, image, "Never", options.run_id)
+        plan = plan_driver(
+            runner, "emulated", user, image, "Never", options.run_id, options.creation_delay_s
+        )
         diagnostics[:] = plan.namespaces
         result.details["driver"] = plan.description
         deploy_planned_driver(
@@ -327,3 +333,23 @@ def record_setup_failure(
     progress.info(f"{platform} setup failed: {message}")
     if clients is not None and report_dir is not None:
         collect_diagnostics(clients, report_dir, diagnostics, progress)
+
+
+def record_interrupted(
+    result: RunResult, scenarios: Sequence[Scenario], progress: Progress
+) -> None:
+    """Ctrl-C: the scenarios that did not finish are errors saying so, so that the results
+    file still tells what ran (the teardown and the cluster's removal run after this)."""
+    done = {s.name for s in result.scenarios}
+    for scenario in scenarios:
+        if scenario.name not in done:
+            result.scenarios.append(
+                ScenarioResult(
+                    name=scenario.name,
+                    platform=result.platform,
+                    outcome=Outcome.ERROR,
+                    message="interrupted (Ctrl-C) before the scenario finished",
+                )
+            )
+    result.details["interrupted"] = "Ctrl-C"
+    progress.info("interrupted: removing what the run made, then writing the results")

@@ -3,8 +3,9 @@ per node, results read from the pods' logs and aggregated.
 
 The objects are plain dicts rendered here (and validated against the Kubernetes schemas in
 the tests); `KubeThroughput` applies them through an injected API object so the calls can be
-checked with a recording client on machines without a cluster. Against real AWS the report
-adds the file system's expected baseline and burst from `fsx_csi_harness.fsx`.
+checked with a recording client on machines without a cluster. The report adds the file
+system's expected baseline and burst, from DescribeFileSystems of the file system FSx (or the
+in-cluster emulator) created for the claim, read by `fsx_csi_harness.fsx`.
 """
 
 from __future__ import annotations
@@ -244,9 +245,11 @@ def run_fio_jobs(
     timeout_s: float = 1800.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    while_bound: Callable[[], None] | None = None,
 ) -> list[Measurement]:
     """Apply the objects, wait for the Job (with progress), read and aggregate the results;
-    the objects are deleted whatever happens."""
+    the objects are deleted whatever happens. `while_bound` runs after the Job, while the claim
+    still holds its volume (to describe the file system FSx created)."""
     from e2e.throughput.runner import _aggregate
 
     objects = render_objects(config)
@@ -269,6 +272,8 @@ def run_fio_jobs(
             f"cluster needs {config.nodes} schedulable nodes)",
         )
         logs = api.pod_logs(config.namespace, f"{LABEL}={config.run_id}")
+        if while_bound is not None:
+            while_bound()
     finally:
         for obj in reversed(objects):
             api.delete(obj)
@@ -306,8 +311,6 @@ def run_kube_throughput(
     throughput = Throughput(engine="fio", engine_version=None, metadata_engine="not run in pods")
     writer.summary.throughput = throughput
     writer.summary.environment.fio = "fio in pods (image " + config.fio_image + ")"
-    if options.aws == "real":
-        throughput.expected = expected_figures(parameters, config.capacity_gib)
     reason = _cluster_unreachable(options.kubeconfig)
     if reason is not None:
         return SuiteResult(
@@ -322,12 +325,54 @@ def run_kube_throughput(
         )
     api = KubernetesClientApi(options.kubeconfig)
     started = time.monotonic()
-    throughput.measurements = run_fio_jobs(api, config, progress)
+
+    def describe_volume() -> None:
+        # What FSx (or the in-cluster emulator) created for the claim, not the StorageClass
+        # text: that is what the figures are compared against.
+        region = (
+            load_aws_settings(options.aws_settings).region
+            if options.aws_settings is not None
+            else "us-east-1"
+        )
+        file_system_id = api.bound_volume_handle(config.namespace, config.name)
+        if file_system_id is None:
+            throughput.notes.append(f"no expected FSx figures: claim {config.name} is not bound")
+            return
+        throughput.expected, why_not = describe_in_cluster(
+            file_system_id, options.aws == "real", options.kubeconfig, region
+        )
+        if why_not is not None:
+            throughput.notes.append(why_not)
+
+    throughput.measurements = run_fio_jobs(api, config, progress, while_bound=describe_volume)
     from e2e.throughput.runner import throughput_suite
 
     suite = throughput_suite(throughput.measurements, time.monotonic() - started, None)
     suite.raw = [manifests]
     return suite
+
+
+def describe_in_cluster(
+    file_system_id: str, real_aws: bool, kubeconfig: Path | None, region: str
+) -> tuple[Expected | None, str | None]:
+    """Expected figures from DescribeFileSystems: real AWS's, or the in-cluster emulator's
+    through a port-forward to its Service."""
+    from e2e.platforms import manifests
+    from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+    from e2e.throughput.expected import describe_expected
+
+    if real_aws:
+        return describe_expected(boto3_fsx_client(None, region), file_system_id)
+    try:
+        with kubectl_port_forward(
+            kubeconfig,
+            manifests.DRIVER_NAMESPACE,
+            manifests.EMULATOR_SERVICE,
+            manifests.EMULATOR_PORT,
+        ) as url:
+            return describe_expected(boto3_fsx_client(url, region), file_system_id)
+    except Exception as exc:  # noqa: BLE001 - only the report's baseline is lost
+        return None, f"no expected FSx figures: the in-cluster emulator is unreachable ({exc})"
 
 
 def _cluster_unreachable(kubeconfig: Path | None) -> str | None:
@@ -390,6 +435,16 @@ class KubernetesClientApi:
         active, succeeded, failed = status.active or 0, status.succeeded or 0, status.failed or 0
         done = bool(succeeded + failed) and not active
         return done, f"active {active}, succeeded {succeeded}, failed {failed}"
+
+    def bound_volume_handle(self, namespace: str, claim: str) -> str | None:
+        """The CSI volume handle (the FSx file system id) of the claim's volume, once bound."""
+        volume_name = self._core.read_namespaced_persistent_volume_claim(
+            claim, namespace
+        ).spec.volume_name
+        if not volume_name:
+            return None
+        csi = self._core.read_persistent_volume(volume_name).spec.csi
+        return str(csi.volume_handle) if csi is not None else None
 
     def pod_logs(self, namespace: str, selector: str) -> dict[str, str]:
         pods: Any = self._core.list_namespaced_pod(namespace, label_selector=selector).items

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from e2e.platforms.local.csi_roles import ExternalProvisioner, Kubelet, PersistentVolume
     from e2e.platforms.local.driver_stack import DriverStack
+    from qualify.report.model import Expected
 
 DEFAULT_PARAMETERS = {
     "subnetId": "subnet-0123456789abcdef0",
@@ -222,6 +223,26 @@ class LocalVolume:
             access_modes=("ReadWriteMany",),
             mount_options=(),
             timeout_s=config.rpc_timeout_s,
+        )
+
+    def expected(self) -> tuple[Expected | None, str | None]:
+        """What real FSx would give the volume's file system, from DescribeFileSystems of the
+        FSx API the driver talks to (the stack's emulator, or `aws_endpoint_url`); a note
+        instead when that API is not known here (an external driver's own)."""
+        from e2e.throughput.expected import describe_expected
+
+        if self.volume_id is None:
+            return None, "no expected FSx figures: no volume was created"
+        if self._cluster is not None:
+            return describe_expected(self._cluster.fsx, self.volume_id)
+        if self.config.aws_endpoint_url is not None:
+            from e2e.platforms.kube.fsx_access import boto3_fsx_client
+
+            client = boto3_fsx_client(self.config.aws_endpoint_url, self.config.region)
+            return describe_expected(client, self.volume_id)
+        return None, (
+            "no expected FSx figures: the FSx API of the driver at "
+            f"{self.config.csi_endpoint} is not known here (pass --aws-endpoint-url)"
         )
 
     # -- what the workloads run on ---------------------------------------------------------

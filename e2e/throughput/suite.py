@@ -93,6 +93,9 @@ def run_local_throughput(
     message = None
     try:
         with volume:
+            throughput.expected, why_not = volume.expected()
+            if why_not is not None:
+                throughput.notes.append(why_not)
             clients = volume.clients()
             raw = volume.raw_client()
             single = clients[:1] + ([raw] if raw else [])

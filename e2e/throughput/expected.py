@@ -1,0 +1,51 @@
+"""The figures real FSx should give the volume the throughput suite measured, computed from
+what FSx (or the emulator, which answers the same fields) says it created: one
+DescribeFileSystems call for the volume's file system, read by the rules table
+(`fsx_csi_harness.fsx.throughput`). The same on every platform; only how the harness reaches
+the FSx API differs (the local stack's client, a port-forward to the in-cluster emulator, or
+real AWS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from fsx_csi_harness.fsx.throughput import throughput_of
+from qualify.report.model import Expected
+
+
+class DescribesFileSystems(Protocol):
+    """The one boto3 FSx call used here (a boto3 client, or the emulator's)."""
+
+    # boto3 spells its keyword arguments in the API's CamelCase.
+    def describe_file_systems(self, *, FileSystemIds: Sequence[str]) -> Mapping[str, Any]: ...
+
+
+def expected_from_description(file_system: Mapping[str, Any]) -> Expected:
+    """One DescribeFileSystems entry as the report's expected figures."""
+    figures = throughput_of(file_system)
+    return Expected(
+        deployment_type=figures.deployment_type.value,
+        capacity_gib=figures.capacity_gib,
+        per_unit_throughput=figures.per_unit_throughput,
+        baseline_mbps=round(figures.baseline_mbps, 1),
+        burst_mbps=round(figures.burst_mbps, 1) if figures.burst_mbps is not None else None,
+        storage_type=figures.storage_type.value,
+        file_system_id=figures.file_system_id,
+        source="DescribeFileSystems",
+    )
+
+
+def describe_expected(
+    fsx: DescribesFileSystems, file_system_id: str
+) -> tuple[Expected | None, str | None]:
+    """(expected figures, None), or (None, a note saying why there are none)."""
+    try:
+        answer = fsx.describe_file_systems(FileSystemIds=[file_system_id])
+        [file_system] = answer["FileSystems"]
+        return expected_from_description(file_system), None
+    except Exception as exc:  # noqa: BLE001 - any failure only costs the report its baseline
+        return None, (
+            f"no expected FSx figures: DescribeFileSystems({file_system_id}) failed "
+            f"({type(exc).__name__}: {exc})"
+        )

@@ -26,6 +26,7 @@ from e2e.platforms import k3s as k3s_platform
 from e2e.platforms import kind as kind_platform
 from e2e.platforms.commands import CommandFailed, CommandResult, SubprocessRunner
 from e2e.platforms.kube import apply as kube_apply
+from e2e.platforms.kube import readiness
 from e2e.platforms.kube.clients import KubeClients
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.observe import schedulable_nodes
@@ -36,7 +37,7 @@ from e2e.results import Outcome, RunResult
 from e2e.scenarios import Scenario, load_scenarios, select_scenarios
 from fsx_emulator.config import EmulatorConfig
 from fsx_emulator.server import EmulatorServer
-from tests.e2e.fake_kube import FakeCluster, PodScript
+from tests.e2e.fake_kube import DRIVER, ContainerHealth, FakeCluster, PodScript
 
 REPO = manifests.REPO_ROOT
 RUN_ID = "e2e-20250101-120000-abc123"
@@ -1235,3 +1236,298 @@ def test_the_other_drivers_used_here_are_valid_kubernetes_and_every_checked_kind
     assert {
         kind: namespaced for kind, (_, _, namespaced) in kube_apply._METHODS.items()
     } == user_manifests.APPLIED_KINDS
+
+
+# --------------------------------------------------------------------------- what broke on a real
+# cluster (issue 10): each test failed before its fix, against this fake API server.
+
+
+class DyingFsx:
+    """The harness's FSx client whose endpoint goes away once `die()` is called (the
+    port-forward to an emulator pod that a rollout replaced)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.dead = False
+        # (operation, FileSystemIds asked for, the error's name or "ok"), in order.
+        self.calls: list[tuple[str, tuple[str, ...], str]] = []
+
+    def die(self) -> None:
+        self.dead = True
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name in ("exceptions", "meta"):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.dead:
+                from botocore.exceptions import EndpointConnectionError
+
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1:18080/")
+            ids = tuple(kwargs.get("FileSystemIds", ()))
+            try:
+                answer = attribute(*args, **kwargs)
+            except Exception as exc:
+                self.calls.append((name, ids, type(exc).__name__))
+                raise
+            self.calls.append((name, ids, "ok"))
+            return answer
+
+        return call
+
+
+def reference_plan(run_id: str) -> Any:
+    from e2e.platforms.kube.orchestration import plan_driver
+
+    return plan_driver(
+        SubprocessRunner(), "emulated", None, "fsx-csi-harness:kind-e2e", "Never", run_id
+    )
+
+
+def test_a_node_whose_csinode_has_drivers_null_is_waited_for_not_a_crash(
+    cluster: FakeCluster,
+) -> None:
+    # What the kubelet writes before node-driver-registrar registered anything.
+    assert cluster.csi_node("kind-worker")["spec"] == {"drivers": None}
+    probe = readiness._registration_probe(cluster.clients(), ["kind-worker"])
+
+    seen = probe()
+
+    assert not seen.done
+    assert "fsx.csi.aws.com not registered on kind-worker (drivers: none)" in seen.state
+
+
+@needs_kubectl
+def test_a_rollout_is_ready_only_once_its_new_pods_are_available(
+    cluster: FakeCluster, progress: Progress
+) -> None:
+    clients = cluster.clients()
+    plan = reference_plan(RUN_ID)
+    nodes = schedulable_nodes(clients)
+    kube_apply.apply_manifests(clients, plan.objects, progress)
+    readiness.wait_workloads_ready(clients, progress, plan.workloads, DRIVER, nodes, 60.0)
+    replaced: list[str] = []
+    cluster.on_pods_replaced.append(replaced.append)
+    # A new image is a new pod template: every workload rolls.
+    changed = manifests.with_driver_image(plan.objects, "fsx-csi-harness:v2", "Never")
+    kube_apply.apply_manifests(clients, changed, progress)
+
+    readiness.wait_workloads_ready(clients, progress, plan.workloads, DRIVER, nodes, 60.0)
+
+    # Ready means every workload replaced its pods, the emulator's included: the wait must
+    # not stop at `observedGeneration == generation` with updatedReplicas omitted (0).
+    assert sorted(replaced) == ["fsx-csi-controller", "fsx-csi-node", "fsx-emulator"]
+    key = ("Deployment", "fsx-csi", "fsx-emulator")
+    assert cluster.rollouts[key].generation == cluster.rollouts[key].observed == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "ready"),
+    [
+        # Right after the apply: the controller observed the new generation, no new pod yet
+        # (updatedReplicas omitted), the old pod still available.
+        ({"observedGeneration": 2, "replicas": 1, "availableReplicas": 1}, False),
+        ({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1}, False),
+        ({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1}, False),
+        (
+            {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1},
+            True,
+        ),
+    ],
+)
+def test_deployment_rollouts_are_judged_as_kubectl_rollout_status_does(
+    status: dict[str, int], ready: bool
+) -> None:
+    deployment = {"metadata": {"name": "c", "generation": 2}, "spec": {"replicas": 1}}
+    done, words = readiness.rollout_status("Deployment", {**deployment, "status": status})
+    assert done is ready, words
+
+
+@needs_kubectl
+def test_a_second_run_over_a_kept_driver_does_not_replace_its_pods(
+    cluster: FakeCluster, progress: Progress
+) -> None:
+    clients = cluster.clients()
+    nodes = schedulable_nodes(clients)
+    first = reference_plan("e2e-20250101-120000-first1")
+    kube_apply.apply_manifests(clients, first.objects, progress)
+    readiness.wait_workloads_ready(clients, progress, first.workloads, DRIVER, nodes, 60.0)
+    replaced: list[str] = []
+    cluster.on_pods_replaced.append(replaced.append)
+    second = reference_plan("e2e-20250101-130000-second")
+
+    kube_apply.apply_manifests(clients, second.objects, progress)
+    readiness.wait_workloads_ready(clients, progress, second.workloads, DRIVER, nodes, 60.0)
+
+    # The run id labels the objects, not the pod templates: no rollout, the in-memory
+    # emulator (and its file systems) survives.
+    assert replaced == []
+    assert {key: r.generation for key, r in cluster.rollouts.items()} == {
+        key: 1 for key in cluster.rollouts
+    }
+    emulator = cluster.applied[("Deployment", "fsx-csi", "fsx-emulator")]
+    assert (
+        emulator["metadata"]["labels"][manifests.RUN_ID_LABEL]
+        == second.objects[0]["metadata"]["labels"][manifests.RUN_ID_LABEL]
+    )
+
+
+@needs_kubectl
+def test_an_fsx_endpoint_that_dies_mid_run_fails_the_step_and_the_sweep_still_cleans_up(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    dying = DyingFsx(emulator)
+
+    def die_on_expansion(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "patch_namespaced_persistent_volume_claim":
+            dying.die()
+
+    cluster.before_call = die_on_expansion
+    platform = kind_platform.KindPlatform(
+        runner=RecordingRunner(),
+        connect=lambda path: clients_of(cluster),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: dying,
+    )
+
+    result = platform.run(scenarios("expansion"), options(tmp_path), progress)
+
+    scenario = result.scenarios[0]
+    expand = next(step for step in scenario.steps if step.name == "expand")
+    assert (scenario.outcome, expand.outcome) == (Outcome.FAILED, Outcome.FAILED)
+    assert "the FSx API failed: EndpointConnectionError" in expand.message
+    assert "port-forward" in expand.message
+    # The sweep could not check the file systems, says so, and still removed the rest.
+    assert any(
+        leak.kind == "sweep" and "EndpointConnectionError" in leak.detail and not leak.removed
+        for leak in result.leaks
+    )
+    assert not cluster.namespaces and not cluster.claims and not cluster.pods
+
+
+@pytest.fixture
+def slow_deleting_emulator() -> Iterator[Any]:
+    """FSx deletes take a while (DELETING first), as on AWS."""
+    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.05, update_delay=0.0)
+    with EmulatorServer(config) as server:
+        yield boto3.client(
+            "fsx",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="emulated",
+            aws_secret_access_key="emulated",
+        )
+
+
+@needs_kubectl
+def test_teardown_waits_until_the_file_system_is_gone_and_the_run_has_a_duration(
+    tmp_path: Path, slow_deleting_emulator: Any, progress: Progress
+) -> None:
+    cluster = FakeCluster(slow_deleting_emulator)
+    observed = DyingFsx(slow_deleting_emulator)
+    two_lines = "a hello from FSx\nb hello from FSx\n"
+    cluster.pod_scripts["fsx-app"] = PodScript(exec_results=[(0, two_lines)])
+    cluster.pod_scripts["fsx-app-other-node"] = PodScript(log=two_lines)
+    platform = kind_with(cluster, RecordingRunner(), observed)
+
+    result = platform.run(scenarios("dynamic"), options(tmp_path), progress)
+
+    assert result.passed, ([s.message for s in result.scenarios], result.leaks)
+    fs_id = result.scenarios[0].details["file_system_id"]
+    # The teardown asked for the file system until the FSx API said it was gone (before,
+    # it read the handle from a PV already deleted and skipped the wait: the sweep then
+    # found the file system still DELETING and reported a leak).
+    asked = [outcome for name, ids, outcome in observed.calls if ids == (fs_id,)]
+    assert asked[-1] == "FileSystemNotFound"
+    assert result.leaks == []
+    # On the fake API's timeline (virtual seconds): the run took time, and says so.
+    assert result.duration_s > 0
+    assert result.to_suite().duration_s == result.duration_s
+
+
+@needs_kubectl
+def test_a_one_node_cluster_runs_the_two_node_scenarios_on_that_node_and_says_so(
+    tmp_path: Path, emulator: Any, progress: Progress
+) -> None:
+    cluster = FakeCluster(emulator, nodes=("dev-node",), control_plane=())
+    two_lines = "a hello from FSx\nb hello from FSx\n"
+    cluster.pod_scripts["fsx-app"] = PodScript(exec_results=[(0, two_lines)])
+    cluster.pod_scripts["fsx-app-other-node"] = PodScript(log=two_lines)
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("")
+    platform = cluster_platform.ClusterPlatform(
+        runner=RecordingRunner(),
+        connect=lambda path, context: clients_of(cluster),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: emulator,
+        environ={},
+    )
+
+    result = platform.run(scenarios("dynamic"), options(tmp_path, kubeconfig=kubeconfig), progress)
+
+    assert result.passed, [s.message for s in result.scenarios]
+    assert "does not prove cross-node sharing" in result.scenarios[0].details["nodes"]
+    pods = [a["args"][1] for n, a in cluster.calls if n == "create_namespaced_pod"]
+    assert {p.metadata.name for p in pods} == {"fsx-app", "fsx-app-other-node"}
+
+
+@needs_kubectl
+def test_a_controller_that_fails_its_health_check_is_not_ready_and_the_message_says_why(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+
+    # livenessprobe restarts a driver whose Probe fails (it cannot reach the FSx endpoint).
+    cluster.unhealthy[("fsx-csi-controller", "fsx-plugin")] = ContainerHealth(
+        restarts=4, last_reason="Error", last_exit_code=1
+    )
+
+    result = kind_with(cluster, RecordingRunner(), emulator).run(
+        scenarios("dynamic"), options(tmp_path, settings={"wait": "30"}), progress
+    )
+
+    message = result.scenarios[0].message
+    assert result.scenarios[0].outcome is Outcome.ERROR
+    assert "Deployment fsx-csi/fsx-csi-controller to be available" in message
+    assert "fsx-plugin running (not ready)" in message
+    assert "fsx-plugin restarted 4 times, last ended Error (exit code 1)" in message
+    assert not cluster.claims, "no claim waited its provisioning timeout"
+
+
+@needs_kubectl
+def test_the_creation_delay_reaches_the_in_cluster_emulator(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    kind_with(cluster, RecordingRunner(), emulator).run(
+        scenarios("invalid-parameters"), options(tmp_path, creation_delay_s=0.5), progress
+    )
+    emulator_pod = manifests.containers_of(
+        cluster.applied[("Deployment", "fsx-csi", "fsx-emulator")]
+    )
+    args = emulator_pod[0]["args"]
+    assert [a for a in args if a.startswith("--creation-delay")] == ["--creation-delay=0.5"]
+
+
+@needs_kubectl
+def test_ctrl_c_keeps_the_results_and_still_deletes_the_cluster(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    def interrupt(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "create_namespaced_pod":
+            raise KeyboardInterrupt
+
+    cluster.before_call = interrupt
+    runner = RecordingRunner()
+
+    result = kind_with(cluster, runner, emulator).run(
+        scenarios("dynamic", "static"), options(tmp_path), progress
+    )
+
+    assert [(s.name, s.outcome) for s in result.scenarios] == [
+        ("dynamic", Outcome.ERROR),
+        ("static", Outcome.ERROR),
+    ]
+    assert "interrupted (Ctrl-C)" in result.scenarios[0].message
+    assert result.details["interrupted"] == "Ctrl-C"
+    assert runner.without_kustomize()[-1][:3] == ["kind", "delete", "cluster"]
+    assert not cluster.claims, "the interrupted scenario's claim was removed"

@@ -21,11 +21,11 @@ from fsx_csi_harness.fsx import (
     METADATA_AUTOMATIC,
     METADATA_MODES,
     METADATA_USER_PROVISIONED,
-    THROUGHPUT_UPDATABLE,
     Field,
     LustreSettings,
     StorageType,
     configuration_problem,
+    throughput_change_problem,
 )
 from fsx_emulator import rules
 from fsx_emulator.errors import FSxApiError, bad_request
@@ -66,13 +66,9 @@ def update_targets(file_system: EmulatedFileSystem, lustre: rules.Fields) -> dic
 
     throughput = lustre.checked(Field.PER_UNIT_STORAGE_THROUGHPUT, int, "an integer")
     if throughput is not None:
-        if (spec.deployment, spec.storage_type) not in THROUGHPUT_UPDATABLE:
-            raise FSxApiError(
-                "InvalidPerUnitStorageThroughput",
-                f"LustreConfiguration.PerUnitStorageThroughput cannot be changed on "
-                f"{spec.deployment} {spec.storage_type} file systems: only persistent SSD "
-                "file systems change their throughput.",
-            )
+        problem = throughput_change_problem(now, throughput)
+        if problem is not None:
+            raise rules.problem_error(problem)
         if throughput == spec.per_unit_throughput:
             raise bad_request(
                 f"LustreConfiguration.PerUnitStorageThroughput is already {throughput}; "

@@ -101,6 +101,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="seconds SIGTERM lets in-flight calls finish (default: 30)",
     )
+    parser.add_argument(
+        "--extra-tags",
+        default="",
+        help="tags on every file system the controller creates, key1=value1,key2=value2 "
+        "(upstream's flag; a StorageClass's extraTags win on the same key)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--log-level",
@@ -122,11 +128,17 @@ def run(args: argparse.Namespace) -> int:
         Mode,
         MounterKind,
     )
+    from reference_driver.errors import InvalidArgument
     from reference_driver.logs import configure
+    from reference_driver.parameters import parse_extra_tags
     from reference_driver.server import build_server
 
     configure(args.log_format, args.log_level)
     try:
+        try:
+            extra_tags = parse_extra_tags("--extra-tags", args.extra_tags)
+        except InvalidArgument as exc:
+            raise ConfigError(exc.message.removeprefix("parameter ")) from None
         config = DriverConfig(
             endpoint=Endpoint.parse(args.endpoint),
             mode=Mode(args.mode),
@@ -141,7 +153,16 @@ def run(args: argparse.Namespace) -> int:
             aws_max_attempts=args.aws_max_attempts,
             socket_mode=args.socket_mode,
             shutdown_grace=args.shutdown_grace,
+            extra_tags=extra_tags,
         )
+        if config.mode.runs_controller:
+            # botocore would fail later with a traceback (no region) or on the first call
+            # (no credentials, even against an emulator: requests are signed).
+            from reference_driver.cloud.api import missing_aws_settings
+
+            missing = missing_aws_settings(config.region)
+            if missing is not None:
+                raise ConfigError(missing)
         server = build_server(config)
         server.start()
     except ConfigError as exc:

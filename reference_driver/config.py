@@ -96,6 +96,8 @@ class DriverConfig:
     aws_max_attempts: int = 8
     socket_mode: int = 0o600
     shutdown_grace: float = 30.0
+    # Upstream's --extra-tags: tags on every file system this controller creates.
+    extra_tags: tuple[tuple[str, str], ...] = ()
     # How long Probe trusts its last check of the FSx API.
     probe_cache_seconds: float = 10.0
     max_workers: int = 64

@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
+from typing import Any
 
 import grpc
 
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
-from fsx_csi_harness.fsx import GIB
+from fsx_csi_harness.fsx import (
+    GIB,
+    METADATA_USER_PROVISIONED,
+    metadata_iops_change_problem,
+    throughput_change_problem,
+)
 from reference_driver.capabilities import first_unsupported
 from reference_driver.cloud.domain import FsxCloud, is_file_system_id
 from reference_driver.cloud.errors import CloudError
@@ -36,7 +43,11 @@ from reference_driver.inflight import InFlight
 from reference_driver.parameters import (
     CONTEXT_DNS_NAME,
     CONTEXT_MOUNT_NAME,
+    Modification,
+    key_name,
+    merge_tags,
     parse_create_parameters,
+    parse_mutable_parameters,
     round_capacity,
 )
 from reference_driver.waiting import Clock, Deadline
@@ -49,6 +60,15 @@ RPC = csi_pb2.ControllerServiceCapability.RPC
 
 def _not_found(exc: CloudError) -> bool:
     return exc.code == grpc.StatusCode.NOT_FOUND
+
+
+def _shows(fs: FileSystem, modification: Modification) -> bool:
+    """Whether the file system reports every value `modification` asks for."""
+    throughput = modification.per_unit_storage_throughput
+    iops = modification.metadata_iops
+    return (throughput is None or fs.per_unit_throughput == throughput) and (
+        iops is None or (fs.metadata_iops == iops and fs.metadata_mode == METADATA_USER_PROVISIONED)
+    )
 
 
 def _volume(fs: FileSystem) -> csi_pb2.Volume:
@@ -123,8 +143,13 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
                 "created from snapshots or other volumes by this driver"
             )
         capacity = request.capacity_range
-        options = parse_create_parameters(
-            request.parameters, capacity.required_bytes, capacity.limit_bytes
+        # Mutable parameters (CSI 1.12, MODIFY_VOLUME) set the same fields at creation and win
+        # over the StorageClass's, as a VolumeAttributesClass overrides its StorageClass.
+        parse_mutable_parameters(request.mutable_parameters)
+        parameters = {**request.parameters, **request.mutable_parameters}
+        options = parse_create_parameters(parameters, capacity.required_bytes, capacity.limit_bytes)
+        options = replace(
+            options, extra_tags=merge_tags(self.config.extra_tags, options.extra_tags)
         )
         with self.in_flight.hold(name, "CreateVolume"):
             fs = self._find(name)
@@ -149,11 +174,11 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         self,
         name: str,
         fs: FileSystem,
-        rounded_gib: int,
+        rounded_gib: int | None,
         request: csi_pb2.CreateVolumeRequest,
     ) -> None:
         range_given = request.capacity_range.required_bytes or request.capacity_range.limit_bytes
-        if range_given and fs.capacity_gib != rounded_gib:
+        if range_given and rounded_gib is not None and fs.capacity_gib != rounded_gib:
             raise AlreadyExists(
                 f"volume {name!r} exists as file system {fs.file_system_id} with "
                 f"{fs.capacity_gib} GiB, but this request rounds to {rounded_gib} GiB; use "
@@ -229,6 +254,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
                     RPC.CREATE_DELETE_VOLUME,
                     RPC.EXPAND_VOLUME,
                     RPC.SINGLE_NODE_MULTI_WRITER,
+                    RPC.MODIFY_VOLUME,
                 )
             ]
         )
@@ -245,6 +271,11 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
                 raise InvalidArgument(f"volume_capability: {reason}")
         with self.in_flight.hold(volume_id, "ControllerExpandVolume"):
             fs = self._describe_volume(volume_id)
+            if not fs.storage_type.has_storage_capacity:
+                raise InvalidArgument(
+                    f"volume {volume_id} is {fs.storage_type}: its storage is elastic and has "
+                    "no capacity to expand"
+                )
             capacity = request.capacity_range
             try:
                 target = round_capacity(
@@ -320,6 +351,47 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
     def ControllerModifyVolume(
         self, request: csi_pb2.ControllerModifyVolumeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ControllerModifyVolumeResponse:
-        raise Unimplemented(
-            "ControllerModifyVolume is not implemented: the MODIFY_VOLUME capability is not offered"
-        )
+        """Change what FSx changes online (MUTABLE_KEYS) and wait until the file system shows
+        it. Idempotent: values the file system already has cost no UpdateFileSystem."""
+        volume_id = require(request.volume_id, "volume_id")
+        modification = parse_mutable_parameters(request.mutable_parameters)
+        with self.in_flight.hold(volume_id, "ControllerModifyVolume"):
+            fs = self._describe_volume(volume_id)
+            changes = self._lustre_changes(fs, modification)
+            if changes:
+                self.cloud.modify(fs, changes)
+                self.cloud.wait_for_modification(
+                    volume_id,
+                    lambda now: _shows(now, modification),
+                    ", ".join(f"{k}={v}" for k, v in request.mutable_parameters.items()),
+                    self._deadline(context),
+                )
+            log.info(
+                "modified volume",
+                extra={"fields": {"volume_id": volume_id, "changes": dict(changes)}},
+            )
+            return csi_pb2.ControllerModifyVolumeResponse()
+
+    def _lustre_changes(self, fs: FileSystem, modification: Modification) -> dict[str, Any]:
+        """The UpdateFileSystem LustreConfiguration that takes `fs` to `modification`; {} when
+        it is there already. InvalidArgument, naming the key, for what FSx cannot change."""
+        changes: dict[str, Any] = {}
+        throughput = modification.per_unit_storage_throughput
+        if throughput is not None and throughput != fs.per_unit_throughput:
+            problem = throughput_change_problem(fs.settings, throughput)
+            if problem is not None:
+                raise InvalidArgument(
+                    f"volume {fs.file_system_id}: mutable parameter " + problem.render(key_name)
+                )
+            changes["PerUnitStorageThroughput"] = throughput
+        iops = modification.metadata_iops
+        if iops is not None and not (
+            iops == fs.metadata_iops and fs.metadata_mode == METADATA_USER_PROVISIONED
+        ):
+            problem = metadata_iops_change_problem(fs.settings, iops, fs.metadata_iops)
+            if problem is not None:
+                raise InvalidArgument(
+                    f"volume {fs.file_system_id}: mutable parameter " + problem.render(key_name)
+                )
+            changes["MetadataConfiguration"] = {"Mode": METADATA_USER_PROVISIONED, "Iops": iops}
+        return changes

@@ -1,11 +1,16 @@
 """StorageClass parameters: one table from each key to the FSx field it sets and its parser.
 
 Keys are spelled exactly as the upstream driver (kubernetes-sigs/aws-fsx-csi-driver,
-pkg/driver/controller.go) spells them (`fsx_csi_harness.fsx.storage_class`), so
-StorageClasses move between the two drivers unchanged. The `dataRepository*` keys are this
-driver's own (data repository associations, which upstream does not support). Unknown keys,
-including the `csi.storage.k8s.io/*` keys that external-provisioner adds, are ignored, as
-upstream does.
+pkg/driver/controller.go, docs/options.md) spells them (`fsx_csi_harness.fsx.storage_class`),
+with upstream's defaults for INTELLIGENT_TIERING, so StorageClasses move between the two
+drivers unchanged. The `dataRepository*` keys are this driver's own (data repository
+associations, which upstream does not support). Unknown keys are ignored, as upstream does,
+but logged as a warning that names the closest known key (a typo such as `deploymentTyp`
+would otherwise silently create a file system of the default type); the
+`csi.storage.k8s.io/*` keys that external-provisioner adds are ignored silently.
+
+Mutable parameters (ControllerModifyVolume, a Kubernetes VolumeAttributesClass) are the keys
+of `MUTABLE_KEYS`: what FSx changes online on a live file system.
 
 What a value may be and which values fit together are FSx rules: they live in
 `fsx_csi_harness.fsx`, and problems come back naming the StorageClass key (through this table)
@@ -16,6 +21,8 @@ README to this table).
 
 from __future__ import annotations
 
+import difflib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -37,6 +44,7 @@ from fsx_csi_harness.fsx import (
     parse_go_bool,
     paths_overlap,
     value_problem,
+    with_storage_class_defaults,
 )
 from fsx_csi_harness.fsx.storage_class import (
     AUTO_IMPORT_POLICY,
@@ -44,6 +52,8 @@ from fsx_csi_harness.fsx.storage_class import (
     COPY_TAGS_TO_BACKUPS,
     DAILY_AUTOMATIC_BACKUP_START_TIME,
     DATA_COMPRESSION_TYPE,
+    DATA_READ_CACHE_SIZE_GIB,
+    DATA_READ_CACHE_SIZING_MODE,
     DEPLOYMENT_TYPE,
     DRIVE_CACHE_TYPE,
     EFA_ENABLED,
@@ -58,6 +68,7 @@ from fsx_csi_harness.fsx.storage_class import (
     SECURITY_GROUP_IDS,
     STORAGE_TYPE,
     SUBNET_ID,
+    THROUGHPUT_CAPACITY,
     WEEKLY_MAINTENANCE_START_TIME,
 )
 from reference_driver.cloud.model import (
@@ -66,6 +77,11 @@ from reference_driver.cloud.model import (
     FileSystemOptions,
 )
 from reference_driver.errors import InvalidArgument, OutOfRange
+
+log = logging.getLogger(__name__)
+
+# Keys external-provisioner adds (--extra-create-metadata): never the user's typo.
+PROVISIONER_KEY_PREFIX = "csi.storage.k8s.io/"
 
 # This driver's own keys: data repository associations.
 DATA_REPOSITORY_ASSOCIATIONS = "dataRepositoryAssociations"
@@ -166,6 +182,21 @@ def parse_extra_tags(key: str, value: str) -> tuple[tuple[str, str], ...]:
     return tuple(tags)
 
 
+def merge_tags(
+    controller_tags: tuple[tuple[str, str], ...], storage_class_tags: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The controller's --extra-tags, then the StorageClass's extraTags (which win on a key)."""
+    merged = dict(controller_tags)
+    merged.update(storage_class_tags)
+    if len(merged) > MAX_TAGS - 1:
+        raise InvalidArgument(
+            f"--extra-tags and parameter {EXTRA_TAGS} together set {len(merged)} tags; at most "
+            f"{MAX_TAGS - 1} are allowed (AWS's {MAX_TAGS} per file system, one of which is "
+            f"{VOLUME_NAME_TAG})"
+        )
+    return tuple(merged.items())
+
+
 def parse_association_entries(key: str, value: str) -> tuple[tuple[str, str], ...] | None:
     """`/fs/path=s3://bucket/prefix;/other=s3://...` -> ((fs path, S3 path), ...)."""
     entries = [entry.strip() for entry in value.split(";") if entry.strip()]
@@ -250,6 +281,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(EFA_ENABLED, parse_bool),
     Parameter(METADATA_CONFIGURATION_MODE, parse_text),
     Parameter(METADATA_IOPS, parse_int),
+    Parameter(THROUGHPUT_CAPACITY, parse_int),
+    Parameter(DATA_READ_CACHE_SIZING_MODE, parse_text),
+    Parameter(DATA_READ_CACHE_SIZE_GIB, parse_int),
     Parameter(
         DATA_REPOSITORY_ASSOCIATIONS, parse_association_entries, Field.DATA_REPOSITORY_ASSOCIATIONS
     ),
@@ -288,6 +322,21 @@ _NOT_IN_CREATE_REQUEST = (*_TAGS, Field.DATA_REPOSITORY_ASSOCIATIONS, *_ASSOCIAT
 def key_name(field: Field) -> str:
     """A field as a StorageClass writes it: its key, or the API name for fields without one."""
     return KEY_OF_FIELD.get(field, field.value)
+
+
+def warn_unknown_keys(params: Mapping[str, str], known: tuple[str, ...] = ALL_KEYS) -> None:
+    """Log each key no FSx driver knows, with the closest known key (difflib)."""
+    for key in params:
+        if key in known or key.startswith(PROVISIONER_KEY_PREFIX):
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        log.warning(
+            "StorageClass parameter %r is not a key this driver knows and is ignored%s",
+            key,
+            hint,
+            extra={"fields": {"parameter": key, "closest_known_key": close[0] if close else None}},
+        )
 
 
 def _parse_values(params: Mapping[str, str]) -> dict[Field, object]:
@@ -345,7 +394,8 @@ def parse_create_parameters(
     The capacity is rounded up with the rule of the configuration the parameters select.
     Raises InvalidArgument naming the parameter and what is allowed, OutOfRange for capacity.
     """
-    values = _parse_values(params)
+    warn_unknown_keys(params)
+    values = with_storage_class_defaults(_parse_values(params))
     if Field.SUBNET_IDS not in values:
         raise InvalidArgument(f"parameter {SUBNET_ID} is required: the subnet for the file system")
     settings = LustreSettings.from_fields(values)
@@ -355,8 +405,15 @@ def parse_create_parameters(
     associations = _associations(values)
     tags = values.get(Field.TAGS, ())
     assert isinstance(tags, tuple)
+    # INTELLIGENT_TIERING has no storage capacity: the volume's size is elastic, and the
+    # capacity range is ignored, as upstream does.
+    capacity = (
+        round_capacity(required_bytes, limit_bytes, settings.capacity_rule)
+        if settings.storage.has_storage_capacity
+        else None
+    )
     return FileSystemOptions(
-        capacity_gib=round_capacity(required_bytes, limit_bytes, settings.capacity_rule),
+        capacity_gib=capacity,
         fields={f: v for f, v in values.items() if f not in _NOT_IN_CREATE_REQUEST},
         extra_tags=tags,
         data_repository_associations=associations,
@@ -385,3 +442,44 @@ def round_capacity(required_bytes: int, limit_bytes: int, rule: CapacityRule) ->
     if rounded > MAX_STORAGE_CAPACITY_GIB:
         raise OutOfRange(f"requested capacity {rounded} GiB is larger than FSx accepts")
     return rounded
+
+
+# What FSx changes online on a live file system (UpdateFileSystem), as StorageClass keys:
+# ControllerModifyVolume's mutable parameters.
+MUTABLE_KEYS: tuple[str, ...] = (PER_UNIT_STORAGE_THROUGHPUT, METADATA_IOPS)
+
+
+@dataclass(frozen=True)
+class Modification:
+    """Validated mutable parameters; None means "leave as it is"."""
+
+    per_unit_storage_throughput: int | None = None
+    metadata_iops: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.per_unit_storage_throughput is not None or self.metadata_iops is not None
+
+
+def parse_mutable_parameters(params: Mapping[str, str]) -> Modification:
+    """ControllerModifyVolume's (or CreateVolume's) mutable_parameters; InvalidArgument names
+    the key and what is allowed. Unlike StorageClass parameters, an unknown key is refused: a
+    VolumeAttributesClass asks for a change the driver must not silently skip."""
+    values: dict[str, int] = {}
+    for key, raw in params.items():
+        if key not in MUTABLE_KEYS:
+            close = difflib.get_close_matches(key, MUTABLE_KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise InvalidArgument(
+                f"mutable parameter {key!r} cannot be changed on a live volume{hint}: the "
+                f"mutable parameters are {', '.join(MUTABLE_KEYS)}"
+            )
+        parameter = next(p for p in PARAMETERS if p.key == key)
+        value = parse_int(key, raw)
+        problem = value_problem(parameter.field, value)
+        if problem is not None:
+            raise InvalidArgument(f"mutable parameter {key}={raw!r} is not valid: {problem}")
+        values[key] = value
+    return Modification(
+        per_unit_storage_throughput=values.get(PER_UNIT_STORAGE_THROUGHPUT),
+        metadata_iops=values.get(METADATA_IOPS),
+    )

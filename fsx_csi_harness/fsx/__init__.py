@@ -26,6 +26,8 @@ from fsx_csi_harness.fsx.configuration import (
     api_name,
     association_refusal,
     configuration_problem,
+    metadata_iops_change_problem,
+    throughput_change_problem,
 )
 from fsx_csi_harness.fsx.fields import VALUE_RULES, Field, request_values, value_problem
 from fsx_csi_harness.fsx.patterns import (
@@ -56,9 +58,11 @@ from fsx_csi_harness.fsx.patterns import (
     s3_bucket,
 )
 from fsx_csi_harness.fsx.storage_class import (
+    INTELLIGENT_TIERING_DEFAULTS,
     STORAGE_CLASS_FIELDS,
     parse_go_bool,
     storage_class_capacity_rule,
+    with_storage_class_defaults,
 )
 from fsx_csi_harness.fsx.throughput import (
     BURST_MBPS_PER_TIB,
@@ -154,6 +158,7 @@ __all__ = [
     "GIB",
     "GROWABLE_DEPLOYMENT_TYPES",
     "HDD_INCREMENT_GIB",
+    "INTELLIGENT_TIERING_DEFAULTS",
     "INTELLIGENT_TIERING_METADATA_IOPS",
     "ISSUED_ID_HEX_DIGITS",
     "KMS_KEY_ID",
@@ -225,10 +230,13 @@ __all__ = [
     "file_system_id_of_dns_name",
     "issued_id_pattern",
     "lustre_versions",
+    "metadata_iops_change_problem",
     "parse_go_bool",
     "paths_overlap",
     "request_values",
     "s3_bucket",
     "storage_class_capacity_rule",
+    "throughput_change_problem",
     "value_problem",
+    "with_storage_class_defaults",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from fsx_csi_harness.fsx.capacity import CapacityRule, capacity_rule
@@ -31,6 +31,7 @@ from fsx_csi_harness.fsx.values import (
     READ_CACHE_SIZING_MODES,
     READ_CACHE_USER_PROVISIONED,
     THROUGHPUT_CAPACITY_STEP_MBPS,
+    THROUGHPUT_UPDATABLE,
     DeploymentType,
     StorageType,
     default_lustre_version,
@@ -510,3 +511,50 @@ _CHECKS: tuple[Check, ...] = (
     _version,
     _associations,
 )
+
+
+# -- Changes a file system takes online (UpdateFileSystem; FSX_FACTS.md, corrections) --------
+
+
+def throughput_change_problem(current: LustreSettings, throughput: int) -> Problem | None:
+    """Why `current` cannot change to PerUnitStorageThroughput `throughput`, or None.
+
+    Persistent SSD file systems change it online (up or down, within their deployment type's
+    list; user guide, "Managing provisioned throughput capacity")."""
+    deployment, storage = current.deployment, current.storage
+    if (deployment, storage) not in THROUGHPUT_UPDATABLE:
+        return Problem(
+            Field.PER_UNIT_STORAGE_THROUGHPUT,
+            f"{{PER_UNIT_STORAGE_THROUGHPUT}} cannot change on a {deployment} {storage} file "
+            "system: only persistent SSD file systems (PERSISTENT_1 or PERSISTENT_2 with "
+            "SSD storage) change their throughput online",
+        )
+    return configuration_problem(replace(current, per_unit_storage_throughput=throughput))
+
+
+def metadata_iops_change_problem(
+    current: LustreSettings, iops: int, current_iops: int | None
+) -> Problem | None:
+    """Why `current` cannot move to USER_PROVISIONED metadata with `iops`, or None.
+
+    Only a file system with a metadata configuration (PERSISTENT_2, Lustre 2.15) has one to
+    change, and metadata IOPS only increase (API reference,
+    UpdateFileSystemLustreMetadataConfiguration: "greater than or equal to the current")."""
+    if current.metadata_configuration_mode is None:
+        return Problem(
+            Field.METADATA_IOPS,
+            f"{{METADATA_IOPS}} can change only on a file system created with a metadata "
+            f"configuration (PERSISTENT_2, Lustre 2.15); this one is {current.deployment}, "
+            f"Lustre {_literal(current.version)}",
+        )
+    if current_iops is not None and iops < current_iops:
+        return Problem(
+            Field.METADATA_IOPS,
+            f"{{METADATA_IOPS}}={iops} is below the current {current_iops}: metadata IOPS can "
+            "only increase",
+        )
+    return configuration_problem(
+        replace(
+            current, metadata_configuration_mode=METADATA_USER_PROVISIONED, metadata_iops=iops
+        )
+    )

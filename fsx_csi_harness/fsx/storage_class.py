@@ -35,6 +35,10 @@ EXTRA_TAGS = "extraTags"
 EFA_ENABLED = "efaEnabled"
 METADATA_CONFIGURATION_MODE = "metadataConfigurationMode"
 METADATA_IOPS = "metadataIops"
+# INTELLIGENT_TIERING (upstream docs/options.md, "INTELLIGENT_TIERING Parameters").
+THROUGHPUT_CAPACITY = "throughputCapacity"
+DATA_READ_CACHE_SIZING_MODE = "dataReadCacheSizingMode"
+DATA_READ_CACHE_SIZE_GIB = "dataReadCacheSizeGiB"
 
 # Upstream's keys and the FSx field each one sets.
 STORAGE_CLASS_FIELDS: dict[str, Field] = {
@@ -58,7 +62,30 @@ STORAGE_CLASS_FIELDS: dict[str, Field] = {
     EFA_ENABLED: Field.EFA_ENABLED,
     METADATA_CONFIGURATION_MODE: Field.METADATA_CONFIGURATION_MODE,
     METADATA_IOPS: Field.METADATA_IOPS,
+    THROUGHPUT_CAPACITY: Field.THROUGHPUT_CAPACITY,
+    DATA_READ_CACHE_SIZING_MODE: Field.READ_CACHE_SIZING_MODE,
+    DATA_READ_CACHE_SIZE_GIB: Field.READ_CACHE_SIZE,
 }
+
+# What upstream fills in for a StorageClass with storageType INTELLIGENT_TIERING that leaves
+# these keys out (docs/options.md): PERSISTENT_2, USER_PROVISIONED metadata at 6000 IOPS, and
+# a read cache proportional to the throughput capacity. A StorageClass written for upstream
+# must select the same file system here.
+INTELLIGENT_TIERING_DEFAULTS: dict[Field, object] = {
+    Field.DEPLOYMENT_TYPE: "PERSISTENT_2",
+    Field.METADATA_CONFIGURATION_MODE: "USER_PROVISIONED",
+    Field.METADATA_IOPS: 6000,
+    Field.READ_CACHE_SIZING_MODE: "PROPORTIONAL_TO_THROUGHPUT_CAPACITY",
+}
+
+
+def with_storage_class_defaults(values: Mapping[Field, object]) -> dict[Field, object]:
+    """Request values with upstream's StorageClass defaults added where a key was left out."""
+    chosen = dict(values)
+    if chosen.get(Field.STORAGE_TYPE) == "INTELLIGENT_TIERING":
+        for field, default in INTELLIGENT_TIERING_DEFAULTS.items():
+            chosen.setdefault(field, default)
+    return chosen
 
 # Go's strconv.ParseBool accepts exactly these spellings.
 GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})

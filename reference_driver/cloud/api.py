@@ -99,6 +99,24 @@ def make_fsx_client(
     return session.client("fsx", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
+def missing_aws_settings(region: str | None) -> str | None:
+    """What the controller lacks to call FSx (a region, credentials), as one sentence saying
+    what to set; None when both are there. Credentials are looked up the way botocore does
+    (environment, profile, container and instance roles)."""
+    import boto3
+
+    session = boto3.session.Session()
+    if not (region or session.region_name):
+        return "no AWS region: set AWS_REGION (or pass --region)"
+    if session.get_credentials() is None:
+        return (
+            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+            "AWS_PROFILE, or give the pod an IAM role); against an FSx emulator any dummy "
+            "values do"
+        )
+    return None
+
+
 def is_aws_endpoint(endpoint_url: str) -> bool:
     """True for AWS's own endpoints (poll gently), False for an emulator (poll fast)."""
     from urllib.parse import urlsplit

@@ -35,6 +35,7 @@ from reference_driver.cloud.model import (
     FileSystem,
     FileSystemOptions,
     Lifecycle,
+    LustreUpdate,
     StorageUpdate,
     UpdateStatus,
 )
@@ -83,9 +84,21 @@ def _tags(raw: Any) -> dict[str, str]:
 def _parse_file_system(raw: Mapping[str, Any]) -> FileSystem:
     lustre = raw.get("LustreConfiguration") or {}
     updates: list[StorageUpdate] = []
+    lustre_updates: list[LustreUpdate] = []
     for action in raw.get("AdministrativeActions") or ():
-        target = (action.get("TargetFileSystemValues") or {}).get("StorageCapacity")
-        if action.get("AdministrativeActionType") != "FILE_SYSTEM_UPDATE" or target is None:
+        if action.get("AdministrativeActionType") != "FILE_SYSTEM_UPDATE":
+            continue
+        values = action.get("TargetFileSystemValues") or {}
+        if values.get("LustreConfiguration"):
+            lustre_updates.append(
+                LustreUpdate(
+                    target=dict(values["LustreConfiguration"]),
+                    status=UpdateStatus(action.get("Status", "PENDING")),
+                    failure_message=(action.get("FailureDetails") or {}).get("Message"),
+                )
+            )
+        target = values.get("StorageCapacity")
+        if target is None:
             continue
         updates.append(
             StorageUpdate(
@@ -95,6 +108,8 @@ def _parse_file_system(raw: Mapping[str, Any]) -> FileSystem:
             )
         )
     throughput = lustre.get("PerUnitStorageThroughput")
+    metadata = lustre.get("MetadataConfiguration") or {}
+    throughput_capacity = lustre.get("ThroughputCapacity")
     return FileSystem(
         file_system_id=str(raw["FileSystemId"]),
         lifecycle=Lifecycle(raw.get("Lifecycle", "CREATING")),
@@ -110,6 +125,11 @@ def _parse_file_system(raw: Mapping[str, Any]) -> FileSystem:
         volume_name=_tags(raw.get("Tags")).get(VOLUME_NAME_TAG),
         failure_message=(raw.get("FailureDetails") or {}).get("Message"),
         storage_updates=tuple(updates),
+        file_system_type_version=raw.get("FileSystemTypeVersion"),
+        metadata_mode=metadata.get("Mode"),
+        metadata_iops=int(metadata["Iops"]) if metadata.get("Iops") is not None else None,
+        throughput_capacity=int(throughput_capacity) if throughput_capacity is not None else None,
+        lustre_updates=tuple(lustre_updates),
     )
 
 
@@ -118,11 +138,12 @@ def create_file_system_request(volume_name: str, options: FileSystemOptions) -> 
     request: dict[str, Any] = {
         "ClientRequestToken": client_request_token(volume_name),
         "FileSystemType": LUSTRE,
-        "StorageCapacity": options.capacity_gib,
         "Tags": [{"Key": VOLUME_NAME_TAG, "Value": volume_name}]
         + [{"Key": k, "Value": v} for k, v in options.extra_tags],
         "LustreConfiguration": {},
     }
+    if options.capacity_gib is not None:
+        request["StorageCapacity"] = options.capacity_gib
     for field, value in options.fields.items():
         *parents, leaf = field.path
         target = request
@@ -346,6 +367,52 @@ class FsxCloud:
         return self._poll(
             f"file system {file_system_id} to grow to {target_capacity_gib} GiB", deadline, step
         )
+
+    def modify(self, file_system: FileSystem, lustre_changes: Mapping[str, Any]) -> None:
+        """Ask FSx to change `lustre_changes` (UpdateFileSystem LustreConfiguration) online.
+        An update with the same targets already running is fine; any other running update
+        raises Aborted (retry once it finishes)."""
+        fs_id = file_system.file_system_id
+        digest = hashlib.sha256(repr(sorted(lustre_changes.items())).encode()).hexdigest()[:12]
+        try:
+            self._call(
+                "UpdateFileSystem",
+                fs_id,
+                self.api.update_file_system,
+                FileSystemId=fs_id,
+                LustreConfiguration=dict(lustre_changes),
+                ClientRequestToken=client_request_token(fs_id, f"modify-{digest}"),
+            )
+        except CloudError as exc:
+            if exc.aws_code != "BadRequest" or UPDATE_IN_PROGRESS_TEXT not in exc.message.lower():
+                raise
+            current = self.describe(fs_id)
+            if any(dict(u.target) == dict(lustre_changes) for u in current.lustre_updates):
+                return
+            raise Aborted(
+                f"file system {fs_id} has another update in progress; retry the modification "
+                "after it finishes"
+            ) from exc
+
+    def wait_for_modification(
+        self, file_system_id: str, done: Callable[[FileSystem], bool], what: str, deadline: Deadline
+    ) -> FileSystem:
+        """Poll until `done(file_system)` and the file system is AVAILABLE again; a FAILED
+        LustreConfiguration update raises FailedPrecondition with AWS's FailureDetails."""
+
+        def step() -> tuple[FileSystem | None, str]:
+            fs = self.describe(file_system_id)
+            failed = [u for u in fs.lustre_updates if u.status is UpdateStatus.FAILED]
+            if failed and not done(fs):
+                raise FailedPrecondition(
+                    f"changing {what} on file system {file_system_id} failed: "
+                    f"{failed[-1].failure_message or 'AWS gave no FailureDetails'}"
+                )
+            if done(fs) and fs.lifecycle is Lifecycle.AVAILABLE:
+                return fs, fs.lifecycle.value
+            return None, f"Lifecycle={fs.lifecycle.value}"
+
+        return self._poll(f"file system {file_system_id} to apply {what}", deadline, step)
 
     def data_repository_associations(self, file_system_id: str) -> list[DataRepositoryAssociation]:
         pages = self._paged(

@@ -10,6 +10,7 @@ from fsx_csi_harness.fsx import (
     CapacityRule,
     DeploymentType,
     Field,
+    LustreSettings,
     StorageType,
     capacity_rule,
 )
@@ -52,6 +53,15 @@ class StorageUpdate:
 
 
 @dataclass(frozen=True)
+class LustreUpdate:
+    """A FILE_SYSTEM_UPDATE administrative action's LustreConfiguration target values."""
+
+    target: Mapping[str, object]
+    status: UpdateStatus
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
 class FileSystem:
     file_system_id: str
     lifecycle: Lifecycle
@@ -65,6 +75,26 @@ class FileSystem:
     volume_name: str | None
     failure_message: str | None = None
     storage_updates: tuple[StorageUpdate, ...] = ()
+    file_system_type_version: str | None = None
+    metadata_mode: str | None = None
+    metadata_iops: int | None = None
+    throughput_capacity: int | None = None
+    # FILE_SYSTEM_UPDATE actions that change LustreConfiguration (ModifyVolume's changes).
+    lustre_updates: tuple[LustreUpdate, ...] = ()
+
+    @property
+    def settings(self) -> LustreSettings:
+        """The file system's rule-relevant settings, as the FSx rules table reads them."""
+        return LustreSettings(
+            deployment_type=self.deployment_type,
+            storage_type=self.storage_type,
+            per_unit_storage_throughput=self.per_unit_throughput,
+            file_system_type_version=self.file_system_type_version,
+            efa_enabled=self.efa_enabled or None,
+            metadata_configuration_mode=self.metadata_mode,
+            metadata_iops=self.metadata_iops if self.metadata_mode == "USER_PROVISIONED" else None,
+            throughput_capacity=self.throughput_capacity,
+        )
 
     @property
     def capacity_rule(self) -> CapacityRule:
@@ -103,7 +133,7 @@ class FileSystemOptions:
     out is not sent, and AWS applies its default.
     """
 
-    capacity_gib: int
+    capacity_gib: int | None  # None: INTELLIGENT_TIERING (no StorageCapacity)
     fields: Mapping[Field, object] = field(default_factory=dict)
     extra_tags: tuple[tuple[str, str], ...] = ()
     data_repository_associations: tuple[DataRepositoryAssociationSpec, ...] = ()

@@ -248,6 +248,7 @@ def test_controller_capabilities(driver: InProcessDriver) -> None:
         RPC.CREATE_DELETE_VOLUME,
         RPC.EXPAND_VOLUME,
         RPC.SINGLE_NODE_MULTI_WRITER,
+        RPC.MODIFY_VOLUME,
     }
     error = rpc_error(driver.csi.controller.ListVolumes, csi_pb2.ListVolumesRequest())
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED

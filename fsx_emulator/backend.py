@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
 import shutil
 import string
@@ -47,7 +48,7 @@ from fsx_csi_harness.fsx import (
     paths_overlap,
     s3_bucket,
 )
-from fsx_emulator import rules
+from fsx_emulator import lustre, rules
 from fsx_emulator.config import EmulatorConfig, check_page_size, check_token_ttl
 from fsx_emulator.errors import (
     FSxApiError,
@@ -445,8 +446,23 @@ class FidelityFSxBackend(FSxBackend):
     def _become_available(self, file_system: EmulatedFileSystem) -> None:
         file_system.lifecycle = "AVAILABLE"
         directory = file_system.emulation_directory
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+        if directory is None:
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        if not self.config.emulation_tmpfs:
+            return
+        # A file system of its own: mount-library drivers compare st_dev with the parent's,
+        # statvfs answers its capacity, and mountinfo names its Lustre source.
+        source = f"{file_system.dns_name}@tcp:/{file_system.mount_name}"
+        try:
+            lustre.mount_file_system(directory, source, file_system.spec.storage_capacity)
+        except lustre.EmulationMountError as exc:
+            _log.warning(
+                "%s stays a plain directory (%s): drivers that compare device numbers will "
+                "not see its mounts",
+                file_system.file_system_id,
+                exc,
+            )
 
     @locked
     def set_creation_delay(self, seconds: float, file_system_id: str | None = None) -> None:
@@ -513,9 +529,7 @@ class FidelityFSxBackend(FSxBackend):
             file_system.pending_change.cancel()
         file_system.lifecycle = "DELETING"
         # Lustre emulation: a deleting file system can no longer be mounted.
-        root = self.config.emulation_root
-        if root is not None:
-            shutil.rmtree(root / file_system_id, ignore_errors=True)
+        self._remove_emulation_directory(file_system)
         for association in list(self.associations.values()):
             if association.spec.file_system_id == file_system_id:
                 self._start_association_deletion(association)
@@ -527,6 +541,17 @@ class FidelityFSxBackend(FSxBackend):
             self.config.deletion_delay, gone, f"{file_system_id} deleted"
         )
         return file_system
+
+    def _remove_emulation_directory(self, file_system: EmulatedFileSystem) -> None:
+        directory = file_system.emulation_directory
+        if directory is None:
+            return
+        if self.config.emulation_tmpfs and os.path.ismount(directory):
+            try:
+                lustre.unmount_file_system(directory)
+            except lustre.EmulationMountError as exc:
+                _log.warning("%s: %s", file_system.file_system_id, exc)
+        shutil.rmtree(directory.parent, ignore_errors=True)
 
     def _forget(self, resource: EmulatedFileSystem | Association) -> None:
         if isinstance(resource, EmulatedFileSystem):
@@ -950,10 +975,8 @@ class FidelityFSxBackend(FSxBackend):
     @locked
     def reset(self) -> None:
         """Forget every resource, token, tag and scheduled change; remove emulation dirs."""
-        root = self.config.emulation_root
-        for fs_id in list(self.file_systems):
-            if root is not None:
-                shutil.rmtree(root / fs_id, ignore_errors=True)
+        for file_system in list(self.file_systems.values()):
+            self._remove_emulation_directory(file_system)
         for arn in list(self._by_arn):
             self.tagger.delete_all_tags_for_resource(arn)
         self._init_state()

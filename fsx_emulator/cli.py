@@ -127,7 +127,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="Lustre emulation: keep DIR/<file-system-id>/<MountName>/ for AVAILABLE file "
-        "systems (the driver's emulated mounter bind-mounts it)",
+        "systems (the mount.lustre emulation helper bind-mounts it)",
+    )
+    parser.add_argument(
+        "--emulation-tmpfs",
+        action="store_true",
+        help="mount a tmpfs sized to each file system's capacity on its directory (root only), "
+        "so that it is a file system of its own, as a Lustre mount is",
     )
 
 
@@ -143,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             deletion_delay=args.deletion_delay,
             update_delay=args.update_delay,
             emulation_root=args.emulation_root,
+            emulation_tmpfs=args.emulation_tmpfs,
             token_ttl=args.token_ttl,
             describe_page_size=args.describe_page_size,
             rate_limits=rate_limits,

@@ -100,6 +100,9 @@ class EmulatorConfig:
     # Lustre emulation: when set, <root>/<file-system-id>/<MountName>/ exists exactly while
     # the file system can be mounted (see README.md, "Lustre emulation contract").
     emulation_root: Path | None = None
+    # Mount a tmpfs sized to the file system's capacity on that directory (needs root, or root
+    # of a user namespace owning the mount namespace); otherwise a plain directory.
+    emulation_tmpfs: bool = False
     account_id: str = "123456789012"
     vpc_id: str = "vpc-0a1b2c3d4e5f60718"
     # How long a CreateFileSystem ClientRequestToken keeps answering with its file system,

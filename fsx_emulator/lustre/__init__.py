@@ -1,0 +1,141 @@
+"""The Lustre emulation's data plane: the `mount.lustre` helper and the emulation root.
+
+DESIGN.md, "Lustre emulation". `mount -t lustre <dnsname>@tcp:/<mountname> TARGET` runs
+mount(8)'s external helper `/sbin/mount.lustre`; the one in this package (a POSIX sh script,
+shipped in the wheel and the emulated image) bind-mounts
+`<emulation root>/<file-system-id>/<mountname>[/<subdir>]` onto TARGET. The emulator keeps that
+directory exactly while the file system is AVAILABLE (backend.py); where it can mount, the
+directory is a tmpfs of its own sized to the file system's capacity, whose source reads as
+the Lustre source (`<dnsname>@tcp:/<mountname>`), so that:
+
+* drivers built on Kubernetes' mount library (which compare the st_dev of a target with its
+  parent's) see a mount, and statvfs reports the file system's size;
+* /proc/self/mountinfo names the Lustre source of every emulated mount, as it does for a real
+  one (`<nid>@tcp:/<mountname>`), so a driver that reads the mount table recognises it.
+
+Where the emulator cannot mount (not root, an unprivileged container) the directories are plain
+ones, and whoever provides the emulation root should make it a file system of its own (the
+local platform mounts a tmpfs there).
+
+This module is the one place that knows the helper's file, how to render it for a root, and
+the record it leaves for each mount.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+# What the shipped helper uses when nothing rendered another root into it: a fixed path
+# inside the container or namespace it is installed in.
+DEFAULT_EMULATION_ROOT = "/run/fsx-emulation"
+HELPER_NAME = "mount.lustre"
+# The helper's record of each mount, under the emulation root (no file system id starts
+# with a dot).
+MOUNT_RECORDS = ".mounts"
+_ROOT_LINE = f"EMULATION_ROOT={DEFAULT_EMULATION_ROOT}\n"
+_TMPFS_MODE = "0755"  # a new Lustre file system's root: root-owned, drwxr-xr-x
+
+
+def helper_text() -> str:
+    """The helper script as shipped."""
+    return resources.files(__name__).joinpath(HELPER_NAME).read_text()
+
+
+def render_helper(emulation_root: Path | str) -> str:
+    """The helper with `emulation_root` written in: mount(8) runs it with a reduced
+    environment, so the root travels inside the file, not in a variable."""
+    text = helper_text()
+    if _ROOT_LINE not in text:
+        raise RuntimeError(f"{HELPER_NAME} lost its {_ROOT_LINE.strip()!r} line")
+    root = str(emulation_root)
+    if "'" in root or "\n" in root:
+        raise ValueError(f"emulation root {root!r}: quotes and newlines cannot be written in")
+    return text.replace(_ROOT_LINE, f"EMULATION_ROOT='{root}'\n", 1)
+
+
+def write_helper(path: Path, emulation_root: Path | str) -> Path:
+    path.write_text(render_helper(emulation_root))
+    path.chmod(0o755)
+    return path
+
+
+def record_name(target: Path | str) -> str:
+    """The record's file name for a target path (as the helper encodes it)."""
+    return str(target).replace("%", "%25").replace("/", "%2F")
+
+
+@dataclass(frozen=True)
+class MountRecord:
+    """What the helper saw and did for one mount."""
+
+    source: str
+    target: str
+    file_system_id: str
+    directory: str
+    options: tuple[str, ...]
+    bind_options: tuple[str, ...]
+    lustre_options: tuple[str, ...]
+
+
+def read_mount_record(emulation_root: Path, target: Path | str) -> MountRecord | None:
+    """The record of the last mount the helper made at `target`, or None. A record outlives
+    its mount (umount(8) does not call the helper): check the mount table too."""
+    path = emulation_root / MOUNT_RECORDS / record_name(target)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    fields = dict(line.partition("=")[::2] for line in lines if "=" in line)
+
+    def split(key: str) -> tuple[str, ...]:
+        return tuple(flag for flag in fields.get(key, "").split(",") if flag)
+
+    return MountRecord(
+        source=fields.get("source", ""),
+        target=fields.get("target", ""),
+        file_system_id=fields.get("file_system_id", ""),
+        directory=fields.get("directory", ""),
+        options=split("options"),
+        bind_options=split("bind_options"),
+        lustre_options=split("lustre_options"),
+    )
+
+
+class EmulationMountError(Exception):
+    """A tmpfs for an emulated file system could not be mounted or unmounted."""
+
+
+def _run(argv: list[str]) -> str | None:
+    """None on success, else what the command said."""
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, check=False,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return None
+    return " ".join((done.stderr or done.stdout or f"exit {done.returncode}").split())
+
+
+def mount_file_system(directory: Path, lustre_source: str, capacity_gib: int | None) -> None:
+    """Mount a tmpfs on the existing `directory`, sized to the file system's capacity (tmpfs
+    takes memory only for what is written) and named by its Lustre source."""
+    options = [f"mode={_TMPFS_MODE}"]
+    if capacity_gib:
+        options.append(f"size={capacity_gib}g")
+    said = _run(["mount", "-t", "tmpfs", "-o", ",".join(options), lustre_source, str(directory)])
+    if said is not None:
+        raise EmulationMountError(f"mount -t tmpfs {lustre_source} {directory}: {said}")
+
+
+def unmount_file_system(directory: Path) -> None:
+    """Detach the file system's tmpfs (lazily: pods may still hold it open, as a Lustre
+    client keeps serving open files of a file system being deleted until they close)."""
+    said = _run(["umount", "--lazy", str(directory)])
+    if said is not None:
+        raise EmulationMountError(f"umount --lazy {directory}: {said}")

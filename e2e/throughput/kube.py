@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from e2e.progress import LineProgress, Probe
+from e2e.leaks import with_run_tags
+from e2e.progress import LineProgress, Probe, WaitTimeout
 from e2e.throughput.engines import MB, time_based_arguments
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
 from fsx_csi_harness.aws_settings import load_aws_settings
@@ -29,8 +30,18 @@ if TYPE_CHECKING:
     from qualify.report.bundle import BundleWriter
 
 LABEL = "fsx-csi-harness/throughput"
-DEFAULT_FIO_IMAGE = "debian:bookworm-slim"
+# fio preinstalled (the Dockerfile's `fio` target: `docker build --target fio --tag
+# fsx-csi-harness:fio .`): pods need no internet. Another image: `--set fio-image=IMAGE`.
+DEFAULT_FIO_IMAGE = "fsx-csi-harness:fio"
+FIO_IMAGE_SETTING = "fio-image"
 MARKER = "FSX-CSI-FIO-JSON"
+# How long the fio claim may take to bind before the run fails (FSx creation on AWS takes
+# 5-10 minutes); a ProvisioningFailed event or a driver that is not there fail sooner.
+CLAIM_BIND_TIMEOUT_S = 900.0
+
+
+class ThroughputSetupFailed(Exception):
+    """The fio run could not start (a claim that does not bind); says what was seen."""
 
 
 class KubeThroughputOptions(Protocol):
@@ -47,6 +58,8 @@ class KubeThroughputOptions(Protocol):
     def aws(self) -> str: ...
     @property
     def kubeconfig(self) -> Path | None: ...
+    @property
+    def settings(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,10 @@ def fio_script(workloads: list[Workload]) -> str:
     lines = [
         "set -u",
         # Images without fio get it from the distribution; a pre-built image skips this.
-        "command -v fio >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fio"
-        " >/dev/null)",
+        # No install at run time (cluster pods often have no internet): say what to do.
+        'command -v fio >/dev/null 2>&1 || { echo "fio is not in this image: build one with '
+        "docker build --target fio --tag fsx-csi-harness:fio . (and load it into the nodes) "
+        f'or pass --set {FIO_IMAGE_SETTING}=IMAGE"; exit 127; }}',
         'file="/data/fsx-csi-throughput.${HOSTNAME}"',
     ]
     for workload in workloads:
@@ -106,7 +121,8 @@ def render_objects(config: KubeThroughputConfig) -> list[dict[str, Any]]:
         "kind": "StorageClass",
         "metadata": {"name": name, "labels": labels},
         "provisioner": config.provisioner,
-        "parameters": dict(config.storage_class_parameters),
+        # The run's tags on every file system it creates, so the leak guard finds them.
+        "parameters": with_run_tags(config.storage_class_parameters, config.run_id, "throughput"),
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
     }
@@ -235,6 +251,10 @@ class KubeApi(Protocol):
 
     def job_state(self, namespace: str, name: str) -> tuple[bool, str]: ...
 
+    def claim_state(self, namespace: str, name: str) -> tuple[str, str]:
+        """The claim's phase and, in words, its latest events."""
+        ...
+
     def pod_logs(self, namespace: str, selector: str) -> dict[str, str]: ...
 
 
@@ -246,23 +266,51 @@ def run_fio_jobs(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     while_bound: Callable[[], None] | None = None,
+    claim_timeout_s: float = CLAIM_BIND_TIMEOUT_S,
 ) -> list[Measurement]:
     """Apply the objects, wait for the Job (with progress), read and aggregate the results;
     the objects are deleted whatever happens. `while_bound` runs after the Job, while the claim
-    still holds its volume (to describe the file system FSx created)."""
+    still holds its volume (to describe the file system FSx created). Raises
+    ThroughputSetupFailed when the claim does not bind (no Job waits on it)."""
     from e2e.throughput.runner import _aggregate
 
     objects = render_objects(config)
+    line_progress = LineProgress(progress, "throughput: ", clock=clock, sleep=sleep)
     try:
         for obj in objects:
             api.apply(obj)
             progress(f"throughput: applied {obj['kind']} {obj['metadata']['name']}")
 
+        def claim_bound() -> Probe:
+            phase, events = api.claim_state(config.namespace, config.name)
+            if "ProvisioningFailed" in events:
+                raise ThroughputSetupFailed(
+                    f"claim {config.namespace}/{config.name} cannot be provisioned: {events}; "
+                    f"expected {config.provisioner} to create a file system; try: check the "
+                    "driver's controller logs and the StorageClass parameters"
+                )
+            return Probe(phase == "Bound", f"{phase}; {events}")
+
+        try:
+            line_progress.wait(
+                f"claim {config.namespace}/{config.name} to be Bound",
+                claim_bound,
+                claim_timeout_s,
+                poll_s=2.0,
+                max_poll_s=10.0,
+            )
+        except WaitTimeout as exc:
+            raise ThroughputSetupFailed(
+                f"{exc}; expected the driver {config.provisioner} to bind it before the fio "
+                "Job can start; try: is the driver deployed and ready (`kubectl get csidriver`, "
+                "its controller pods)?"
+            ) from exc
+
         def job_done() -> Probe:
             done, state = api.job_state(config.namespace, config.name)
             return Probe(done, state)
 
-        LineProgress(progress, "throughput: ", clock=clock, sleep=sleep).wait(
+        line_progress.wait(
             f"fio Job {config.namespace}/{config.name}",
             job_done,
             timeout_s,
@@ -303,6 +351,7 @@ def run_kube_throughput(
         nodes=options.nodes,
         storage_class_parameters=parameters,
         plan=options.plan,
+        fio_image=options.settings.get(FIO_IMAGE_SETTING, DEFAULT_FIO_IMAGE),
     )
     objects = render_objects(config)
     manifests = writer.write_raw(
@@ -344,7 +393,20 @@ def run_kube_throughput(
         if why_not is not None:
             throughput.notes.append(why_not)
 
-    throughput.measurements = run_fio_jobs(api, config, progress, while_bound=describe_volume)
+    try:
+        throughput.measurements = run_fio_jobs(api, config, progress, while_bound=describe_volume)
+    except ThroughputSetupFailed as exc:
+        return SuiteResult(
+            "throughput",
+            Outcome.FAILED,
+            duration_s=round(time.monotonic() - started, 3),
+            message=str(exc),
+            tests=[
+                TestResult(f"{w.name} x{config.nodes}", Outcome.NOT_RUN, message="no fio ran")
+                for w in config.plan.multi_client()
+            ],
+            raw=[manifests],
+        )
     from e2e.throughput.runner import throughput_suite
 
     suite = throughput_suite(throughput.measurements, time.monotonic() - started, None)
@@ -431,10 +493,25 @@ class KubernetesClientApi:
                 self._storage.delete_storage_class(name)
 
     def job_state(self, namespace: str, name: str) -> tuple[bool, str]:
+        from e2e.platforms.kube.observe import describe_pod
+
         status: Any = self._batch.read_namespaced_job_status(name, namespace).status
         active, succeeded, failed = status.active or 0, status.succeeded or 0, status.failed or 0
         done = bool(succeeded + failed) and not active
-        return done, f"active {active}, succeeded {succeeded}, failed {failed}"
+        pods: Any = self._core.list_namespaced_pod(
+            namespace, label_selector=f"job-name={name}"
+        ).items
+        states = "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in pods) or "no pods"
+        return done, f"active {active}, succeeded {succeeded}, failed {failed}; pods: {states}"
+
+    def claim_state(self, namespace: str, name: str) -> tuple[str, str]:
+        claim: Any = self._core.read_namespaced_persistent_volume_claim(name, namespace)
+        events: Any = self._core.list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={name}",
+        ).items
+        words = "; ".join(f"{e.reason}: {e.message}" for e in events[-3:]) or "no events"
+        return str(claim.status.phase if claim.status else None), words
 
     def bound_volume_handle(self, namespace: str, claim: str) -> str | None:
         """The CSI volume handle (the FSx file system id) of the claim's volume, once bound."""

@@ -5,10 +5,13 @@ from typing import Any
 
 import pytest
 
+from e2e import leaks
 from e2e.throughput.kube import (
+    DEFAULT_FIO_IMAGE,
     LABEL,
     MARKER,
     KubeThroughputConfig,
+    ThroughputSetupFailed,
     expected_figures,
     parse_pod_log,
     render_objects,
@@ -93,6 +96,10 @@ class RecordingApi:
         self.calls.append(("job_state", name))
         return self._polls > 1, f"active {2 if self._polls == 1 else 0}"
 
+    def claim_state(self, namespace: str, name: str) -> tuple[str, str]:
+        self.calls.append(("claim_state", name))
+        return "Bound", "Normal ProvisioningSucceeded: Successfully provisioned volume pvc-1"
+
     def pod_logs(self, namespace: str, selector: str) -> dict[str, str]:
         self.calls.append(("pod_logs", selector))
         return self._logs
@@ -154,3 +161,45 @@ def test_expected_figures_come_from_the_fsx_rules() -> None:
         persistent.baseline_mbps == pytest.approx(1200 / 1024 * 500, abs=0.1)
         and persistent.burst_mbps is None
     )
+
+
+def test_a_claim_that_cannot_bind_fails_fast_without_waiting_on_the_job() -> None:
+    class Unbindable(RecordingApi):
+        def claim_state(self, namespace: str, name: str) -> tuple[str, str]:
+            self.calls.append(("claim_state", name))
+            return "Pending", "ProvisioningFailed: rpc error: code = InvalidArgument"
+
+    api = Unbindable({})
+    with pytest.raises(ThroughputSetupFailed, match="cannot be provisioned: ProvisioningFailed"):
+        run_fio_jobs(api, KubeThroughputConfig(run_id="r1"), lambda _: None, sleep=lambda _: None)
+    assert ("job_state", KubeThroughputConfig(run_id="r1").name) not in api.calls
+    assert [c for c in api.calls if c[0] == "delete"][-1] == ("delete", "StorageClass")
+
+
+def test_a_claim_nothing_binds_fails_after_its_own_timeout_naming_the_driver() -> None:
+    class NoDriver(RecordingApi):
+        def claim_state(self, namespace: str, name: str) -> tuple[str, str]:
+            return "Pending", "Normal ExternalProvisioning: waiting for a volume to be created"
+
+    ticks = iter(range(0, 100_000, 50))
+    with pytest.raises(ThroughputSetupFailed, match="is the driver deployed and ready"):
+        run_fio_jobs(
+            NoDriver({}),
+            KubeThroughputConfig(run_id="r1"),
+            lambda _: None,
+            claim_timeout_s=300,
+            clock=lambda: float(next(ticks)),
+            sleep=lambda _: None,
+        )
+
+
+def test_the_file_systems_carry_the_run_tags_and_fio_is_never_installed_at_run_time() -> None:
+    storage_class, _, job = render_objects(KubeThroughputConfig(run_id="r1"))
+    tags = storage_class["parameters"]["extraTags"]
+    assert f"{leaks.RUN_ID_TAG}=r1" in tags and f"{leaks.SCENARIO_TAG}=throughput" in tags
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == DEFAULT_FIO_IMAGE == "fsx-csi-harness:fio"
+    script = container["command"][-1]
+    assert "apt-get" not in script and "docker build --target fio" in script
+    other = render_objects(KubeThroughputConfig(run_id="r1", fio_image="registry/fio:3"))
+    assert other[2]["spec"]["template"]["spec"]["containers"][0]["image"] == "registry/fio:3"

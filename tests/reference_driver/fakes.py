@@ -41,7 +41,9 @@ from fsx_csi_harness.fsx import (
     association_refusal,
     configuration_problem,
     dns_name,
+    metadata_iops_change_problem,
     request_values,
+    throughput_change_problem,
     value_problem,
 )
 from reference_driver.mounter.base import (
@@ -90,6 +92,8 @@ def _create_problem(request: Mapping[str, Any]) -> str | None:
     problem_found = configuration_problem(settings)
     if problem_found is not None:
         return problem_found.render(api_name)
+    if not settings.storage.has_storage_capacity:
+        return None
     rule = settings.capacity_rule
     capacity = int(request["StorageCapacity"])
     if not rule.is_valid(capacity):
@@ -229,7 +233,7 @@ class FakeFsxApi:
             lustre = dict(kwargs.get("LustreConfiguration") or {})
             settings = LustreSettings.from_fields(request_values(kwargs))
             deployment, storage = settings.deployment, settings.storage
-            capacity = int(kwargs["StorageCapacity"])
+            capacity = kwargs.get("StorageCapacity")
             fs_id = _new_id("fs-")
             mount_name = (
                 SCRATCH_1_MOUNT_NAME
@@ -240,11 +244,10 @@ class FakeFsxApi:
             )
             lustre["MountName"] = mount_name
             lustre.setdefault("DeploymentType", deployment.value)
-            record = {
+            record: dict[str, Any] = {
                 "FileSystemId": fs_id,
                 "FileSystemType": "LUSTRE",
                 "Lifecycle": "CREATING",
-                "StorageCapacity": capacity,
                 "StorageType": storage.value,
                 "FileSystemTypeVersion": settings.version,
                 "DNSName": dns_name(fs_id, self.region),
@@ -252,6 +255,8 @@ class FakeFsxApi:
                 "Tags": list(kwargs.get("Tags", [])),
                 "LustreConfiguration": lustre,
             }
+            if capacity is not None:
+                record["StorageCapacity"] = int(capacity)
             self._file_systems[fs_id] = _FakeFileSystem(
                 record, self.clock.monotonic(), fail_with=self._fail_next_creation
             )
@@ -303,6 +308,8 @@ class FakeFsxApi:
             fs_id = str(kwargs["FileSystemId"])
             fs = self._get("UpdateFileSystem", fs_id)
             record = fs.record
+            if "StorageCapacity" not in kwargs:
+                return self._update_lustre(fs, kwargs.get("LustreConfiguration") or {})
             target = int(kwargs["StorageCapacity"])
             if fs.update_started is not None:
                 raise _error("UpdateFileSystem", "BadRequest", STORAGE_UPDATE_IN_PROGRESS_MESSAGE)
@@ -337,6 +344,26 @@ class FakeFsxApi:
             self._advance()
             return {"FileSystem": copy.deepcopy(record)}
 
+    def _update_lustre(self, fs: _FakeFileSystem, changes: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Online LustreConfiguration changes, checked with the shared rules and applied at
+        once (the emulator runs them through an administrative action)."""
+        record = fs.record
+        if fs.update_started is not None:
+            raise _error("UpdateFileSystem", "BadRequest", STORAGE_UPDATE_IN_PROGRESS_MESSAGE)
+        lustre = record["LustreConfiguration"]
+        settings = LustreSettings.from_fields(request_values(record))
+        problem = None
+        if "PerUnitStorageThroughput" in changes:
+            problem = throughput_change_problem(settings, int(changes["PerUnitStorageThroughput"]))
+        metadata = changes.get("MetadataConfiguration")
+        if problem is None and metadata is not None:
+            current = (lustre.get("MetadataConfiguration") or {}).get("Iops")
+            problem = metadata_iops_change_problem(settings, int(metadata["Iops"]), current)
+        if problem is not None:
+            raise _error("UpdateFileSystem", "BadRequest", problem.render(api_name))
+        lustre.update(copy.deepcopy(dict(changes)))
+        return {"FileSystem": copy.deepcopy(record)}
+
     def create_data_repository_association(self, **kwargs: Any) -> Mapping[str, Any]:
         with self._lock:
             self._enter("CreateDataRepositoryAssociation", kwargs)
@@ -345,7 +372,10 @@ class FakeFsxApi:
             fs = self._get("CreateDataRepositoryAssociation", fs_id)
             settings = LustreSettings.from_fields(request_values(fs.record))
             refusal = association_refusal(
-                settings.deployment, settings.version, settings.import_path is not None
+                settings.deployment,
+                settings.version,
+                settings.import_path is not None,
+                settings.storage,
             )
             if refusal is not None:
                 raise _error(

@@ -33,6 +33,7 @@ S2 = {"deploymentType": "SCRATCH_2"}
 P1 = {"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "50"}
 HDD = {"deploymentType": "PERSISTENT_1", "storageType": "HDD", "perUnitStorageThroughput": "12"}
 P2 = {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"}
+IT = {"storageType": "INTELLIGENT_TIERING", "throughputCapacity": "4000"}
 
 VALID: list[tuple[str, dict[str, str]]] = [
     ("defaults (SCRATCH_1)", {}),
@@ -59,6 +60,10 @@ VALID: list[tuple[str, dict[str, str]]] = [
     # Reconciled drift: the driver once refused these, which AWS accepts.
     ("subnet of 10 hex digits", {"subnetId": "subnet-0123456789"}),
     ("efaEnabled=false on SCRATCH_2", {**S2, "efaEnabled": "false"}),
+    ("INTELLIGENT_TIERING with upstream's defaults", {**IT}),
+    ("INTELLIGENT_TIERING with a user-provisioned cache", {**IT, "throughputCapacity": "8000",
+     "dataReadCacheSizingMode": "USER_PROVISIONED", "dataReadCacheSizeGiB": "64",
+     "metadataIops": "12000"}),
 ]  # fmt: skip
 
 INVALID: list[tuple[str, dict[str, str]]] = [
@@ -100,6 +105,15 @@ INVALID: list[tuple[str, dict[str, str]]] = [
     ("backup time with backups disabled", {**P1, "dailyAutomaticBackupStartTime": "05:00"}),
     ("metadata on Lustre 2.12", {**P2, "fileSystemTypeVersion": "2.12",
                                  "metadataConfigurationMode": "AUTOMATIC"}),
+    ("EFA without a metadata configuration", {**P2, "perUnitStorageThroughput": "1000",
+                                              "efaEnabled": "true"}),
+    ("INTELLIGENT_TIERING throughput not a step", {**IT, "throughputCapacity": "6000",
+     "metadataConfigurationMode": "USER_PROVISIONED", "metadataIops": "6000",
+     "dataReadCacheSizingMode": "NO_CACHE", "deploymentType": "PERSISTENT_2"}),
+    ("INTELLIGENT_TIERING on PERSISTENT_1", {**IT, "deploymentType": "PERSISTENT_1"}),
+    ("INTELLIGENT_TIERING automatic metadata", {**IT, "deploymentType": "PERSISTENT_2",
+     "dataReadCacheSizingMode": "NO_CACHE", "metadataConfigurationMode": "AUTOMATIC"}),
+    ("read cache on SSD", {**P2, "dataReadCacheSizingMode": "NO_CACHE"}),
 ]  # fmt: skip
 
 # JSON types of the fields whose StorageClass strings are not JSON strings.
@@ -107,6 +121,8 @@ _INTEGERS = {
     Field.PER_UNIT_STORAGE_THROUGHPUT,
     Field.AUTOMATIC_BACKUP_RETENTION_DAYS,
     Field.METADATA_IOPS,
+    Field.THROUGHPUT_CAPACITY,
+    Field.READ_CACHE_SIZE,
 }
 _BOOLEANS = {Field.COPY_TAGS_TO_BACKUPS, Field.EFA_ENABLED}
 _LISTS = {Field.SUBNET_IDS, Field.SECURITY_GROUP_IDS}
@@ -123,6 +139,8 @@ def plain_request(params: dict[str, str]) -> dict[str, Any]:
         "StorageCapacity": capacity,
         "LustreConfiguration": {},
     }
+    if params.get("storageType") == "INTELLIGENT_TIERING":
+        del request["StorageCapacity"]
     for key, raw in params.items():
         field = STORAGE_CLASS_FIELDS[key]
         value: Any = raw

@@ -36,6 +36,7 @@ HELPER_NAME = "mount.lustre"
 # with a dot).
 MOUNT_RECORDS = ".mounts"
 _ROOT_LINE = f"EMULATION_ROOT={DEFAULT_EMULATION_ROOT}\n"
+_STAGING_LINE = "STAGING_DIR=/tmp\n"
 _TMPFS_MODE = "0755"  # a new Lustre file system's root: root-owned, drwxr-xr-x
 
 
@@ -44,20 +45,29 @@ def helper_text() -> str:
     return resources.files(__name__).joinpath(HELPER_NAME).read_text()
 
 
-def render_helper(emulation_root: Path | str) -> str:
-    """The helper with `emulation_root` written in: mount(8) runs it with a reduced
-    environment, so the root travels inside the file, not in a variable."""
-    text = helper_text()
-    if _ROOT_LINE not in text:
-        raise RuntimeError(f"{HELPER_NAME} lost its {_ROOT_LINE.strip()!r} line")
-    root = str(emulation_root)
-    if "'" in root or "\n" in root:
-        raise ValueError(f"emulation root {root!r}: quotes and newlines cannot be written in")
-    return text.replace(_ROOT_LINE, f"EMULATION_ROOT='{root}'\n", 1)
+def _set(text: str, line: str, name: str, value: Path | str) -> str:
+    if line not in text:
+        raise RuntimeError(f"{HELPER_NAME} lost its {line.strip()!r} line")
+    value = str(value)
+    if "'" in value or "\n" in value:
+        raise ValueError(f"{name} {value!r}: quotes and newlines cannot be written in")
+    return text.replace(line, f"{name}='{value}'\n", 1)
 
 
-def write_helper(path: Path, emulation_root: Path | str) -> Path:
-    path.write_text(render_helper(emulation_root))
+def render_helper(emulation_root: Path | str, staging_dir: Path | str | None = None) -> str:
+    """The helper with `emulation_root` (and the directory where it prepares flagged mounts,
+    which must be on a mount that propagates nowhere; default /tmp) written in: mount(8) runs
+    it with a reduced environment, so they travel inside the file, not in variables."""
+    text = _set(helper_text(), _ROOT_LINE, "EMULATION_ROOT", emulation_root)
+    if staging_dir is not None:
+        text = _set(text, _STAGING_LINE, "STAGING_DIR", staging_dir)
+    return text
+
+
+def write_helper(
+    path: Path, emulation_root: Path | str, staging_dir: Path | str | None = None
+) -> Path:
+    path.write_text(render_helper(emulation_root, staging_dir))
     path.chmod(0o755)
     return path
 

@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 HELP = "run the CSI sanity suite (a port of csi-sanity) against any CSI endpoint"
 
@@ -88,11 +88,12 @@ def worker_count(numprocesses: int | str) -> int:
 
 
 @contextlib.contextmanager
-def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[str | None]:
-    """The fork server for -n workers, or None (serial, --spawn-workers, or it failed to
-    start: the workers then start the ordinary way, and say so)."""
+def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[Callable[[], str | None]]:
+    """Start the fork server for -n workers; yields a call that waits until it serves and
+    returns the launcher command, or None (serial, --spawn-workers, or it did not start:
+    the workers then start the ordinary way, and the run says so)."""
     if not numprocesses or spawn or worker_count(numprocesses) < 2:
-        yield None
+        yield lambda: None
         return
     import subprocess
     import tempfile
@@ -109,7 +110,8 @@ def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[str | None]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
+
+    def ready() -> str | None:
         assert server.stdout is not None
         if server.stdout.readline().strip() != "ready":
             print(
@@ -117,10 +119,12 @@ def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[str | None]:
                 "interpreters",
                 file=sys.stderr,
             )
-            yield None
-            return
+            return None
         os.environ[SERVER_VARIABLE] = path
-        yield launcher_command()
+        return launcher_command()
+
+    try:
+        yield ready
     finally:
         os.environ.pop(SERVER_VARIABLE, None)
         if server.stdin is not None:
@@ -202,23 +206,24 @@ def run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(f"fsx-csi sanity: {line}", file=sys.stderr, flush=True)
 
-    for endpoint in filter(None, (config.endpoint, config.controller_endpoint)):
-        say(f"connecting to {endpoint} ...")
-        try:
-            connection = connect(endpoint, config.connect_timeout, progress=say)
-            try:
-                info = identify(connection, config.connect_timeout)
-            finally:
-                connection.close()
-        except ConnectError as exc:
-            say(str(exc))
-            return EXIT_UNREACHABLE
-        say(f"{endpoint}: {info.name} {info.vendor_version}".rstrip())
-
-    import pytest
-
+    # The fork server for -n workers starts now, so that its imports overlap the checks.
     with fork_server(args.numprocesses, args.spawn_workers) as launcher:
-        return int(pytest.main(pytest_arguments(args, launcher)))
+        for endpoint in filter(None, (config.endpoint, config.controller_endpoint)):
+            say(f"connecting to {endpoint} ...")
+            try:
+                connection = connect(endpoint, config.connect_timeout, progress=say)
+                try:
+                    info = identify(connection, config.connect_timeout)
+                finally:
+                    connection.close()
+            except ConnectError as exc:
+                say(str(exc))
+                return EXIT_UNREACHABLE
+            say(f"{endpoint}: {info.name} {info.vendor_version}".rstrip())
+
+        import pytest
+
+        return int(pytest.main(pytest_arguments(args, launcher())))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

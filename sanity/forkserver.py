@@ -16,8 +16,10 @@ over, runs the bootstrap exactly as `python -c` would, and its exit status goes 
 launcher, which exits with it. When the fork server is gone, the launcher runs the bootstrap
 in a fresh interpreter instead, so a worker still starts, only slower.
 
-The fork server never opens a gRPC channel (forking a process with live gRPC state is not
-safe); its children open their own.
+Before serving, the fork server collects the suite once (without connecting anywhere), so
+that the case modules are imported, assertion-rewritten, before any fork. It never opens a
+gRPC channel (forking a process with live gRPC state is not safe); its children open
+their own.
 
     python -m sanity.forkserver SOCKET_PATH     # prints "ready" once listening
 """
@@ -25,6 +27,7 @@ safe); its children open their own.
 from __future__ import annotations
 
 import array
+import contextlib
 import importlib
 import io
 import json
@@ -106,9 +109,21 @@ def _become_worker(request: dict[str, object], fds: list[int]) -> int:
     return 0
 
 
-def serve(path: str) -> None:
+def _preload() -> None:
+    """Import what workers import, and collect the suite once: pytest imports the case
+    modules through its assertion rewriting, so the workers find them in sys.modules,
+    already rewritten, instead of each rewriting and compiling them again."""
     for module in PRELOAD:
         importlib.import_module(module)
+    import pytest
+
+    arguments = ["--collect-only", "-q", "--pyargs", "sanity", "-p", "no:cacheprovider", "-s"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        pytest.main([*arguments, "-W", "ignore::pytest.PytestAssertRewriteWarning"])
+
+
+def serve(path: str) -> None:
+    _preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)

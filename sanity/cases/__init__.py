@@ -1,4 +1,4 @@
-"""The sanity cases: csi-sanity's suite ported to pytest, plus the FSx profile.
+"""The sanity cases: csi-sanity's suite ported to pytest, plus the strict and FSx profiles.
 
 Run them with `pytest --pyargs sanity --csi.endpoint ...` or `fsx-csi sanity ...`.
 """

@@ -1,4 +1,4 @@
-"""`fsx-csi report show BUNDLE` and `fsx-csi report compare A B`."""
+"""`fsx-csi report show BUNDLE`, `fsx-csi report compare A B` and `fsx-csi report trend DIR...`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "read a report bundle (show) or compare two bundles for regressions (compare)"
+HELP = (
+    "read a report bundle (show), compare two bundles for regressions (compare), or draw a "
+    "history of many (trend)"
+)
 
 # Exit codes scripts can rely on (README.md in this directory).
 EXIT_OK = 0
 EXIT_REGRESSION = 1
+EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 EXIT_INCOMPLETE = 4
 
@@ -32,13 +36,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     compare.add_argument("before", type=Path, metavar="A", help="the earlier bundle (the baseline)")
     compare.add_argument("after", type=Path, metavar="B", help="the later bundle")
-    compare.add_argument(
-        "--threshold",
-        type=_percentage,
-        default=10.0,
-        metavar="PCT",
-        help="a throughput drop larger than PCT percent of A's median is a regression (default 10)",
+    trend = actions.add_parser(
+        "trend",
+        help="one HTML page over many bundles: suites, throughput and regressions over time",
+        description="Write one self-contained HTML page over many bundles (a CI history): per "
+        "suite pass/fail over time, per workload median with its spread over time, and the "
+        "first bundle where each regression appeared. Exit codes: 0 page written, "
+        f"{EXIT_USAGE} no bundle found, {EXIT_UNREADABLE} no bundle readable.",
     )
+    trend.add_argument(
+        "directories",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="a bundle, or a directory of bundles (reports/); incomplete ones are skipped",
+    )
+    trend.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=Path("trend.html"),
+        help="where to write the page (default trend.html)",
+    )
+    for sub in (compare, trend):
+        sub.add_argument(
+            "--threshold",
+            type=_percentage,
+            default=10.0,
+            metavar="PCT",
+            help="a throughput median drop larger than PCT percent of the earlier bundle's, "
+            "beyond the repeats' noise, is a regression (default 10)",
+        )
     for sub in (show, compare):
         sub.add_argument(
             "--allow-incomplete",
@@ -67,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from qualify.report.model import to_json
     from qualify.report.show import format_summary
 
+    if args.report_action == "trend":
+        return _trend(args)
     try:
         if args.report_action == "show":
             summary = load_bundle(args.bundle, allow_incomplete=True)
@@ -85,3 +115,28 @@ def run(args: argparse.Namespace) -> int:
     result = compare(before, after, args.threshold)
     print(format_comparison(result, str(args.before), str(args.after)))
     return EXIT_REGRESSION if result.has_regression else EXIT_OK
+
+
+def _trend(args: argparse.Namespace) -> int:
+    from qualify.report.bundle import write_atomically
+    from qualify.report.trend import build_trend, find_bundles, format_trend, render_trend_html
+
+    bundles, skipped = find_bundles(list(args.directories))
+    if not bundles:
+        where = ", ".join(str(d) for d in args.directories)
+        if skipped:
+            print(f"fsx-csi report trend: no readable bundle in {where}:", file=sys.stderr)
+            for note in skipped:
+                print(f"  {note}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        print(
+            f"fsx-csi report trend: no bundle in {where} (a bundle is a directory with "
+            "summary.json; pass reports/ or bundle directories)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    trend = build_trend(bundles, skipped, args.threshold)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(args.output, render_trend_html(trend))
+    print(format_trend(trend, args.output))
+    return EXIT_OK

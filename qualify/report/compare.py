@@ -7,7 +7,7 @@ A regression is one of:
 - a throughput figure of the driver (not the raw directory: that measures no driver) whose
   median in B is lower than A's by more than the threshold AND whose repeats are lower than
   A's repeats lowered by the threshold, beyond noise (`stats`: a one-sided Mann-Whitney U rank
-  test; disjoint min-max ranges when either side has too few repeats for the test). Testing
+  test; a figure with fewer than `stats.MIN_REPEATS` good repeats is not judged). Testing
   against the threshold-lowered runs, not against A's runs, keeps the false alarms of a
   bundle with some twenty figures rare: a figure that did not change almost never has all its
   runs below A's lowered by 10 %;
@@ -27,9 +27,8 @@ DEFAULT_THRESHOLD_PCT = 10.0
 
 NOISE_TEST = (
     "one-sided Mann-Whitney U rank test of B's repeats against A's repeats lowered by the "
-    f"threshold (p <= {stats.ALPHA:g}, at least {stats.MIN_REPEATS} good repeats on each "
-    "side); with 2, B's best run must be below A's worst lowered by the threshold; a figure "
-    "of one run has no spread and is not judged"
+    f"threshold, p <= {stats.ALPHA:g}; a figure with fewer than {stats.MIN_REPEATS} good "
+    "repeats on either side cannot reach that p and is not judged"
 )
 
 
@@ -105,13 +104,14 @@ class ThroughputChange:
 
     @property
     def beyond_noise(self) -> bool:
-        """B is lower than A by more than the threshold, beyond the repeats' noise."""
-        if min(len(self.before.values), len(self.after.values)) < 2:
-            return False  # one run has no spread: nothing tells its noise from a change
+        """B is lower than A by more than the threshold, beyond the repeats' noise; False
+        when either side has too few good repeats to tell (the figure is not judged)."""
         p = self.p_value
-        if p is None:
-            return self.after.high < min(self._lowered_before)
-        return p <= stats.ALPHA
+        return p is not None and p <= stats.ALPHA
+
+    @property
+    def judged(self) -> bool:
+        return self.p_value is not None
 
     @property
     def is_context(self) -> bool:
@@ -127,19 +127,17 @@ class ThroughputChange:
         if self.is_context:
             return "context (measures no driver)"
         if self.change_pct < -self.threshold_pct:
-            if min(len(self.before.values), len(self.after.values)) < 2:
-                return "drop, not judged (one run has no spread)"
+            if not self.judged:
+                return f"drop, not judged (fewer than {stats.MIN_REPEATS} good runs)"
             return "drop within noise"
         return ""
 
     def evidence(self) -> str:
-        if min(len(self.before.values), len(self.after.values)) < 2:
-            return "1 run: no spread"
         p = self.p_value
-        if p is not None:
-            return f"p={p:.3f}"
-        apart = bool(self.after.values) and self.after.high < min(self._lowered_before or [0.0])
-        return "ranges " + ("apart" if apart else "overlap")
+        if p is None:
+            runs = min(len(self.before.values), len(self.after.values))
+            return f"{runs} run(s): too few"
+        return f"p={p:.3f}"
 
 
 @dataclass

@@ -190,7 +190,12 @@ def _throughput(throughput: Throughput, platform: str) -> str:
         "ops": "Metadata operations",
     }
     for metric, title in titles.items():
-        chosen = [f for f in figures if f.metric == metric and f.key.client is None]
+        # Single-client figures; the aggregates have their own chart with the clients.
+        chosen = [
+            f
+            for f in figures
+            if f.metric == metric and f.key.client is None and f.key.target != "aggregate"
+        ]
         if chosen:
             repeats = max(f.runs for f in chosen)
             parts.append(

@@ -63,12 +63,14 @@ class Target:
     """The driver under test and how the harness reached it."""
 
     # "reference" (the harness's own driver), "endpoint" (a CSI socket given by the user),
-    # "manifests" (deployed from the user's manifests) or "installed" (already in the cluster).
+    # "command" (started by the harness from the user's --driver-command), "manifests"
+    # (deployed from the user's manifests) or "installed" (already in the cluster).
     source: str
     driver_name: str | None = None
     driver_version: str | None = None
     endpoint: str | None = None
     manifests: str | None = None
+    command: str | None = None
 
 
 @dataclass

@@ -5,8 +5,8 @@ Why a rank test: throughput repeats on a shared machine are not normal (one slow
 common), so a t-test would be misled by one outlier; ranks are not. The exact distribution of U
 (no normal approximation) is used for the small repeat counts a CI run has: with 4 repeats on
 each side the smallest possible one-sided p is 1/70 = 0.014, with 3 it is 1/20 = 0.05, with 2 it
-is 1/6, which can never be significant. Hence `MIN_REPEATS`: below it the test says nothing and
-compare falls back to non-overlapping min-max intervals.
+is 1/6, which can never be significant. Hence `MIN_REPEATS`: below it the test can say
+nothing, and compare does not judge the figure.
 
 Standard library only, and cheap: the exact distribution is a small dynamic programme,
 computed once per (n, m) pair.

@@ -15,12 +15,12 @@ from qualify.report.model import (
 
 
 def make_summary(run_id: str = "20260101-000000-abcdef", seq_write: float = 1000.0) -> Summary:
-    """A small but complete summary: two suites, throughput on two targets, two repeats."""
+    """A small but complete summary: two suites, throughput on two targets, four repeats."""
     measurements = [
         Measurement("seq-write", target, "bandwidth", value, "MB/s", repeat=repeat, engine="fio")
         for target, values in (
-            ("published", (seq_write, seq_write * 0.98)),
-            ("raw", (1010.0, 990.0)),
+            ("published", (seq_write, seq_write * 0.98, seq_write * 1.01, seq_write * 0.97)),
+            ("raw", (1010.0, 990.0, 1020.0, 980.0)),
         )
         for repeat, value in enumerate(values)
     ] + [

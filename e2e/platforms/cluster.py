@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
     from e2e.platforms.kube.clients import KubeClients
     from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
+    from e2e.platforms.kube.orchestration import KeptCluster
     from e2e.progress import Progress
     from e2e.results import RunResult
     from e2e.scenarios import Scenario
@@ -84,6 +85,8 @@ class ClusterPlatform:
         self._fsx_client_factory = fsx_client_factory
         self._credentials_present = credentials_present or aws_credentials_present
         self._environ = environ if environ is not None else os.environ
+        # What the last run with --keep-cluster left deployed (qualify runs throughput on it).
+        self.kept: KeptCluster | None = None
 
     def _commands(self, progress: Progress | None = None) -> CommandRunner:
         if self._runner is None:
@@ -222,6 +225,7 @@ class ClusterPlatform:
         from e2e.platforms.kube.observe import schedulable_nodes
         from e2e.platforms.kube.orchestration import (
             SETUP_ERRORS,
+            KeptCluster,
             deploy_planned_driver,
             new_run_result,
             plan_driver,
@@ -341,6 +345,19 @@ class ClusterPlatform:
                     problems = delete_manifests(clients, deployed, progress)
                 if problems:
                     result.details["undeploy_problems"] = "; ".join(problems)
+            elif deployed:
+                kept_objects, kept_clients = list(deployed), clients
+                progress.info(
+                    f"kept the deployed driver ({len(kept_objects)} objects): a run with "
+                    "--keep-cluster reuses it; without, the run removes it"
+                )
+
+                def release(progress: Progress) -> None:
+                    problems = delete_manifests(kept_clients, kept_objects, progress)
+                    if problems:
+                        progress.info(f"could not remove: {'; '.join(problems)}")
+
+                self.kept = KeptCluster(options.kubeconfig, "the deployed driver", release)
             result.details.update(timings)
             result.duration_s = round(progress.clock() - started, 3)
         return result

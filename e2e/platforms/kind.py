@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
     from e2e.platforms.kube.clients import KubeClients
     from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
+    from e2e.platforms.kube.orchestration import KeptCluster
     from e2e.platforms.user_manifests import DriverManifests
     from e2e.progress import Progress
     from e2e.results import RunResult
@@ -149,6 +150,8 @@ class KindPlatform:
         self._connect = connect
         self._port_forward = port_forward
         self._fsx_client_factory = fsx_client_factory
+        # What the last run with --keep-cluster left standing (qualify runs throughput on it).
+        self.kept: KeptCluster | None = None
 
     # Effects are built lazily so that loading the platform imports only the stdlib.
     def _commands(self, progress: Progress | None = None) -> CommandRunner:
@@ -193,6 +196,7 @@ class KindPlatform:
         from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
         from e2e.platforms.kube.orchestration import (
             SETUP_ERRORS,
+            KeptCluster,
             deploy_emulated_driver,
             new_run_result,
             record_interrupted,
@@ -291,25 +295,19 @@ class KindPlatform:
                 self._export_logs(runner, name, options.report_dir / "kind-logs")
             if created and not options.keep_cluster:
                 with timed(progress, f"deleting kind cluster {name}", timings):
-                    runner.run(
-                        [
-                            "kind",
-                            "delete",
-                            "cluster",
-                            "--name",
-                            name,
-                            "--kubeconfig",
-                            str(kubeconfig),
-                        ],
-                        what=f"deleting kind cluster {name}",
-                        timeout_s=300.0,
-                        check=False,
-                    )
+                    self._delete_cluster(runner, name, kubeconfig)
             elif created:
                 progress.info(
                     f"kept kind cluster {name}: `kubectl --kubeconfig {kubeconfig} get pods -A`; "
                     f"delete it with `kind delete cluster --name {name}`"
                 )
+
+                def release(progress: Progress) -> None:
+                    progress.info(f"deleting kind cluster {name}")
+                    self._delete_cluster(runner, name, kubeconfig)
+                    self._remove_work_dir(work, {})
+
+                self.kept = KeptCluster(kubeconfig, f"kind cluster {name}", release)
             result.details.update(timings)
             result.details["cluster"] = name
             if options.keep_cluster:
@@ -349,6 +347,15 @@ class KindPlatform:
         runner.run(
             ["kind", "export", "logs", str(directory), "--name", cluster],
             what=f"exporting kind logs of {cluster}",
+            timeout_s=300.0,
+            check=False,
+        )
+
+    @staticmethod
+    def _delete_cluster(runner: CommandRunner, name: str, kubeconfig: Path) -> None:
+        runner.run(
+            ["kind", "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig)],
+            what=f"deleting kind cluster {name}",
             timeout_s=300.0,
             check=False,
         )

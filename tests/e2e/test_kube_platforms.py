@@ -1531,3 +1531,43 @@ def test_ctrl_c_keeps_the_results_and_still_deletes_the_cluster(
     assert result.details["interrupted"] == "Ctrl-C"
     assert runner.without_kustomize()[-1][:3] == ["kind", "delete", "cluster"]
     assert not cluster.claims, "the interrupted scenario's claim was removed"
+
+
+@needs_kubectl
+def test_a_kept_driver_is_reused_by_a_second_run_and_released_after(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("")
+    platform = cluster_platform.ClusterPlatform(
+        runner=RecordingRunner(),
+        connect=lambda path, context: clients_of(cluster),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: emulator,
+        environ={},
+    )
+    replaced: list[str] = []
+    cluster.on_pods_replaced.append(replaced.append)
+    keep = options(tmp_path, kubeconfig=kubeconfig, keep_cluster=True)
+
+    # `fsx-csi e2e --platform cluster --scenario dynamic --keep-cluster`, twice.
+    first = platform.run(scenarios("dynamic"), keep, progress)
+    second = platform.run(
+        scenarios("dynamic"),
+        RunOptions(
+            run_id="e2e-20250101-130000-second",
+            work_dir=tmp_path,
+            kubeconfig=kubeconfig,
+            keep_cluster=True,
+        ),
+        progress,
+    )
+
+    assert first.passed and second.passed, [
+        s.message for s in (*first.scenarios, *second.scenarios)
+    ]
+    assert replaced == [], "the second apply rolled no pod (the emulator kept its state)"
+    assert ("Deployment", "fsx-csi", "fsx-csi-controller") in cluster.applied
+    assert platform.kept is not None and platform.kept.kubeconfig == kubeconfig
+    platform.kept.release(progress)
+    assert cluster.applied == {}, "releasing the kept driver deleted every object"

@@ -5,7 +5,7 @@ timing each platform step, and turning a setup failure into a verdict per scenar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,18 @@ from e2e.scenarios import Scenario
 if TYPE_CHECKING:
     from e2e.platforms import RunOptions
     from e2e.platforms.user_manifests import DriverManifests
+
+
+@dataclass
+class KeptCluster:
+    """What a run with --keep-cluster left standing (a kind cluster, K3s container, or the
+    driver deployed on a cluster), and how to remove it: `fsx-csi qualify` keeps the driver
+    of its e2e suite for the throughput suite, then releases it."""
+
+    # Where the cluster is reached (None: the default kubeconfig).
+    kubeconfig: Path | None
+    description: str
+    release: Callable[[Progress], None]
 
 
 @contextmanager

@@ -110,7 +110,7 @@ def reference_stack(workdir: Path, creation_delay: float) -> Iterator[tuple[str,
         all_in_one=True,
     )
     with DriverStack(config, Progress()) as cluster:
-        assert cluster.controller is not None
+        assert cluster.controller is not None and cluster.controller.process is not None
         yield cluster.controller.endpoint, [os.getpid(), cluster.controller.process.pid]
     for leak in cluster.leaks:
         print(

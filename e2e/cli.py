@@ -28,6 +28,10 @@ examples:
   fsx-csi e2e --platform local
   fsx-csi e2e --platform local --scenario dynamic --report-dir reports/
   fsx-csi e2e --platform local --set pod-isolation=rewrite
+  fsx-csi e2e --platform local --driver-command '/path/to/driver --endpoint {endpoint} \
+      --mode {mode} --node-id {node_id}'
+  fsx-csi e2e --platform local --csi.endpoint unix:///tmp/a.sock --csi.endpoint \
+      unix:///tmp/b.sock --aws-endpoint-url http://127.0.0.1:5000   # drivers you run
   fsx-csi e2e --platform cluster --driver installed --kubeconfig ~/.kube/config
   fsx-csi e2e --platform kind --manifests path/to/other-driver/   # kustomize dir or YAML
 """
@@ -55,6 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "in the cluster (local: --set driver-command=...)",
     )  # fmt: skip
     parser.add_argument(
+        "--driver-command", default=None, metavar="TEMPLATE",
+        help="local: start this driver instead of the reference driver, one controller "
+        "process and one per node; placeholders {endpoint} {mode} {node_id}; its environment "
+        "has AWS_ENDPOINT_URL_FSX, AWS_REGION, dummy credentials and CSI_NODE_NAME",
+    )  # fmt: skip
+    parser.add_argument(
+        "--csi.endpoint", dest="csi_endpoint", action="append", default=[], metavar="ENDPOINT",
+        help="local: a driver you run (mode all), one flag per node (the first is also the "
+        "controller); with one, the scenarios that need a second node are not run; needs "
+        "--aws-endpoint-url",
+    )  # fmt: skip
+    parser.add_argument(
         "--manifests", type=Path, default=None, metavar="PATH",
         help="kind/cluster/k3s: deploy another driver from these manifests instead of the "
         "reference driver (a kustomize directory, a directory of YAML files, or one YAML file "
@@ -80,11 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="parent of the run directory (default: the system temp dir)",
     )  # fmt: skip
     parser.add_argument("--kubeconfig", type=Path, default=None, help="cluster: kubeconfig")
-    parser.add_argument(
-        "--aws-settings", type=Path, default=None, metavar="PATH",
-        help="cluster: the real-AWS settings file (region, subnet, security groups, deployment "
-        "type; example: fixtures/aws-settings/example.yaml)",
-    )  # fmt: skip
+    from qualify.cli import add_aws_arguments
+
+    add_aws_arguments(parser)
     parser.add_argument(
         "--creation-delay", type=float, default=1.0, metavar="SECONDS",
         help="emulator CREATING -> AVAILABLE delay when the platform runs its own (default: 1)",
@@ -128,6 +142,17 @@ def parse_pairs(values: list[str], flag: str) -> dict[str, str]:
     return pairs
 
 
+def target_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The platform settings the target and AWS flags stand for (the local platform's
+    driver-command and csi-endpoints, every platform's aws)."""
+    settings = {"aws": args.aws} if args.platform != "local" else {}
+    if args.driver_command:
+        settings["driver-command"] = args.driver_command
+    if args.csi_endpoint:
+        settings["csi-endpoints"] = ",".join(args.csi_endpoint)
+    return settings
+
+
 def run(args: argparse.Namespace) -> int:
     from e2e.leaks import new_run_id
     from e2e.platforms import (
@@ -161,6 +186,15 @@ def run(args: argparse.Namespace) -> int:
             raise ScenarioError(f"--var {undeclared}: no selected scenario declares them")
     except (ValueError, ScenarioError) as exc:
         return fail(str(exc))
+    from fsx_csi_harness.aws_mode import aws_mode_problem
+    from qualify.cli import driver_target_problem
+
+    problem = driver_target_problem(
+        args.csi_endpoint, args.driver_command, args.platform
+    ) or aws_mode_problem(args.aws, args.aws_settings, args.platform)
+    if problem is not None:
+        return fail(problem)
+    settings = {**settings, **target_settings(args)}
 
     try:
         platform = load_platform(args.platform)
@@ -187,7 +221,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"platform {args.platform} cannot run on this machine:\n{lines}")
 
     progress = Progress(quiet=args.quiet)
-    target = f"the {args.driver} driver" if args.manifests is None else f"{args.manifests}"
+    target = (
+        f"the driver started by {args.driver_command!r}" if args.driver_command
+        else f"the driver at {' '.join(args.csi_endpoint)}" if args.csi_endpoint
+        else f"the {args.driver} driver" if args.manifests is None
+        else f"{args.manifests}"
+    )  # fmt: skip
     progress.info(
         f"run {options.run_id}: {len(scenarios)} scenario(s) on {args.platform} with {target}"
     )

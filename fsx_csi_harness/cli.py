@@ -20,10 +20,13 @@ namespace or a frozen config built from it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import re
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
@@ -83,6 +86,10 @@ COMMANDS: Final[Mapping[str, Command]] = {
         "harness",
     ),
 }
+# Commands whose clean-up (drivers, mounts, file systems, the temp directory) runs on
+# KeyboardInterrupt: SIGTERM (a CI job cancelled, `timeout`, `kill`) takes the same path. The
+# driver and the emulator are servers with their own graceful stop.
+INTERRUPTIBLE_COMMANDS: Final = frozenset({"sanity", "e2e", "throughput", "qualify"})
 # Subcommand name -> module, for callers that load one command's flags (the manifest tests).
 SUBCOMMANDS: Final[Mapping[str, str]] = {name: c.module for name, c in COMMANDS.items()}
 
@@ -255,6 +262,30 @@ def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     return None if reason_of is None else reason_of(args)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so it unwinds exactly as Ctrl-C does."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    # Once: a second SIGTERM during clean-up must not interrupt the clean-up itself.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(f"signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside: SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread;
+    the previous handler is restored on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (an embedding caller's own thread)
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -271,8 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if refused is not None:
             return refused
     subcommand: Subcommand = args._subcommand
+    interruptible = args.command in INTERRUPTIBLE_COMMANDS
     try:
-        return int(subcommand.run(args))
+        with sigterm_as_interrupt() if interruptible else contextlib.nullcontext():
+            return int(subcommand.run(args))
+    except Terminated:
+        print("fsx-csi: terminated (SIGTERM): cleaned up as for Ctrl-C", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("fsx-csi: interrupted", file=sys.stderr)
         return 130

@@ -18,7 +18,21 @@ SUITE_NAMES = ("sanity", "e2e", "throughput")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("target (default: the reference driver)")
     target.add_argument(
-        "--csi.endpoint", dest="csi_endpoint", help="another driver's CSI socket (mode all)"
+        "--csi.endpoint",
+        dest="csi_endpoint",
+        action="append",
+        default=[],
+        metavar="ENDPOINT",
+        help="a driver you run (mode all): its CSI socket; repeat it, one per node, for the e2e "
+        "scenarios that need a second node (the first is also the controller)",
+    )
+    target.add_argument(
+        "--driver-command",
+        metavar="TEMPLATE",
+        help="local: start this driver for every suite, as the reference driver is started "
+        "(one controller process, one process per node; sanity: one in mode all); "
+        "placeholders {endpoint} {mode} {node_id}; its environment has AWS_ENDPOINT_URL_FSX, "
+        "AWS_REGION, dummy credentials and CSI_NODE_NAME",
     )
     target.add_argument(
         "--manifests",
@@ -36,14 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where = parser.add_argument_group("where")
     where.add_argument("--platform", choices=PLATFORM_NAMES, default="local")
-    where.add_argument("--aws", choices=("emulated", "real"), default="emulated")
-    where.add_argument(
-        "--aws-settings",
-        type=Path,
-        metavar="PATH",
-        help="the real-AWS settings file (region, subnet, security groups, deployment type; "
-        "example: fixtures/aws-settings/example.yaml)",
-    )
+    add_aws_arguments(where)
     where.add_argument("--kubeconfig", type=Path)
     where.add_argument("--aws-endpoint-url", help="an FSx API endpoint instead of the emulator")
     where.add_argument(
@@ -87,6 +94,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--work-dir", type=Path, help="sockets and mounts (default: temp dir)")
 
 
+def add_aws_arguments(group: argparse._ActionsContainer) -> None:
+    """`--aws` and `--aws-settings`, worded alike on e2e, throughput and qualify."""
+    from fsx_csi_harness.aws_mode import AWS_MODES, EXAMPLE_SETTINGS
+
+    group.add_argument(
+        "--aws",
+        choices=AWS_MODES,
+        default="emulated",
+        help="emulated (default): an FSx API emulator and emulated Lustre; real: real file "
+        "systems in your account (kind/cluster; needs AWS credentials and --aws-settings)",
+    )
+    group.add_argument(
+        "--aws-settings",
+        type=Path,
+        metavar="PATH",
+        help="with --aws real: the settings file (region, subnet, security groups, deployment "
+        f"type; example: {EXAMPLE_SETTINGS})",
+    )
+
+
 def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     """Why this run makes mounts itself (None: it makes none), naming the suites that do."""
     from e2e.cli import LOCAL_PLATFORM_MOUNTS
@@ -95,8 +122,8 @@ def mount_namespace_reason(args: argparse.Namespace) -> str | None:
         return None  # --aws real on local is refused by run(): real file systems are not emulated
     suites = {s for s in SUITE_NAMES if not args.only or s in args.only}
     suites -= set(args.skip_suite)
-    # e2e on local always starts its own drivers; sanity and throughput only without
-    # --csi.endpoint (then the reference driver stack is started and mounts).
+    # e2e on local always runs its pods (mounts); sanity and throughput mount only when the
+    # harness starts the driver (the reference driver or --driver-command).
     mounting = {"e2e"} if args.csi_endpoint else {"sanity", "e2e", "throughput"}
     chosen = sorted(suites & mounting)
     return f"qualify ({', '.join(chosen)}): {LOCAL_PLATFORM_MOUNTS}" if chosen else None
@@ -113,12 +140,9 @@ def run(args: argparse.Namespace) -> int:
     if not chosen:
         print("fsx-csi qualify: --only/--skip-suite leave no suite to run", file=sys.stderr)
         return 2
-    if args.aws == "real" and args.platform == "local":
-        print(
-            "fsx-csi qualify: --aws real needs --platform kind or cluster: the local platform "
-            "emulates Lustre mounts, which real file systems cannot be",
-            file=sys.stderr,
-        )
+    problem = driver_target_problem(args.csi_endpoint, args.driver_command, args.platform)
+    if problem is not None:
+        print(f"fsx-csi qualify: {problem}", file=sys.stderr)
         return 2
     try:
         size = parse_size(args.size)
@@ -130,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fsx-csi qualify: {exc}", file=sys.stderr)
         return 2
-    problem = aws_settings_problem(args.aws_settings)
+    from fsx_csi_harness.aws_mode import aws_mode_problem
+
+    problem = aws_mode_problem(args.aws, args.aws_settings, args.platform)
     if problem is not None:
         print(f"fsx-csi qualify: {problem}", file=sys.stderr)
         return 2
@@ -145,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         run_id=args.run_id,
         work_dir=args.work_dir,
-        csi_endpoint=args.csi_endpoint,
+        csi_endpoint=args.csi_endpoint[0] if args.csi_endpoint else None,
+        more_csi_endpoints=tuple(args.csi_endpoint[1:]),
+        driver_command=args.driver_command,
         manifests=args.manifests,
         driver=args.driver,
         aws=args.aws,
@@ -162,6 +190,31 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
     )
     return run_qualify(options)
+
+
+def driver_target_problem(endpoints: list[str], command: str | None, platform: str) -> str | None:
+    """What makes --driver-command and --csi.endpoint unusable together or here (None:
+    nothing); the same check on e2e, throughput and qualify."""
+    if command is not None and endpoints:
+        return (
+            "--driver-command starts the driver under test and --csi.endpoint names one already "
+            "running: expected one of them, seen both"
+        )
+    if command is not None and not command.strip():
+        return "--driver-command: expected a command line, seen an empty one"
+    if command is not None and platform != "local":
+        return (
+            f"--driver-command starts processes on this machine (--platform local); on "
+            f"{platform} the driver comes from --manifests or --driver installed"
+        )
+    if command is not None:
+        from e2e.platforms.local.driver_stack import DriverFailed, check_driver_command
+
+        try:
+            check_driver_command(command)
+        except DriverFailed as exc:
+            return f"--driver-command: {exc}"
+    return None
 
 
 def aws_settings_problem(path: Path | None) -> str | None:

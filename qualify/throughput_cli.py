@@ -55,7 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.95,
         help="published/raw throughput ratio the report marks as the target (default 0.95)",
     )
-    parser.add_argument("--csi.endpoint", dest="csi_endpoint", help="another driver (mode all)")
+    parser.add_argument(
+        "--csi.endpoint", dest="csi_endpoint", help="a driver you run (mode all): its CSI socket"
+    )
+    parser.add_argument(
+        "--driver-command",
+        metavar="TEMPLATE",
+        help="local: start this driver instead of the reference driver (one controller, one "
+        "process per node; placeholders {endpoint} {mode} {node_id}; see fsx-csi qualify --help)",
+    )
     parser.add_argument(
         "--emulation-root",
         type=Path,
@@ -71,13 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig", type=Path, help="kind/cluster: the cluster to run the fio Jobs on"
     )
-    parser.add_argument(
-        "--aws-settings",
-        type=Path,
-        metavar="PATH",
-        help="kind/cluster: the real-AWS settings file (StorageClass parameters, and the "
-        "figures to expect from them; example: fixtures/aws-settings/example.yaml)",
-    )
+    from qualify.cli import add_aws_arguments
+
+    add_aws_arguments(parser)
 
 
 def mount_namespace_reason(args: argparse.Namespace) -> str | None:
@@ -106,9 +110,13 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1 or args.nodes < 1:
         print("fsx-csi throughput: --repeats and --nodes must be at least 1", file=sys.stderr)
         return 2
-    from qualify.cli import aws_settings_problem
+    from fsx_csi_harness.aws_mode import aws_mode_problem
+    from qualify.cli import driver_target_problem
 
-    problem = aws_settings_problem(args.aws_settings)
+    endpoints = [args.csi_endpoint] if args.csi_endpoint else []
+    problem = driver_target_problem(
+        endpoints, args.driver_command, args.platform
+    ) or aws_mode_problem(args.aws, args.aws_settings, args.platform)
     if problem is not None:
         print(f"fsx-csi throughput: {problem}", file=sys.stderr)
         return 2
@@ -121,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         work_dir=args.work_dir,
         csi_endpoint=args.csi_endpoint,
+        driver_command=args.driver_command,
+        aws=args.aws,
         emulation_root=args.emulation_root,
         aws_endpoint_url=args.aws_endpoint_url,
         kubeconfig=args.kubeconfig,

@@ -57,6 +57,8 @@ class LocalVolumeConfig:
     creation_delay_s: float = 0.2
     # An external driver (mode all) instead of spawning the reference driver.
     csi_endpoint: str | None = None
+    # The driver to start in place of the reference driver (--driver-command template).
+    driver_command: str | None = None
     # The emulation root of the external driver, or of the emulator at `aws_endpoint_url`
     # (that one needs it: the emulated mounts bind its directories).
     emulation_root: Path | None = None
@@ -144,8 +146,8 @@ class LocalVolume:
             )
 
     def _start_cluster(self) -> tuple[grpc.Channel, list[tuple[str, grpc.Channel, Path]]]:
-        """The reference driver stack; its controller channel and (plugin name, channel,
-        kubelet root) per node."""
+        """The driver stack (the reference driver, or `driver_command`'s); its controller
+        channel and (plugin name, channel, kubelet root) per node."""
         from e2e.platforms.local.driver_stack import DriverFailed, DriverStack, DriverStackConfig
         from e2e.progress import WaitTimeout
 
@@ -168,6 +170,7 @@ class LocalVolume:
                 driver_start_timeout_s=config.start_timeout_s,
                 log_dir=config.log_dir,
                 node_count=config.nodes,
+                driver_command=config.driver_command,
             ),
             self._progress,
         )

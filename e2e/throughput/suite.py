@@ -35,6 +35,8 @@ class ThroughputOptions:
     # "auto": fio when on PATH, else the Python fallback; "python" forces the fallback.
     engine: str = "auto"
     csi_endpoint: str | None = None
+    # The driver the harness starts (--driver-command); None: the reference driver.
+    driver_command: str | None = None
     emulation_root: Path | None = None
     aws_endpoint_url: str | None = None
     creation_delay_s: float = 0.2
@@ -84,6 +86,7 @@ def run_local_throughput(
         work_dir=options.work_dir,
         nodes=options.nodes,
         csi_endpoint=options.csi_endpoint,
+        driver_command=options.driver_command,
         emulation_root=options.emulation_root,
         aws_endpoint_url=options.aws_endpoint_url,
         creation_delay_s=options.creation_delay_s,

@@ -136,7 +136,8 @@ def test_qualify_hands_manifests_and_settings_to_the_e2e_platform(
     )
     assert code == 0
     assert [o.manifests for o in seen] == [driver, driver]
-    assert seen[-1].settings == {"driver-name": "fsx.example.com"}
+    # The AWS mode travels with the settings: --aws alone decides it on every platform.
+    assert seen[-1].settings == {"driver-name": "fsx.example.com", "aws": "emulated"}
     assert seen[-1].driver == "reference" and seen[-1].run_id == "r-manifests"
     summary = json.loads((tmp_path / "reports" / "r-manifests" / "summary.json").read_text())
     assert summary["target"]["source"] == "manifests"

@@ -55,7 +55,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 NODE_COUNT = 2
 _MAX_SOCKET_PATH = 100
 
-# Placeholders a --set driver-command template may use; the default starts our driver.
+# The driver under test is started from a command template (--driver-command), one process
+# per plugin; the reference driver is only the default template, so there is one start path.
+# Placeholders: {endpoint} {mode} {node_id} (what every CSI driver takes), and for drivers that
+# take them as flags rather than from the environment, {aws_endpoint_url} {region}
+# {emulation_root} {python}. The environment carries AWS_ENDPOINT_URL_FSX, AWS_REGION, dummy
+# credentials (emulated AWS) and CSI_NODE_NAME, as a node plugin's pod spec would.
+DRIVER_COMMAND_PLACEHOLDERS = (
+    "endpoint", "mode", "node_id", "aws_endpoint_url", "region", "emulation_root", "python",
+)  # fmt: skip
 REFERENCE_DRIVER_COMMAND = (
     "{python} -m fsx_csi_harness driver --endpoint {endpoint} --mode {mode} "
     "--node-id {node_id} --aws-endpoint-url {aws_endpoint_url} --region {region} "
@@ -73,7 +81,8 @@ class DriverStackConfig:
     creation_delay_s: float = 1.0
     deletion_delay_s: float = EmulatorConfig.deletion_delay
     work_dir: Path | None = None
-    driver_command: str = REFERENCE_DRIVER_COMMAND
+    # The --driver-command template; None: the reference driver's.
+    driver_command: str | None = None
     driver_start_timeout_s: float = 30.0
     # Where to copy driver logs when the run ends (the report bundle).
     log_dir: Path | None = None
@@ -82,6 +91,9 @@ class DriverStackConfig:
     node_count: int = NODE_COUNT
     # One process in mode all, the controller and the only node (node_count is then unused).
     all_in_one: bool = False
+    # Drivers someone else runs (--csi.endpoint, repeatable): nothing is started; the first is
+    # the controller and node-0, each further one another node. Empty: start `driver_command`.
+    csi_endpoints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.node_count < 1:
@@ -94,11 +106,30 @@ class Plugin:
     socket: Path
     channel: grpc.Channel
     log: Path
-    process: subprocess.Popen[bytes]
+    # None: a driver someone else runs (--csi.endpoint); the harness never started it.
+    process: subprocess.Popen[bytes] | None
+    # The command line it was started with, for messages ("what was started").
+    argv: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> str:
         return f"unix://{self.socket}"
+
+    def describe(self) -> str:
+        """What this plugin is, for a failure message: the command started, or the endpoint."""
+        if self.process is None:
+            return f"the driver at {self.endpoint}"
+        return f"driver {self.name} ({shlex.join(self.argv)})"
+
+    def exit_problem(self) -> str | None:
+        """Why this plugin is gone (its exit code and last log lines); None while it runs or
+        when the harness does not own its process."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        return (
+            f"{self.describe()} exited with code {self.process.returncode}; last log lines "
+            f"({self.log}):\n{log_tail(self.log)}"
+        )
 
 
 class DriverFailed(Exception):
@@ -130,6 +161,28 @@ def plugin_info(channel: grpc.Channel) -> tuple[str, str]:
     return info.name, info.vendor_version
 
 
+def render_driver_command(template: str, values: Mapping[str, str]) -> list[str]:
+    """The argv of one plugin from the --driver-command template; DriverFailed says what is
+    wrong with the template (an unknown placeholder, unbalanced quotes, nothing to run)."""
+    try:
+        argv = shlex.split(template.format(**values))
+    except KeyError as exc:
+        raise DriverFailed(
+            f"the driver command uses an unknown placeholder {{{exc.args[0]}}}; known: "
+            + " ".join(f"{{{name}}}" for name in DRIVER_COMMAND_PLACEHOLDERS)
+        ) from exc
+    except (ValueError, IndexError) as exc:
+        raise DriverFailed(f"the driver command {template!r} cannot be read: {exc}") from exc
+    if not argv:
+        raise DriverFailed(f"the driver command {template!r} names no program")
+    return argv
+
+
+def check_driver_command(template: str) -> None:
+    """Raise DriverFailed now, before anything starts, if `template` cannot be rendered."""
+    render_driver_command(template, {name: name for name in DRIVER_COMMAND_PLACEHOLDERS})
+
+
 class DriverStack:
     def __init__(self, config: DriverStackConfig, progress: Progress) -> None:
         self.config = config
@@ -152,12 +205,18 @@ class DriverStack:
 
     @property
     def fsx(self) -> FSxClient:
-        assert self._fsx is not None, "DriverStack used outside its with-block"
+        if self._fsx is None:
+            raise DriverFailed(
+                "the FSx API of the driver under test is not known here: pass "
+                "--aws-endpoint-url (the FSx endpoint that driver talks to)"
+            )
         return self._fsx
 
     @property
     def guard(self) -> FileSystemGuard:
-        assert self._guard is not None, "DriverStack used outside its with-block"
+        if self._guard is None:
+            self.fsx  # noqa: B018 - raises the error that says why there is no FSx client
+            raise AssertionError("DriverStack used outside its with-block")
         return self._guard
 
     def node_root(self, index: int) -> Path:
@@ -191,6 +250,10 @@ class DriverStack:
         env = dict(os.environ)
         env.update(self.config.extra_env)
         env["AWS_DEFAULT_REGION"] = self.config.region
+        env["AWS_REGION"] = self.config.region
+        if self.endpoint_url:
+            # The service-specific variable the AWS SDKs (Go v2, boto3) read for FSx.
+            env["AWS_ENDPOINT_URL_FSX"] = self.endpoint_url
         if self.config.aws_endpoint_url is None or "AWS_ACCESS_KEY_ID" not in env:
             # The emulator accepts any credentials; never hand real ones to it.
             env["AWS_ACCESS_KEY_ID"] = "testing"
@@ -220,7 +283,11 @@ class DriverStack:
             self.sockets_dir.mkdir()
         self.progress.info(f"run directory {self.run_dir}")
 
-        if self.config.aws_endpoint_url is None:
+        if self.config.csi_endpoints and self.config.aws_endpoint_url is None:
+            # The harness cannot know which FSx API a driver it did not start talks to.
+            self.endpoint_url = None
+            self.emulation_root = self.config.emulation_root
+        elif self.config.aws_endpoint_url is None:
             from fsx_emulator import EmulatorServer
 
             self.emulation_root = self.run_dir / "emulation"
@@ -239,7 +306,7 @@ class DriverStack:
             self.progress.info(f"embedded FSx emulator at {self.endpoint_url}")
         else:
             self.endpoint_url = self.config.aws_endpoint_url
-            if self.config.emulation_root is None:
+            if self.config.emulation_root is None and not self.config.csi_endpoints:
                 raise DriverFailed(
                     "an external FSx endpoint needs the emulation root it serves: pass "
                     "--set emulation-root=DIR (the emulator's --emulation-root)"
@@ -247,18 +314,26 @@ class DriverStack:
             self.emulation_root = self.config.emulation_root
 
         env = self._aws_environment()
-        self._fsx = boto3.client(
-            "fsx",
-            endpoint_url=self.endpoint_url,
-            region_name=self.config.region,
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=env.get("AWS_SESSION_TOKEN"),
-        )
-        self._guard = FileSystemGuard(self._fsx, self.progress)
+        if self.endpoint_url is not None:
+            self._fsx = boto3.client(
+                "fsx",
+                endpoint_url=self.endpoint_url,
+                region_name=self.config.region,
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=env.get("AWS_SESSION_TOKEN"),
+            )
+            self._guard = FileSystemGuard(self._fsx, self.progress)
 
         # Start every process first, then wait: their start-up (imports) overlaps.
-        if self.config.all_in_one:
+        if self.config.csi_endpoints:
+            self.controller = self._connect("node-0", self.config.csi_endpoints[0])
+            self.nodes = [self.controller] + [
+                self._connect(f"node-{i}", endpoint)
+                for i, endpoint in enumerate(self.config.csi_endpoints[1:], start=1)
+            ]
+            layout = f"{len(self.nodes)} endpoint(s) the harness did not start"
+        elif self.config.all_in_one:
             self.controller = self._launch("all", "all", "node-0", env)
             self.nodes = [self.controller]
             layout = "one process in mode all"
@@ -280,6 +355,13 @@ class DriverStack:
         started = [p for p in (self.controller, *self.nodes) if p is not None]
         return list({id(p): p for p in started}.values())
 
+    def _connect(self, name: str, endpoint: str) -> Plugin:
+        """A plugin someone else runs: a channel to it, no process."""
+        assert self.run_dir is not None
+        socket = Path(endpoint.removeprefix("unix://"))
+        channel = grpc.insecure_channel(endpoint)
+        return Plugin(name, socket, channel, self.run_dir / "logs" / f"{name}.log", None)
+
     def _launch(self, name: str, mode: str, node_id: str, env: dict[str, str]) -> Plugin:
         assert self.run_dir is not None and self.emulation_root is not None
         assert self.sockets_dir is not None
@@ -293,42 +375,53 @@ class DriverStack:
             "region": self.config.region,
             "emulation_root": shlex.quote(str(self.emulation_root)),
         }
-        try:
-            argv = shlex.split(self.config.driver_command.format(**values))
-        except KeyError as exc:
-            raise DriverFailed(
-                f"driver command template uses an unknown placeholder {exc}; known: "
-                f"{sorted(values)}"
-            ) from exc
+        argv = render_driver_command(self.config.driver_command or REFERENCE_DRIVER_COMMAND, values)
         log = self.run_dir / "logs" / f"{name}.log"
+        node_env = {**env, "CSI_NODE_NAME": node_id}
         with log.open("wb") as output:
-            process = self.tracker.start(
-                f"driver/{name}", argv, stdout=output, stderr=output, env=env,
-                stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT),
-            )  # fmt: skip
+            try:
+                process = self.tracker.start(
+                    f"driver/{name}", argv, stdout=output, stderr=output, env=node_env,
+                    stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT),
+                )  # fmt: skip
+            except OSError as exc:
+                raise DriverFailed(
+                    f"could not start driver {name} ({shlex.join(argv)}): {exc}"
+                ) from exc
         channel = grpc.insecure_channel(f"unix://{socket}")
-        return Plugin(name, socket, channel, log, process)
+        return Plugin(name, socket, channel, log, process, tuple(argv))
 
     def _wait_ready(self, plugin: Plugin) -> None:
+        from e2e.progress import WaitTimeout
+
         def probe() -> Probe:
-            if plugin.process.poll() is not None:
+            problem = plugin.exit_problem()
+            if problem is not None:
                 raise DriverFailed(
-                    f"driver {plugin.name} exited during start-up (exit code "
-                    f"{plugin.process.returncode}); expected it to serve CSI on "
-                    f"{plugin.socket}. Last log lines ({plugin.log}):\n{log_tail(plugin.log)}"
+                    f"{problem}\n(it exited during start-up; expected it to serve CSI on "
+                    f"{plugin.socket})"
                 )
             if not plugin.socket.exists():
                 return Probe(False, "socket not created yet")
             return probe_identity(plugin.channel)
 
-        self.progress.wait(
-            f"driver {plugin.name} to serve CSI",
-            probe,
-            self.config.driver_start_timeout_s,
-            poll_s=0.05,
-            max_poll_s=0.3,
-            hint=f"read {plugin.log}",
-        )
+        try:
+            self.progress.wait(
+                f"{plugin.describe()} to serve CSI on {plugin.endpoint}",
+                probe,
+                self.config.driver_start_timeout_s,
+                poll_s=0.05,
+                max_poll_s=0.3,
+                hint=f"read {plugin.log}" if plugin.process is not None
+                else "check that the driver runs and listens there",
+            )  # fmt: skip
+        except WaitTimeout as exc:
+            tail = f"; last log lines:\n{log_tail(plugin.log)}" if plugin.process else ""
+            raise DriverFailed(f"{exc}{tail}") from exc
+
+    def exited_plugins(self) -> list[str]:
+        """Why each driver process the harness started is gone (crashed mid-run)."""
+        return [p for p in (plugin.exit_problem() for plugin in self.plugins) if p is not None]
 
     def _stop(self) -> None:
         """Stop everything; never raises (cleanup runs after failures and Ctrl-C too)."""

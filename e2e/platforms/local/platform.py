@@ -5,9 +5,13 @@ package's other modules and e2e/README.md.
 
 Settings (`--set KEY=VALUE`):
     pod-isolation=namespace|rewrite   how a pod sees /data (default: namespace as root)
-    driver-command=TEMPLATE           start another driver; placeholders {python} {endpoint}
-                                      {mode} {node_id} {aws_endpoint_url} {region}
-                                      {emulation_root}; required with --driver installed
+    driver-command=TEMPLATE           start another driver (`fsx-csi e2e --driver-command`):
+                                      one controller and one process per node; placeholders
+                                      {endpoint} {mode} {node_id} (and {aws_endpoint_url}
+                                      {region} {emulation_root} {python})
+    csi-endpoints=A,B                 drivers someone else runs (`--csi.endpoint`, repeatable):
+                                      the first is the controller and node-0, each further
+                                      one another node; needs --aws-endpoint-url
     emulation-root=DIR                the emulation root of an external emulator
                                       (--aws-endpoint-url)
     keep-work-dir=true                keep the run directory for inspection
@@ -30,7 +34,14 @@ if TYPE_CHECKING:
     from e2e.results import RunResult
     from e2e.scenarios import Scenario
 
-KNOWN_SETTINGS = ("pod-isolation", "driver-command", "emulation-root", "keep-work-dir")
+KNOWN_SETTINGS = (
+    "pod-isolation", "driver-command", "csi-endpoints", "emulation-root", "keep-work-dir",
+)  # fmt: skip
+
+
+def csi_endpoints(options: RunOptions) -> tuple[str, ...]:
+    """The endpoints of drivers someone else runs (--csi.endpoint), in node order."""
+    return tuple(e for e in options.settings.get("csi-endpoints", "").split(",") if e)
 
 
 class LocalPlatform:
@@ -89,7 +100,31 @@ class LocalPlatform:
             )
         if shutil.which("mount") is None or shutil.which("umount") is None:
             missing.append(Prerequisite("mount/umount", "not on PATH", "install util-linux"))
-        if options.driver == "installed" and "driver-command" not in options.settings:
+        endpoints = csi_endpoints(options)
+        if endpoints and "driver-command" in options.settings:
+            missing.append(
+                Prerequisite(
+                    "one driver under test",
+                    "both --csi.endpoint and --driver-command",
+                    "either start the driver yourself (--csi.endpoint) or let the harness "
+                    "start it (--driver-command)",
+                )
+            )
+        if endpoints and not options.aws_endpoint_url:
+            missing.append(
+                Prerequisite(
+                    "the FSx API of the driver at --csi.endpoint",
+                    f"{endpoints[0]} without --aws-endpoint-url",
+                    "--aws-endpoint-url URL of the FSx endpoint that driver talks to (an "
+                    "`fsx-csi emulator`), so that the harness can check and clean up its file "
+                    "systems; or --driver-command to let the harness start the driver",
+                )
+            )
+        if (
+            options.driver == "installed"
+            and "driver-command" not in options.settings
+            and not endpoints
+        ):
             missing.append(
                 Prerequisite(
                     "a driver command",
@@ -98,7 +133,7 @@ class LocalPlatform:
                     "(see `fsx-csi e2e --help`)",
                 )
             )
-        if options.aws_endpoint_url and "emulation-root" not in options.settings:
+        if options.aws_endpoint_url and "emulation-root" not in options.settings and not endpoints:
             missing.append(
                 Prerequisite(
                     "the emulation root of the external FSx endpoint",
@@ -112,7 +147,6 @@ class LocalPlatform:
         self, scenarios: Sequence[Scenario], options: RunOptions, progress: Progress
     ) -> RunResult:
         from e2e.platforms.local.driver_stack import (
-            REFERENCE_DRIVER_COMMAND,
             DriverStack,
             DriverStackConfig,
         )
@@ -131,7 +165,8 @@ class LocalPlatform:
             emulation_root=Path(emulation_root) if emulation_root else None,
             creation_delay_s=options.creation_delay_s,
             work_dir=options.work_dir,
-            driver_command=options.settings.get("driver-command", REFERENCE_DRIVER_COMMAND),
+            driver_command=options.settings.get("driver-command"),
+            csi_endpoints=csi_endpoints(options),
             log_dir=options.report_dir / "raw" / "e2e-local" if options.report_dir else None,
             keep_work_dir=options.settings.get("keep-work-dir", "false").lower() == "true",
         )
@@ -147,10 +182,36 @@ class LocalPlatform:
                 operations = LocalOperations(stack, pods, options.provision_timeout_s)
                 runner = ScenarioRunner(operations, progress)
                 for scenario in scenarios:
+                    if crashed := stack.exited_plugins():
+                        # Nothing after a crash exercises the target: say what died.
+                        result.scenarios.append(
+                            ScenarioResult(
+                                scenario.name, self.name, Outcome.ERROR,
+                                message="not run: the driver under test died earlier: "
+                                + "; ".join(crashed),
+                            )
+                        )  # fmt: skip
+                        continue
+                    if scenario.node_count > len(stack.nodes):
+                        result.scenarios.append(
+                            ScenarioResult(
+                                scenario.name, self.name, Outcome.NOT_RUN,
+                                message=f"needs {scenario.node_count} nodes and the driver "
+                                f"under test has {len(stack.nodes)} (one --csi.endpoint is "
+                                "one node): repeat --csi.endpoint, one per node, or let the "
+                                "harness start it with --driver-command",
+                            )
+                        )  # fmt: skip
+                        continue
                     progress.info(
                         f"scenario {scenario.name}: {scenario.description.split('. ')[0]}"
                     )
                     scenario_result = runner.run(scenario)
+                    if not scenario_result.passed and (crashed := stack.exited_plugins()):
+                        scenario_result.message = (
+                            f"the driver under test died: {'; '.join(crashed)}"
+                            + (f"\n{scenario_result.message}" if scenario_result.message else "")
+                        )
                     result.scenarios.append(scenario_result)
                     progress.info(
                         f"scenario {scenario.name}: {scenario_result.outcome.value} in "

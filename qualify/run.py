@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from e2e.throughput.workloads import WorkloadPlan
 from fsx_csi_harness.aws_settings import load_aws_settings
 from fsx_csi_harness.processes import tied_to_parent
 from fsx_csi_harness.results import (
+    UNKNOWN,
     Outcome,
     ResultFormatError,
     SuiteResult,
@@ -50,12 +52,18 @@ class QualifyOptions:
     report_dir: Path = Path("reports")
     run_id: str | None = None
     work_dir: Path | None = None
+    # A driver the user runs (--csi.endpoint): the controller and node-0; sanity and
+    # throughput talk to it. Further --csi.endpoint flags are further e2e nodes.
     csi_endpoint: str | None = None
+    more_csi_endpoints: tuple[str, ...] = ()
+    # The driver the harness starts on the local platform (--driver-command); None: the
+    # reference driver, through the same start path.
+    driver_command: str | None = None
     manifests: Path | None = None
     driver: str = "reference"  # or "installed"
     aws: str = "emulated"
     aws_settings: Path | None = None  # the real-AWS settings file (--aws-settings)
-    sanity_profile: str | None = None  # None: "fsx" for the reference driver, else none
+    sanity_profile: str | None = None  # None: "fsx" when the target is an FSx driver
     kubeconfig: Path | None = None
     emulation_root: Path | None = None
     aws_endpoint_url: str | None = None
@@ -142,6 +150,7 @@ def run_qualify(options: QualifyOptions) -> int:
             suite = _run_suite(name, options, writer, work_dir, run_id, reporter)
             if suite.duration_s == 0.0:
                 suite.duration_s = round(time.monotonic() - started, 3)
+            _require_target(summary.target, suite, options.platform)
             _record_driver(summary.target, suite)
             _fail_on_leaks(suite)
             summary.suites.append(suite)
@@ -162,11 +171,12 @@ def run_qualify(options: QualifyOptions) -> int:
     verdict = summary.verdict
     reporter.line(f"bundle: {path}")
     reporter.line(f"open:   {path / 'index.html'}")
+    print(path)
+    # The last line: what the verdict is about, as the driver itself named it.
     reporter.line(
-        f"verdict: {verdict.value.upper()}"
+        f"verdict: {verdict.value.upper()} for {describe_target(summary.target)}"
         + (f" ({len(reporter.failures)} failure(s))" if reporter.failures else "")
     )
-    print(path)
     return EXIT_PASSED if verdict is Verdict.PASSED else EXIT_FAILED
 
 
@@ -183,12 +193,60 @@ def _work_dir(options: QualifyOptions) -> Iterator[Path]:
 
 def _target(options: QualifyOptions) -> Target:
     if options.csi_endpoint:
-        return Target(source="endpoint", endpoint=options.csi_endpoint)
+        endpoints = (options.csi_endpoint, *options.more_csi_endpoints)
+        return Target(source="endpoint", endpoint=" ".join(endpoints))
+    if options.driver_command:
+        return Target(source="command", command=options.driver_command)
     if options.manifests:
         return Target(source="manifests", manifests=str(options.manifests))
     if options.driver == "installed":
         return Target(source="installed")
     return Target(source="reference")
+
+
+def describe_target(target: Target) -> str:
+    """The driver a verdict is for: its GetPluginInfo name and version, and how it was reached."""
+    how = {
+        "reference": "the reference driver",
+        "endpoint": f"the driver at {target.endpoint}",
+        "command": f"the driver started by {target.command!r}",
+        "manifests": f"the driver deployed from {target.manifests}",
+        "installed": "the driver installed in the cluster",
+    }.get(target.source, target.source)
+    if target.driver_name is None:
+        return f"{how} (it never answered GetPluginInfo: name and version unknown)"
+    return f"{target.driver_name} {target.driver_version or UNKNOWN} ({how})"
+
+
+def _require_target(target: Target, suite: SuiteResult, platform: str) -> None:
+    """A suite that did not exercise the target is not run, never passed: every test of it
+    not run, no driver named (local platform: the harness always asks), or another driver
+    than the one the earlier suites exercised answering."""
+    if suite.outcome is not Outcome.PASSED:
+        return
+    if suite.tests and all(t.outcome in (Outcome.NOT_RUN, Outcome.SKIPPED) for t in suite.tests):
+        reasons = sorted({t.message for t in suite.tests if t.message})
+        suite.outcome = Outcome.NOT_RUN
+        suite.message = "no test of it exercised the driver under test" + (
+            f": {'; '.join(reasons)[:500]}" if reasons else ""
+        )
+    elif platform == "local" and not suite.driver.known:
+        suite.outcome = Outcome.NOT_RUN
+        suite.message = (
+            "it did not record which driver answered (GetPluginInfo), so it cannot vouch "
+            "for the driver under test"
+        )
+    elif (
+        target.driver_name is not None
+        and suite.driver.known
+        and (suite.driver.name, suite.driver.version) != (target.driver_name, target.driver_version)
+    ):
+        suite.outcome = Outcome.FAILED
+        suite.message = (
+            f"it exercised {suite.driver.name} {suite.driver.version}, and the driver under "
+            f"test answered as {target.driver_name} {target.driver_version} in the suites "
+            "before it: another driver was substituted for the target"
+        )
 
 
 def _record_driver(target: Target, suite: SuiteResult) -> None:
@@ -264,10 +322,14 @@ def run_sanity_suite(
         if options.csi_endpoint is not None:
             endpoint = options.csi_endpoint
         else:
-            from e2e.platforms.local.driver_stack import DriverStack, DriverStackConfig
+            from e2e.platforms.local.driver_stack import (
+                DriverFailed,
+                DriverStack,
+                DriverStackConfig,
+            )
             from e2e.progress import LineProgress
 
-            # The reference driver in mode all: sanity needs identity, controller and node
+            # The driver under test in mode all: sanity needs identity, controller and node
             # on one endpoint.
             cluster = DriverStack(
                 DriverStackConfig(
@@ -277,15 +339,21 @@ def run_sanity_suite(
                     deletion_delay_s=0.1,
                     all_in_one=True,
                     log_dir=writer.raw_dir / "sanity",
+                    driver_command=options.driver_command,
                 ),
                 LineProgress(reporter.line, prefix="sanity: "),
             )
-            stack.enter_context(cluster)
+            try:
+                stack.enter_context(cluster)
+            except DriverFailed as exc:
+                return SuiteResult("sanity", Outcome.FAILED, message=str(exc))
             assert cluster.controller is not None
             endpoint = cluster.controller.endpoint
-            profile = profile or "fsx"
-            if profile == "fsx":
-                _strict_emulator(cluster.endpoint_url)
+        if profile is None:
+            profile = default_sanity_profile(endpoint)
+            reporter.line(f"sanity: profile {profile} (the target's GetPluginInfo name decides)")
+        if cluster is not None and "fsx" in profile.split(","):
+            _strict_emulator(cluster.endpoint_url)
         command = [
             sys.executable, "-m", "fsx_csi_harness", "sanity",
             "--csi.endpoint", endpoint,
@@ -296,7 +364,7 @@ def run_sanity_suite(
             "--csi.mountdir", str(work_dir / "csi-mount"),
             "--csi.stagingdir", str(work_dir / "csi-staging"),
         ]  # fmt: skip
-        if profile and profile != "none":
+        if profile != "none":
             command += ["--profile", profile]
         # FSx drivers need a subnet (and usually a deployment type) in every CreateVolume:
         # the same StorageClass parameters the e2e and throughput suites use.
@@ -339,6 +407,24 @@ def run_sanity_suite(
     suite.leaks.extend(sweep_leaks)
     suite.raw = raw
     return suite
+
+
+def default_sanity_profile(endpoint: str) -> str:
+    """fsx when the target says it is an FSx for Lustre driver (GetPluginInfo name
+    fsx.csi.aws.com): FSx's sizes and test-volume parameters, not csi-sanity's 10 GiB
+    volumes that FSx refuses; none otherwise, or when the target does not answer (sanity
+    then reports why)."""
+    import grpc
+
+    from e2e.platforms.local.driver_stack import plugin_info
+    from e2e.platforms.manifests import DRIVER_NAME
+
+    with grpc.insecure_channel(endpoint) as channel:
+        try:
+            name, _version = plugin_info(channel)
+        except grpc.RpcError:
+            return "none"
+    return "fsx" if name == DRIVER_NAME else "none"
 
 
 # Shorter than the sanity stack's creation delay (0.2 s): every CreateVolume retry comes after
@@ -397,11 +483,7 @@ def run_e2e_suite(
         work_dir=work_dir,
         kubeconfig=options.kubeconfig,
         aws_settings=options.aws_settings,
-        # An external emulator's mounts come from its emulation root (local platform).
-        settings={
-            **options.settings,
-            **({"emulation-root": str(options.emulation_root)} if options.emulation_root else {}),
-        },
+        settings={**options.settings, **_e2e_target_settings(options)},
         manifests=options.manifests,
         # On a cluster, the throughput suite after this one needs the driver this deploys.
         keep_cluster=_throughput_follows(options),
@@ -457,6 +539,22 @@ def _release_kept(run_id: str, reporter: Reporter) -> None:
     kept.release(LineProgress(reporter.line, "  "))
 
 
+def _e2e_target_settings(options: QualifyOptions) -> dict[str, str]:
+    """The e2e platform settings that name qualify's target and AWS mode, so that e2e runs
+    against the same driver as the other suites, never the reference driver in its place."""
+    settings = {"aws": options.aws} if options.platform != "local" else {}
+    if options.platform != "local":
+        return settings  # kind/cluster: --manifests or --driver installed name the target
+    if options.csi_endpoint:
+        settings["csi-endpoints"] = ",".join((options.csi_endpoint, *options.more_csi_endpoints))
+    elif options.driver_command:
+        settings["driver-command"] = options.driver_command
+    # An external emulator's mounts come from its emulation root.
+    if options.emulation_root and not options.csi_endpoint:
+        settings["emulation-root"] = str(options.emulation_root)
+    return settings
+
+
 class _Tee:
     """e2e progress lines go to the raw log and, prefixed, to qualify's progress stream."""
 
@@ -503,6 +601,7 @@ def run_throughput_suite(
             ratio_target=options.ratio_target,
             engine=options.engine,
             csi_endpoint=options.csi_endpoint,
+            driver_command=options.driver_command,
             emulation_root=options.emulation_root,
             aws_endpoint_url=options.aws_endpoint_url,
         ),
@@ -537,11 +636,22 @@ def _stream_command(command: list[str], log_path: Path, reporter: Reporter, labe
             cwd=Path(__file__).resolve().parents[1],
         )
         assert process.stdout is not None
-        for line in process.stdout:
-            log.write(line)
-            stripped = line.rstrip()
-            # Show summaries and failures, not every passing case.
-            lowered = stripped.lower()
-            if any(word in lowered for word in ("fail", "error", "passed", "summary", "leak")):
-                reporter.line(f"  {label}: {stripped[:200]}")
+        try:
+            for line in process.stdout:
+                log.write(line)
+                stripped = line.rstrip()
+                # Show summaries and failures, not every passing case.
+                lowered = stripped.lower()
+                if any(word in lowered for word in ("fail", "error", "passed", "summary", "leak")):
+                    reporter.line(f"  {label}: {stripped[:200]}")
+        except BaseException:
+            # Ctrl-C reaches the child through the terminal; SIGTERM reaches only us: let the
+            # suite run its own clean-up (it handles SIGINT as Ctrl-C) before we go on.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            raise
         return process.wait()

@@ -981,8 +981,10 @@ class _Recording:
         self._cluster = cluster
         self._api = api
 
-    def __getattr__(self, method: str) -> Callable[..., Any]:
+    def __getattr__(self, method: str) -> Any:
         real = getattr(self._api, method)
+        if not callable(real):  # api_client, for callers that build other API objects
+            return real
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self._cluster.calls.append((method, {"args": args, **kwargs}))

@@ -132,7 +132,7 @@ def _suites_overview(summary: Summary) -> str:
         )
     if not rows:
         return "<h2>Suites</h2><p>No suite has reported yet.</p>"
-    return f"<h2>Suites</h2><table>{header}{''.join(rows)}</table>"
+    return f"<h2>Suites</h2><table class='suites'>{header}{''.join(rows)}</table>"
 
 
 # What a bar measures, per metric, in words (the caption under each plot completes it with

@@ -340,7 +340,8 @@ def _throughput_section(bundles: list[Bundle]) -> str:
             f"bundle number, oldest first), with the repeats' min-max; it measures {where}.</p>"
         )
         parts.append(
-            f"<details><summary>{escape(workload)}: the figures</summary><table><tr>"
+            f"<details><summary>{escape(workload)}: the figures</summary>"
+            "<table class='trend-figures'><tr>"
             "<th>bundle</th><th>series</th><th>median</th><th>min</th><th>max</th>"
             f"<th>unit</th><th>good runs</th></tr>{''.join(table_rows)}</table></details>"
         )

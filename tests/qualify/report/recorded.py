@@ -57,9 +57,11 @@ def recorded_summary(
     run_id: str | None = None,
     started: datetime | None = None,
     drop: dict[str, float] | None = None,
+    sanity_cases: int = SANITY_CASES,
 ) -> Summary:
     """One complete local run. `drop` maps a workload to the factor its published (and
-    aggregate) figures are multiplied by, e.g. {"seq-write": 0.7} for a 30 % drop."""
+    aggregate) figures are multiplied by, e.g. {"seq-write": 0.7} for a 30 % drop.
+    `sanity_cases`: 160 makes a bundle the size a real local run writes."""
     rng = random.Random(seed)
     drop = drop or {}
     started = started or datetime(2026, 12, 1, tzinfo=UTC) + timedelta(hours=seed)
@@ -96,7 +98,7 @@ def recorded_summary(
         10.8,
         tests=[
             TestResult(f"case {index:02d}", Outcome.PASSED, 0.1, classname="Controller")
-            for index in range(SANITY_CASES)
+            for index in range(sanity_cases)
         ]
         + [TestResult("snapshots", Outcome.SKIPPED, 0.0, "no capability", "Snapshot")],
     )

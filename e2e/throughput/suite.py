@@ -70,6 +70,12 @@ def run_local_throughput(
 
     started = time.monotonic()
     engine, fio_label, notes = select_engine(options.engine)
+    progress(
+        f"throughput: data workloads on {engine.name}"
+        + (f" ({engine.version})" if engine.version else "")
+    )
+    for note in notes:  # the fallback engine says so where the run is watched, too
+        progress(f"throughput: {note}")
     summary = writer.summary
     summary.environment.fio = fio_label
     throughput = Throughput(

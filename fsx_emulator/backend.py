@@ -448,21 +448,22 @@ class FidelityFSxBackend(FSxBackend):
         directory = file_system.emulation_directory
         if directory is None:
             return
-        directory.mkdir(parents=True, exist_ok=True)
-        if not self.config.emulation_tmpfs:
-            return
-        # A file system of its own: mount-library drivers compare st_dev with the parent's,
-        # statvfs answers its capacity, and mountinfo names its Lustre source.
-        source = f"{file_system.dns_name}@tcp:/{file_system.mount_name}"
-        try:
-            lustre.mount_file_system(directory, source, file_system.spec.storage_capacity)
-        except lustre.EmulationMountError as exc:
-            _log.warning(
-                "%s stays a plain directory (%s): drivers that compare device numbers will "
-                "not see its mounts",
-                file_system.file_system_id,
-                exc,
-            )
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        if self.config.emulation_tmpfs:
+            # A file system of its own: mount-library drivers compare st_dev with the
+            # parent's, statvfs answers its capacity, and mountinfo names it by its NID.
+            try:
+                lustre.mount_file_system(
+                    directory.parent, file_system.dns_name, file_system.spec.storage_capacity
+                )
+            except lustre.EmulationMountError as exc:
+                _log.warning(
+                    "%s stays a plain directory (%s): drivers that compare device numbers "
+                    "will not see its mounts",
+                    file_system.file_system_id,
+                    exc,
+                )
+        directory.mkdir(exist_ok=True)
 
     @locked
     def set_creation_delay(self, seconds: float, file_system_id: str | None = None) -> None:
@@ -546,9 +547,9 @@ class FidelityFSxBackend(FSxBackend):
         directory = file_system.emulation_directory
         if directory is None:
             return
-        if self.config.emulation_tmpfs and os.path.ismount(directory):
+        if self.config.emulation_tmpfs and os.path.ismount(directory.parent):
             try:
-                lustre.unmount_file_system(directory)
+                lustre.unmount_file_system(directory.parent)
             except lustre.EmulationMountError as exc:
                 _log.warning("%s: %s", file_system.file_system_id, exc)
         shutil.rmtree(directory.parent, ignore_errors=True)

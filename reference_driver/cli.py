@@ -59,15 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mounter",
-        choices=("kernel", "emulated"),
+        choices=("kernel",),
         default="kernel",
-        help="kernel: real `mount -t lustre`; emulated: bind mounts of --emulation-root "
-        "(default: kernel)",
-    )
-    parser.add_argument(
-        "--emulation-root",
-        default=None,
-        help="the Lustre emulation's shared directory (with --mounter emulated)",
+        help="kernel, the only one: `mount -t lustre`, which runs mount.lustre (a Lustre "
+        "client's, or where the harness installed it, the Lustre emulation's; the emulated "
+        "mounter that was here is that helper now)",
     )
     parser.add_argument(
         "--create-timeout",
@@ -119,14 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import signal
     import threading
-    from pathlib import Path
 
     from reference_driver.config import (
         ConfigError,
         DriverConfig,
         Endpoint,
         Mode,
-        MounterKind,
     )
     from reference_driver.errors import InvalidArgument
     from reference_driver.logs import configure
@@ -145,8 +139,6 @@ def run(args: argparse.Namespace) -> int:
             node_id=args.node_id,
             region=args.region,
             aws_endpoint_url=args.aws_endpoint_url,
-            mounter=MounterKind(args.mounter),
-            emulation_root=Path(args.emulation_root) if args.emulation_root else None,
             create_timeout=args.create_timeout,
             poll_interval_min=args.poll_interval_min,
             poll_interval_max=args.poll_interval_max,

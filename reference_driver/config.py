@@ -25,11 +25,6 @@ class Mode(StrEnum):
         return self in (Mode.ALL, Mode.NODE)
 
 
-class MounterKind(StrEnum):
-    KERNEL = "kernel"
-    EMULATED = "emulated"
-
-
 class ConfigError(ValueError):
     """The configuration cannot work; the message says which setting and what to use."""
 
@@ -84,8 +79,6 @@ class DriverConfig:
     node_id: str = ""
     region: str | None = None
     aws_endpoint_url: str | None = None
-    mounter: MounterKind = MounterKind.KERNEL
-    emulation_root: Path | None = None
     # Bound on one CreateVolume's wait for AVAILABLE (the RPC deadline bounds it too); the
     # same bound applies to waits for storage updates and data repository associations.
     create_timeout: float = 600.0
@@ -110,8 +103,6 @@ class DriverConfig:
                 f"--mode {self.mode.value} runs the node service, which needs --node-id "
                 "(or CSI_NODE_NAME in the environment)"
             )
-        if self.mounter is MounterKind.EMULATED and self.emulation_root is None:
-            raise ConfigError("--mounter emulated needs --emulation-root DIR")
         if self.create_timeout <= 0:
             raise ConfigError(f"--create-timeout must be positive, got {self.create_timeout}")
         if self.poll_interval_min <= 0 or (

@@ -56,10 +56,6 @@ class IdentityService(csi_pb2_grpc.IdentityServicer):
         self, request: csi_pb2.ProbeRequest, context: grpc.ServicerContext
     ) -> csi_pb2.ProbeResponse:
         problem = self._controller_problem() if self.cloud is not None else None
-        if problem is None and self.config.mode.runs_node:
-            root = self.config.emulation_root
-            if root is not None and not root.is_dir():
-                problem = f"the emulation root {root} is not a directory"
         self.last_probe_problem = problem
         return csi_pb2.ProbeResponse(ready=wrappers_pb2.BoolValue(value=problem is None))
 

@@ -22,12 +22,11 @@ import grpc
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from reference_driver.cloud.api import Boto3FsxApi, FsxApi, is_aws_endpoint, make_fsx_client
 from reference_driver.cloud.domain import FsxCloud
-from reference_driver.config import ConfigError, DriverConfig, Endpoint, MounterKind
+from reference_driver.config import ConfigError, DriverConfig, Endpoint
 from reference_driver.controller import ControllerService
 from reference_driver.identity import IdentityService
 from reference_driver.interceptor import RpcInterceptor
 from reference_driver.mounter.base import CommandRunner, Mounter
-from reference_driver.mounter.emulated import EmulatedMounter
 from reference_driver.mounter.kernel import KernelMounter
 from reference_driver.node import NodeService
 from reference_driver.waiting import Clock, PollSchedule, SystemClock
@@ -186,7 +185,8 @@ def build_server(
     """Wire the services `config.mode` asks for.
 
     Omitted effects are built for production: a boto3 FSx client (adaptive retries; a
-    no-retry twin for Probe) and the mounter `config.mounter` names.
+    no-retry twin for Probe) and the kernel mounter (`mount -t lustre`; `runner` runs its
+    commands).
     """
     clock = clock or SystemClock()
     cloud: FsxCloud | None = None
@@ -229,12 +229,6 @@ def build_server(
         controller = ControllerService(config, cloud, clock)
     node: NodeService | None = None
     if config.mode.runs_node:
-        if mounter is None:
-            if config.mounter is MounterKind.EMULATED:
-                assert config.emulation_root is not None  # DriverConfig checks this
-                mounter = EmulatedMounter(config.emulation_root, runner)
-            else:
-                mounter = KernelMounter(runner)
-        node = NodeService(config, mounter)
+        node = NodeService(config, mounter or KernelMounter(runner))
     identity = IdentityService(config, clock, cloud)
     return DriverServer(config, identity, controller, node)

@@ -5,13 +5,16 @@ mount(8)'s external helper `/sbin/mount.lustre`; the one in this package (a POSI
 shipped in the wheel and the emulated image) bind-mounts
 `<emulation root>/<file-system-id>/<mountname>[/<subdir>]` onto TARGET. The emulator keeps that
 directory exactly while the file system is AVAILABLE (backend.py); where it can mount, the
-directory is a tmpfs of its own sized to the file system's capacity, whose source reads as
-the Lustre source (`<dnsname>@tcp:/<mountname>`), so that:
+file system's directory `<root>/<file-system-id>` is a tmpfs of its own, sized to the file
+system's capacity and named `<dnsname>@tcp:/` (the file system's NID and its top), so that:
 
 * drivers built on Kubernetes' mount library (which compare the st_dev of a target with its
   parent's) see a mount, and statvfs reports the file system's size;
-* /proc/self/mountinfo names the Lustre source of every emulated mount, as it does for a real
-  one (`<nid>@tcp:/<mountname>`), so a driver that reads the mount table recognises it.
+* /proc/self/mountinfo reads as Lustre for every emulated mount: a bind of
+  `<mountname>[/<subdir>]` shows the source `<dnsname>@tcp:/` and the root `/<mountname>...`,
+  which together are the Lustre source `<dnsname>@tcp:/<mountname>...`, so a driver that reads
+  the mount table recognises it (the emulator's own mount, with root `/`, names no mount name
+  and so is no volume's target).
 
 Where the emulator cannot mount (not root, an unprivileged container) the directories are plain
 ones, and whoever provides the emulation root should make it a file system of its own (the
@@ -132,9 +135,10 @@ def _run(argv: list[str]) -> str | None:
     return " ".join((done.stderr or done.stdout or f"exit {done.returncode}").split())
 
 
-def mount_file_system(directory: Path, lustre_source: str, capacity_gib: int | None) -> None:
-    """Mount a tmpfs on the existing `directory`, sized to the file system's capacity (tmpfs
-    takes memory only for what is written) and named by its Lustre source."""
+def mount_file_system(directory: Path, dns_name: str, capacity_gib: int | None) -> None:
+    """Mount a tmpfs on the existing `directory` (a file system's), sized to its capacity
+    (tmpfs takes memory only for what is written) and named `<dns_name>@tcp:/`."""
+    lustre_source = f"{dns_name}@tcp:/"
     options = [f"mode={_TMPFS_MODE}"]
     if capacity_gib:
         options.append(f"size={capacity_gib}g")

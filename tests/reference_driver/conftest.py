@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,11 @@ from typing import Any
 import grpc
 import pytest
 
+from e2e.platforms.local.lustre_helper import LustreEmulation
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from fsx_csi_harness.fsx import GIB
-from reference_driver.config import DriverConfig, Endpoint, MounterKind
+from reference_driver.config import DriverConfig, Endpoint
+from reference_driver.mounter.base import CommandResult, SubprocessRunner
 from reference_driver.server import DriverServer, build_server
 from tests.reference_driver.fakes import FakeFsxApi, RecordingMounter
 
@@ -147,11 +149,44 @@ AWS_TEST_ENV = {
 }
 
 
+# Real mounts (the Lustre emulation installed) need root; without it only the controller
+# side of these fixtures is used.
+MOUNTS = os.geteuid() == 0
+
+
 @pytest.fixture(scope="module")
-def emulation_root() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="rd-emu-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def lustre_emulation() -> Iterator[LustreEmulation]:
+    """The Lustre emulation as the local platform installs it: a tmpfs root, a tmpfs per
+    file system, mount.lustre in the mount namespaces of the driver's commands."""
+    run_dir = Path(tempfile.mkdtemp(prefix="rd-emu-", dir="/tmp"))
+    emulation = LustreEmulation(run_dir)
+    try:
+        if MOUNTS:
+            emulation.prepare()
+        else:
+            emulation.emulation_root.mkdir()
+        yield emulation
+    finally:
+        leaks = emulation.release()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        assert not leaks, leaks
+
+
+@pytest.fixture(scope="module")
+def emulation_root(lustre_emulation: LustreEmulation) -> Path:
+    return lustre_emulation.emulation_root
+
+
+class EmulationRunner:
+    """The driver's commands (mount, umount) run where mount(8) finds the emulation's
+    mount.lustre: a mount namespace of their own, as the local platform starts drivers."""
+
+    def __init__(self, emulation: LustreEmulation) -> None:
+        self.emulation = emulation
+        self.inner = SubprocessRunner()
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
+        return self.inner.run(self.emulation.wrap(argv))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +194,11 @@ def emulator_server(emulation_root: Path) -> Iterator[Any]:
     from fsx_emulator import EmulatorConfig, EmulatorServer
 
     config = EmulatorConfig(
-        creation_delay=0.2, deletion_delay=0.1, update_delay=0.05, emulation_root=emulation_root
+        creation_delay=0.2,
+        deletion_delay=0.1,
+        update_delay=0.05,
+        emulation_root=emulation_root,
+        emulation_tmpfs=MOUNTS,
     )
     with EmulatorServer(config, host="127.0.0.1", port=0) as emu:
         yield emu
@@ -179,8 +218,6 @@ def emulated_config(socket_dir: Path, emulator: Any, root: Path, **overrides: An
     settings: dict[str, Any] = {
         "region": "us-east-1",
         "aws_endpoint_url": emulator.endpoint_url,
-        "mounter": MounterKind.EMULATED,
-        "emulation_root": root,
         "create_timeout": 10.0,
     }
     settings.update(overrides)
@@ -193,15 +230,26 @@ class EmulatedDriver:
     csi: Csi
     emulator: Any
     root: Path
+    # Where this test's target paths go: under the emulation's run directory, whose mounts
+    # the driver's mount namespaces share with this process.
+    targets: Path
 
 
 @pytest.fixture
 def emulated_driver(
-    short_dir: Path, emulator: Any, emulation_root: Path
+    short_dir: Path,
+    emulator: Any,
+    emulation_root: Path,
+    lustre_emulation: LustreEmulation,
 ) -> Iterator[EmulatedDriver]:
-    server = build_server(emulated_config(short_dir, emulator, emulation_root))
-    with server, grpc.insecure_channel(server.address) as channel:
-        yield EmulatedDriver(server, Csi(channel), emulator, emulation_root)
+    runner = EmulationRunner(lustre_emulation) if MOUNTS else None
+    server = build_server(emulated_config(short_dir, emulator, emulation_root), runner=runner)
+    targets = Path(tempfile.mkdtemp(prefix="targets-", dir=emulation_root.parent))
+    try:
+        with server, grpc.insecure_channel(server.address) as channel:
+            yield EmulatedDriver(server, Csi(channel), emulator, emulation_root, targets)
+    finally:
+        shutil.rmtree(targets, ignore_errors=True)
 
 
 def live_file_systems(emulator: Any) -> list[dict[str, Any]]:

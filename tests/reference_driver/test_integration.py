@@ -60,12 +60,13 @@ def is_mount_point(path: Path) -> bool:
 
 @needs_root
 def test_volume_lifecycle_with_real_bind_mounts(
-    emulated_driver: EmulatedDriver, tmp_path: Path
+    emulated_driver: EmulatedDriver,
 ) -> None:
     csi = emulated_driver.csi
     volume = csi.controller.CreateVolume(create_request("pvc-life", required_gib=1300)).volume
     assert volume.capacity_bytes == 2400 * GIB
-    writer, reader = tmp_path / "pod-a" / "vol", tmp_path / "pod-b" / "vol"
+    targets = emulated_driver.targets
+    writer, reader = targets / "pod-a" / "vol", targets / "pod-b" / "vol"
     try:
         publish(csi, volume, writer)
         publish(csi, volume, writer)  # idempotent
@@ -96,15 +97,16 @@ def test_volume_lifecycle_with_real_bind_mounts(
     csi.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id))
     assert live_file_systems(emulated_driver.emulator) == []
     # The emulator removed the file system's directory: mounting now fails like Lustre.
-    target = tmp_path / "after-delete"
+    target = targets / "after-delete"
     error = rpc_error(publish, csi, volume, target)
-    assert "unknown or not available" in error.details()
+    assert "failed: No such file or directory" in error.details()
+    assert "unknown or not AVAILABLE" in error.details()
     assert not target.exists()
 
 
 @needs_root
 def test_mounting_a_file_system_that_is_not_available_leaves_nothing_behind(
-    emulated_driver: EmulatedDriver, tmp_path: Path
+    emulated_driver: EmulatedDriver,
 ) -> None:
     fake = csi_pb2.Volume(
         volume_id="fs-0aaaaaaaaaaaaaaaa",
@@ -113,10 +115,10 @@ def test_mounting_a_file_system_that_is_not_available_leaves_nothing_behind(
             "mountname": "abcdefgh",
         },
     )
-    target = tmp_path / "deep" / "target"
+    target = emulated_driver.targets / "deep" / "target"
     error = rpc_error(publish, emulated_driver.csi, fake, target)
     assert "fs-0aaaaaaaaaaaaaaaa.fsx.us-east-1.amazonaws.com@tcp:/abcdefgh" in error.details()
-    assert not (tmp_path / "deep").exists()
+    assert not (emulated_driver.targets / "deep").exists()
 
 
 def test_expansion_against_the_emulator(emulated_driver: EmulatedDriver) -> None:
@@ -178,10 +180,6 @@ def driver_args(emulator: Any, root: Path, *extra: str) -> list[str]:
         "node-1",
         "--aws-endpoint-url",
         emulator.endpoint_url,
-        "--mounter",
-        "emulated",
-        "--emulation-root",
-        str(root),
         *extra,
     ]
 

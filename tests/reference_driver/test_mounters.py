@@ -1,6 +1,9 @@
-"""Mountinfo parsing and the mounters' commands, with recorded commands and mount tables.
+"""Mountinfo parsing and the kernel mounter's commands, with recorded commands and mount
+tables: the command lines it runs and how it reads Lustre mounts, a client's and the
+emulation's, from the mount table.
 
-Real bind mounts are exercised in test_integration.py.
+The emulation's mount.lustre itself is tested in tests/e2e/test_lustre_helper.py; real
+mounts through it in test_integration.py.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import pytest
 from fsx_csi_harness import mountinfo
 from reference_driver.errors import InvalidArgument
 from reference_driver.mounter.base import CommandResult, LustreSource, MountError
-from reference_driver.mounter.emulated import EmulatedMounter, remount_flags
 from reference_driver.mounter.kernel import KernelMounter
 
 FS_ID = "fs-0123456789abcdef0"
 SOURCE = LustreSource(f"{FS_ID}.fsx.us-east-1.amazonaws.com", "abcdwxyz")
 
-TABLE = """\
+DNS = f"{FS_ID}.fsx.us-east-1.amazonaws.com"
+# What the Lustre emulation leaves in a mount table: the file system's own tmpfs (source
+# `<dnsname>@tcp:/`) at <root>/<fs-id>, and binds of its <mountname>[/<subdir>] at targets.
+TABLE = f"""\
 22 27 0:21 / /proc rw,relatime - proc proc rw
 27 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw
 40 27 0:30 / /tmp rw,nosuid,nodev shared:20 - tmpfs tmpfs rw,size=100k
@@ -28,6 +33,11 @@ shared:20 - tmpfs tmpfs rw
 42 40 0:30 /emu/fs-0123456789abcdef0/abcdwxyz /mnt/ro ro,relatime - tmpfs tmpfs rw
 43 27 0:55 / /mnt/lustre rw - lustre 172.31.1.1@tcp:/abcdwxyz rw,flock
 44 27 259:1 /srv/other /mnt/other rw - ext4 /dev/nvme0n1p1 rw
+45 40 0:60 / /tmp/emu/{FS_ID} rw,relatime shared:30 - tmpfs {DNS}@tcp:/ rw,size=1258291200k
+46 27 0:60 /abcdwxyz /var/lib/kubelet/pods/p2/vol rw,relatime shared:30 - tmpfs {DNS}@tcp:/ rw
+47 27 0:60 /abcdwxyz/team-a /mnt/sub ro,relatime shared:30 - tmpfs {DNS}@tcp:/ rw
+48 27 0:61 /abcdwxyz//deleted /mnt/gone rw,relatime - tmpfs {DNS}@tcp:/ rw
+49 27 0:56 / /mnt/lustre-sub rw - lustre 172.31.1.1@tcp:172.31.1.2@tcp:/abcdwxyz/team-a rw
 """
 
 
@@ -116,53 +126,44 @@ def test_kernel_mounter_recognises_lustre_by_mount_name() -> None:
     assert mounter.mounted_at(Path("/mnt/none")) is None
 
 
-def test_emulated_mounter_identifies_bind_mounts_by_device_and_root() -> None:
-    mounter = EmulatedMounter(Path("/tmp/emu"), Recorder(), mount_table=table)
-    mounted = mounter.mounted_at(Path("/var/lib/kubelet/pods/p one/vol"))
-    assert mounted is not None
+def test_the_emulations_binds_read_as_lustre_with_their_file_system_and_mount_name() -> None:
+    mounter = KernelMounter(Recorder(), mount_table=table)
+    mounted = mounter.mounted_at(Path("/var/lib/kubelet/pods/p2/vol"))
+    assert mounted is not None and mounted.is_lustre
     assert mounted.file_system_id == FS_ID and mounted.mount_name == "abcdwxyz"
     assert mounted.serves(SOURCE) and mounted.holds(FS_ID) and not mounted.holds("fs-1")
-    read_only = mounter.mounted_at(Path("/mnt/ro"))
-    assert read_only is not None and read_only.read_only
-    # Same path inside another device is not an emulated Lustre mount.
-    other_root = EmulatedMounter(Path("/srv"), Recorder(), mount_table=table)
-    other = other_root.mounted_at(Path("/var/lib/kubelet/pods/p one/vol"))
-    assert other is not None and not other.is_lustre
+    assert not mounted.serves(LustreSource(DNS.replace("ef0", "ef1"), "abcdwxyz"))
+    sub = mounter.mounted_at(Path("/mnt/sub"))
+    assert sub is not None and sub.mount_name == "abcdwxyz/team-a" and sub.read_only
+    assert sub.serves(LustreSource(DNS, "abcdwxyz", "team-a")) and not sub.serves(SOURCE)
+    # A bind whose directory was removed still names what it was.
+    gone = mounter.mounted_at(Path("/mnt/gone"))
+    assert gone is not None and gone.serves(SOURCE)
 
 
-def test_emulated_mount_of_a_missing_directory_fails_like_lustre(tmp_path: Path) -> None:
-    runner = Recorder()
-    mounter = EmulatedMounter(tmp_path, runner, mount_table=table)
-    with pytest.raises(MountError) as caught:
-        mounter.mount(SOURCE, tmp_path / "target", [])
-    assert str(SOURCE) in caught.value.message
-    assert "unknown or not available" in caught.value.message
-    assert runner.commands == []
+def test_plain_binds_and_the_emulators_own_mount_serve_no_volume() -> None:
+    mounter = KernelMounter(Recorder(), mount_table=table)
+    # A bind from a plain directory (the old in-driver emulation) is no Lustre mount.
+    plain = mounter.mounted_at(Path("/var/lib/kubelet/pods/p one/vol"))
+    assert plain is not None and not plain.is_lustre and not plain.serves(SOURCE)
+    own = mounter.mounted_at(Path(f"/tmp/emu/{FS_ID}"))
+    assert own is not None and own.mount_name is None and not own.serves(SOURCE)
 
 
-def test_emulated_mount_binds_then_remounts_read_only(tmp_path: Path) -> None:
-    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
-    runner = Recorder()
-    mounter = EmulatedMounter(tmp_path, runner, mount_table=table)
-    mounter.mount(SOURCE, Path("/mnt/t"), ["flock", "ro", "noatime"])
-    assert runner.commands == [
-        ["mount", "--bind", str(tmp_path / FS_ID / "abcdwxyz"), "/mnt/t"],
-        ["mount", "-o", "remount,bind,ro,noatime", "/mnt/t"],
-    ]
+def test_a_clients_sub_directory_mount_with_two_nids_reads_as_its_path() -> None:
+    mounted = KernelMounter(Recorder(), mount_table=table).mounted_at(Path("/mnt/lustre-sub"))
+    assert mounted is not None and mounted.is_lustre and mounted.file_system_id is None
+    assert mounted.mount_name == "abcdwxyz/team-a"
+    assert mounted.serves(LustreSource(DNS, "abcdwxyz", "team-a"))
 
 
-def test_emulated_mount_undoes_the_bind_when_the_read_only_remount_fails(tmp_path: Path) -> None:
-    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
-    runner = Recorder(failing=["remount,bind,ro"])
-    with pytest.raises(MountError):
-        EmulatedMounter(tmp_path, runner, mount_table=table).mount(SOURCE, Path("/mnt/t"), ["ro"])
-    assert runner.commands[-1] == ["umount", "/mnt/t"]
+def test_without_mount_lustre_the_failure_says_what_to_install() -> None:
+    class NoHelper(Recorder):
+        def run(self, argv: Sequence[str]) -> CommandResult:
+            return CommandResult(32, "mount: /mnt/t: unknown filesystem type 'lustre'.")
 
-
-def test_non_fsx_dns_names_cannot_be_emulated(tmp_path: Path) -> None:
-    mounter = EmulatedMounter(tmp_path, Recorder(), mount_table=table)
-    with pytest.raises(MountError, match="not an FSx"):
-        mounter.mount(LustreSource("lustre.example.com", "abc"), Path("/mnt/t"), [])
+    with pytest.raises(MountError, match="lustre-client"):
+        KernelMounter(NoHelper(), mount_table=table).mount(SOURCE, Path("/mnt/t"), [])
 
 
 @pytest.mark.parametrize(
@@ -175,108 +176,14 @@ def test_volume_context_is_checked_before_it_reaches_mount(dns: str, mount_name:
 
 
 def test_targets_of_finds_every_mount_of_a_source() -> None:
-    emulated = EmulatedMounter(Path("/tmp/emu"), Recorder(), mount_table=table)
-    assert emulated.targets_of(SOURCE) == [
-        Path("/var/lib/kubelet/pods/p one/vol"),
-        Path("/mnt/ro"),
-    ]
     kernel = KernelMounter(Recorder(), mount_table=table)
-    assert kernel.targets_of(SOURCE) == [Path("/mnt/lustre")]
+    assert kernel.targets_of(SOURCE) == [
+        Path("/mnt/lustre"),
+        Path("/var/lib/kubelet/pods/p2/vol"),
+        Path("/mnt/gone"),
+    ]
+    assert kernel.targets_of(LustreSource(DNS, "abcdwxyz", "team-a")) == [
+        Path("/mnt/sub"),
+        Path("/mnt/lustre-sub"),
+    ]
     assert kernel.targets_of(LustreSource(SOURCE.dns_name, "other")) == []
-
-
-# -- user namespaces: locked flags and EPERM -------------------------------------------------
-
-LOCKED_TABLE = (
-    "50 27 0:40 /emu/fs-0123456789abcdef0/abcdwxyz /mnt/t rw,nosuid,nodev,noexec,relatime "
-    "- tmpfs tmpfs rw\n"
-)
-
-
-def locked_table() -> list[mountinfo.MountEntry]:
-    return mountinfo.parse(LOCKED_TABLE)
-
-
-class FailingRemount(Recorder):
-    """Refuses (EPERM) every remount that would change a flag the source's mount locks."""
-
-    def run(self, argv: Sequence[str]) -> CommandResult:
-        self.commands.append(list(argv))
-        if argv[1] == "-o" and argv[2].startswith("remount,"):
-            flags = set(argv[2].split(","))
-            if not {"nosuid", "nodev", "noexec", "relatime"} <= flags:
-                return CommandResult(32, "mount: /mnt/t: permission denied.")
-        return CommandResult(0, "")
-
-
-def test_remount_flags_keep_every_setting_the_request_leaves_alone() -> None:
-    current = ("rw", "nosuid", "nodev", "noexec", "relatime")
-    assert remount_flags(["ro"], current) == ["ro", "nosuid", "nodev", "noexec", "relatime"]
-    assert remount_flags(["ro", "noatime"], current) == [
-        "ro",
-        "noatime",
-        "nosuid",
-        "nodev",
-        "noexec",
-    ]
-    assert remount_flags(["exec"], current) == ["exec", "rw", "nosuid", "nodev", "relatime"]
-    assert remount_flags(["ro"], ()) == ["ro"]  # target not in the table: nothing to keep
-
-
-def test_read_only_remount_restates_the_sources_locked_flags(tmp_path: Path) -> None:
-    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
-    runner = FailingRemount()
-    mounter = EmulatedMounter(
-        tmp_path, runner, mount_table=locked_table, user_namespace=lambda: True
-    )
-    mounter.mount(SOURCE, Path("/mnt/t"), ["ro", "flock"])
-    assert runner.commands[-1] == [
-        "mount", "-o", "remount,bind,ro,nosuid,nodev,noexec,relatime", "/mnt/t",
-    ]  # fmt: skip
-
-
-def test_in_a_user_namespace_flags_contradicting_locked_ones_are_left_out(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
-    runner = FailingRemount()
-    mounter = EmulatedMounter(
-        tmp_path, runner, mount_table=locked_table, user_namespace=lambda: True
-    )
-    mounter.mount(SOURCE, Path("/mnt/t"), ["ro", "noatime", "exec"])
-    assert runner.commands[1:] == [
-        ["mount", "-o", "remount,bind,ro,noatime,exec,nosuid,nodev", "/mnt/t"],
-        ["mount", "-o", "remount,bind,ro,nosuid,nodev,noexec,relatime", "/mnt/t"],
-    ]
-    assert "exec,noatime left out at /mnt/t" in caplog.text
-    assert "locked in this user namespace" in caplog.text
-
-
-def test_outside_a_user_namespace_a_refused_remount_fails_and_unmounts(tmp_path: Path) -> None:
-    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
-    runner = FailingRemount()
-    mounter = EmulatedMounter(
-        tmp_path, runner, mount_table=locked_table, user_namespace=lambda: False
-    )
-    with pytest.raises(
-        MountError, match=r"applying ro,noatime to /mnt/t failed .*permission denied"
-    ):
-        mounter.mount(SOURCE, Path("/mnt/t"), ["ro", "noatime"])
-    assert runner.commands[-1] == ["umount", "/mnt/t"]
-
-
-def test_a_refused_bind_mount_says_to_run_as_root_or_in_a_user_namespace(tmp_path: Path) -> None:
-    (tmp_path / FS_ID / "abcdwxyz").mkdir(parents=True)
-
-    class NotSuperuser(Recorder):
-        def run(self, argv: Sequence[str]) -> CommandResult:
-            self.commands.append(list(argv))
-            return CommandResult(32, "mount: /mnt/t: must be superuser to use mount.")
-
-    with pytest.raises(MountError) as failure:
-        EmulatedMounter(tmp_path, NotSuperuser(), mount_table=table).mount(
-            SOURCE, Path("/mnt/t"), []
-        )
-    message = str(failure.value)
-    assert "must be superuser to use mount" in message and "run the driver as root" in message
-    assert "unshare --user --map-root-user --mount" in message

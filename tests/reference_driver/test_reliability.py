@@ -59,7 +59,6 @@ def test_sigkill_while_waiting_then_retry_returns_the_same_file_system(
     socket_path = short_dir / "csi.sock"
     args = [
         "--node-id", "node-1", "--aws-endpoint-url", emulator.endpoint_url,
-        "--mounter", "emulated", "--emulation-root", str(emulation_root),
     ]  # fmt: skip
     with (
         DriverProcess(socket_path, args, env=AWS_TEST_ENV) as first,

@@ -12,7 +12,10 @@ Everything lives in one run-scoped directory:
     <work dir>/fsx-csi-<run id>-XXXX/
         sockets/{controller,node-0,node-1}.sock   the CSI endpoints (Unix sockets; all.sock
                                                    for the all-in-one layout)
-        emulation/                                 the shared Lustre emulation root
+        emulation/                                 the shared Lustre emulation root (a
+                                                   tmpfs; a tmpfs per file system in it)
+        lustre-helper/                             mount.lustre for the drivers' namespaces
+                                                   (lustre_helper.py)
         nodes/node-N/                              node N's kubelet root (/var/lib/kubelet)
         pods/<pod>/                                a pod's output and chroot
         logs/<process>.log                         driver logs
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
+from e2e.platforms.local.lustre_helper import HelperUnavailable, LustreEmulation
 from e2e.progress import Probe, Progress
 from e2e.results import LeakedResource
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
@@ -66,8 +70,7 @@ DRIVER_COMMAND_PLACEHOLDERS = (
 )  # fmt: skip
 REFERENCE_DRIVER_COMMAND = (
     "{python} -m fsx_csi_harness driver --endpoint {endpoint} --mode {mode} "
-    "--node-id {node_id} --aws-endpoint-url {aws_endpoint_url} --region {region} "
-    "--mounter emulated --emulation-root {emulation_root}"
+    "--node-id {node_id} --aws-endpoint-url {aws_endpoint_url} --region {region}"
 )
 
 
@@ -198,6 +201,7 @@ class DriverStack:
         self.driver_name = ""
         self.driver_version = ""
         self._emulator: EmulatorServer | None = None
+        self._lustre: LustreEmulation | None = None
         self._fsx: FSxClient | None = None
         self._guard: FileSystemGuard | None = None
 
@@ -290,14 +294,14 @@ class DriverStack:
         elif self.config.aws_endpoint_url is None:
             from fsx_emulator import EmulatorServer
 
-            self.emulation_root = self.run_dir / "emulation"
-            self.emulation_root.mkdir()
+            self.emulation_root = self._install_lustre_emulation(None)
             self._emulator = EmulatorServer(
                 EmulatorConfig(
                     region=self.config.region,
                     creation_delay=self.config.creation_delay_s,
                     deletion_delay=self.config.deletion_delay_s,
                     emulation_root=self.emulation_root,
+                    emulation_tmpfs=True,
                 ),
                 host="127.0.0.1",
                 port=0,
@@ -312,6 +316,8 @@ class DriverStack:
                     "--set emulation-root=DIR (the emulator's --emulation-root)"
                 )
             self.emulation_root = self.config.emulation_root
+            if self.emulation_root is not None and not self.config.csi_endpoints:
+                self._install_lustre_emulation(self.emulation_root)
 
         env = self._aws_environment()
         if self.endpoint_url is not None:
@@ -362,6 +368,25 @@ class DriverStack:
         channel = grpc.insecure_channel(endpoint)
         return Plugin(name, socket, channel, self.run_dir / "logs" / f"{name}.log", None)
 
+    def _install_lustre_emulation(self, external_root: Path | None) -> Path:
+        """Before any driver starts: the emulation root (the run's own tmpfs unless an
+        external emulator serves one) and the mount.lustre helper the drivers' namespaces
+        get; says why when it cannot be installed here. Returns the emulation root."""
+        assert self.run_dir is not None
+        self._lustre = LustreEmulation(self.run_dir, external_root)
+        try:
+            self._lustre.prepare()
+        except HelperUnavailable as exc:
+            raise DriverFailed(f"the Lustre emulation cannot be installed here: {exc}") from exc
+        self.progress.info(
+            f"Lustre emulation: mount.lustre over {self._lustre.sbin} in each driver's own "
+            f"mount namespace, file systems under {self._lustre.emulation_root}"
+        )
+        return self._lustre.emulation_root
+
+    def _in_lustre_emulation(self, argv: list[str]) -> list[str]:
+        return argv if self._lustre is None else self._lustre.wrap(argv)
+
     def _launch(self, name: str, mode: str, node_id: str, env: dict[str, str]) -> Plugin:
         assert self.run_dir is not None and self.emulation_root is not None
         assert self.sockets_dir is not None
@@ -381,7 +406,8 @@ class DriverStack:
         with log.open("wb") as output:
             try:
                 process = self.tracker.start(
-                    f"driver/{name}", argv, stdout=output, stderr=output, env=node_env,
+                    f"driver/{name}", self._in_lustre_emulation(argv), stdout=output,
+                    stderr=output, env=node_env,
                     stdin=subprocess.DEVNULL, cwd=str(PROJECT_ROOT),
                 )  # fmt: skip
             except OSError as exc:
@@ -444,7 +470,10 @@ class DriverStack:
         self.tracker.stop_all()
         self.leaks.extend(self.tracker.sweep())
         if self.run_dir is not None:
-            self.leaks.extend(sweep_mounts(self.run_dir))
+            if self._lustre is not None:
+                self.leaks.extend(self._lustre.release())
+            else:
+                self.leaks.extend(sweep_mounts(self.run_dir))
             if self.config.log_dir is not None:
                 self.config.log_dir.mkdir(parents=True, exist_ok=True)
                 for log in (self.run_dir / "logs").glob("*.log"):

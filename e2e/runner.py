@@ -8,6 +8,8 @@
    exit code and output are checked; `running` pods keep running while their checks are
    retried inside them (like `kubectl exec`) until each passes or its `within_s` runs out;
 3. `expand`, then the pods marked `after_expansion`;
+3b. `modify` (the volume takes a VolumeAttributesClass's parameters), then the pods marked
+   `after_modification`;
 4. the teardown, in reverse order of creation; what fails there is a step of its own.
 
 What differs between platforms sits under it, in a `ScenarioOperations`: on `local` the
@@ -140,6 +142,11 @@ class ScenarioOperations(Protocol[PodT]):
         the size FSx rounds it to. Returns the step message."""
         ...
 
+    def modify(self, scenario: Scenario, result: ScenarioResult, teardown: Teardown) -> str:
+        """Apply the scenario's VolumeAttributesClass parameters to the bound volume: the file
+        system must then show the expected LustreConfiguration. Returns the step message."""
+        ...
+
     def add_failure_details(self, result: ScenarioResult) -> None:
         """A scenario failed: add what helps to read it (say, the driver logs)."""
         ...
@@ -253,13 +260,18 @@ class ScenarioRunner(Generic[PodT]):
         for pod in scenario.pods_before_expansion():
             with self._step(recorder, f"pod {pod.name}") as step:
                 step.message = self._run_pod(scenario, pod, nodes[pod.node], teardown)
-        if scenario.expansion is None:
-            return
-        with self._step(recorder, "expand") as step:
-            step.message = self._ops.expand(scenario, recorder.result)
-        for pod in scenario.pods_after_expansion():
-            with self._step(recorder, f"pod {pod.name}") as step:
-                step.message = self._run_pod(scenario, pod, nodes[pod.node], teardown)
+        if scenario.expansion is not None:
+            with self._step(recorder, "expand") as step:
+                step.message = self._ops.expand(scenario, recorder.result)
+            for pod in scenario.pods_after_expansion():
+                with self._step(recorder, f"pod {pod.name}") as step:
+                    step.message = self._run_pod(scenario, pod, nodes[pod.node], teardown)
+        if scenario.modification is not None:
+            with self._step(recorder, "modify") as step:
+                step.message = self._ops.modify(scenario, recorder.result, teardown)
+            for pod in scenario.pods_after_modification():
+                with self._step(recorder, f"pod {pod.name}") as step:
+                    step.message = self._run_pod(scenario, pod, nodes[pod.node], teardown)
 
     def _run_pod(self, scenario: Scenario, pod: PodSpec, node: str, teardown: Teardown) -> str:
         handle = self._ops.start_pod(scenario, pod, node, teardown)

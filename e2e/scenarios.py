@@ -18,6 +18,9 @@ The order a platform follows for one scenario:
    and while the pods after it run;
 4. `expansion`: the claim is resized, then the file system's capacity is checked;
 5. the pods with `after_expansion: true`;
+5b. `modification`: the volume gets a VolumeAttributesClass's parameters (ControllerModifyVolume;
+   on local the harness plays the external-resizer's modifier), then the file system must show
+   `expected_lustre_configuration`; then the pods with `after_modification: true`;
 6. teardown: pods, claim, volume; the file system must be gone (dynamic, reclaim Delete) or is
    deleted by the harness (static).
 
@@ -182,6 +185,7 @@ class PodSpec:
     # For `running` pods: checks run inside the pod once it runs.
     checks: tuple[ExecCheck, ...] = ()
     after_expansion: bool = False
+    after_modification: bool = False
     # How long the pod may take to finish (`exit`) or to start (`running`).
     timeout_s: float = 60.0
 
@@ -196,6 +200,18 @@ class ExpansionSpec:
     @property
     def size_bytes(self) -> int:
         return parse_quantity(self.size)
+
+
+@dataclass(frozen=True)
+class ModificationSpec:
+    """A VolumeAttributesClass `volume_attributes_class` with `parameters` (the driver's
+    mutable parameters) applied to the bound volume; DescribeFileSystems must then show every
+    `expected_lustre_configuration` member (LustreConfiguration key -> value, compared as
+    text)."""
+
+    volume_attributes_class: str
+    parameters: Mapping[str, str]
+    expected_lustre_configuration: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -226,6 +242,7 @@ class Scenario:
     static_file_system: StaticFileSystemSpec | None = None
     pods: tuple[PodSpec, ...] = ()
     expansion: ExpansionSpec | None = None
+    modification: ModificationSpec | None = None
     expected_failure: ExpectedFailure | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None
@@ -245,10 +262,15 @@ class Scenario:
         return max((pod.node for pod in self.pods), default=0) + 1
 
     def pods_before_expansion(self) -> tuple[PodSpec, ...]:
-        return tuple(pod for pod in self.pods if not pod.after_expansion)
+        return tuple(
+            pod for pod in self.pods if not pod.after_expansion and not pod.after_modification
+        )
 
     def pods_after_expansion(self) -> tuple[PodSpec, ...]:
         return tuple(pod for pod in self.pods if pod.after_expansion)
+
+    def pods_after_modification(self) -> tuple[PodSpec, ...]:
+        return tuple(pod for pod in self.pods if pod.after_modification)
 
     def with_variables(self, overrides: Mapping[str, str]) -> Scenario:
         """This scenario with some variables changed; unknown names are an error."""
@@ -448,6 +470,7 @@ def _pod(reader: _Reader) -> PodSpec:
         output=_output(reader.child("output")),
         checks=tuple(_check(c) for c in reader.children("checks")),
         after_expansion=reader.boolean("after_expansion", False),
+        after_modification=reader.boolean("after_modification", False),
         timeout_s=reader.number("timeout_s", 60.0),
     )
     if pod.node < 0:
@@ -543,6 +566,7 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
     claim_reader = top.child("claim", required=True)
     assert claim_reader is not None
     expansion_reader = top.child("expansion")
+    modification_reader = top.child("modification")
     failure_reader = top.child("expected_failure")
 
     variables = top.string_map("variables")
@@ -557,6 +581,23 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
             expected_capacity_gib=expansion_reader.integer("expected_capacity_gib"),
         )
         expansion_reader.done()
+    modification = None
+    if modification_reader is not None:
+        modification = ModificationSpec(
+            volume_attributes_class=_name(modification_reader, "volume_attributes_class"),
+            parameters=modification_reader.string_map("parameters"),
+            expected_lustre_configuration=modification_reader.string_map(
+                "expected_lustre_configuration"
+            ),
+        )
+        if not modification.parameters:
+            modification_reader.fail("expected at least one mutable parameter", "parameters")
+        if not modification.expected_lustre_configuration:
+            modification_reader.fail(
+                "expected at least one LustreConfiguration value the file system must show",
+                "expected_lustre_configuration",
+            )
+        modification_reader.done()
     expected_failure = None
     if failure_reader is not None:
         expected_failure = ExpectedFailure(
@@ -580,6 +621,7 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
         static_file_system=None if static_reader is None else _static_file_system(static_reader),
         pods=tuple(_pod(p) for p in top.children("pods")),
         expansion=expansion,
+        modification=modification,
         expected_failure=expected_failure,
         variables=variables,
         source=Path(source) if source != "<scenario>" else None,
@@ -611,9 +653,9 @@ def _check_consistency(top: _Reader, scenario: Scenario) -> None:
         top.fail(f"pod names must be unique, seen {duplicates} more than once", "pods")
 
     if scenario.expected_failure is not None:
-        if scenario.pods or scenario.expansion is not None:
+        if scenario.pods or scenario.expansion is not None or scenario.modification is not None:
             top.fail(
-                "a scenario whose provisioning must fail has no pods and no expansion",
+                "a scenario whose provisioning must fail has no pods, expansion or modification",
                 "expected_failure",
             )
         return
@@ -640,6 +682,10 @@ def _check_consistency(top: _Reader, scenario: Scenario) -> None:
             )
     elif any(pod.after_expansion for pod in scenario.pods):
         top.fail("pods with after_expansion need an expansion", "pods")
+    if scenario.modification is None and any(pod.after_modification for pod in scenario.pods):
+        top.fail("pods with after_modification need a modification", "pods")
+    if any(pod.after_expansion and pod.after_modification for pod in scenario.pods):
+        top.fail("a pod runs after the expansion or after the modification, not both", "pods")
 
 
 def load_scenario_file(path: Path) -> Scenario:

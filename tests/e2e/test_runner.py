@@ -102,6 +102,10 @@ class RecordingOperations:
         self.calls.append("expand")
         return "grown"
 
+    def modify(self, scenario: Scenario, result: ScenarioResult, teardown: Teardown) -> str:
+        self.calls.append("modify")
+        return "modified"
+
     def add_failure_details(self, result: ScenarioResult) -> None:
         result.details["driver log"] = "the tail"
 
@@ -158,6 +162,20 @@ def test_expansion_runs_between_the_pods_before_and_after_it() -> None:
     names = [s.name for s in result.steps]
     assert names.index("expand") == names.index("pod after-expansion") - 1
     assert operations.calls.index("expand") < operations.calls.index("start after-expansion on n1")
+
+
+def test_modification_runs_between_the_pods_before_and_after_it() -> None:
+    operations = RecordingOperations(pod_output="hello from FSx before the modification\n")
+
+    result = run(operations, "modify-volume")
+
+    assert result.outcome is Outcome.PASSED, result.message
+    names = [s.name for s in result.steps]
+    assert names[:4] == ["provision", "pod before-modification", "modify", "pod after-modification"]
+    assert "expand" not in operations.calls
+    assert operations.calls.index("modify") < operations.calls.index(
+        "start after-modification on n1"
+    )
 
 
 def test_a_check_that_never_passes_fails_with_its_last_output_and_everything_is_removed() -> None:

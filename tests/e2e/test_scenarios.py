@@ -28,6 +28,7 @@ EXPECTED_SCENARIOS = {
     "read-only",
     "read-only-many",
     "invalid-parameters",
+    "modify-volume",
 }
 
 
@@ -163,3 +164,34 @@ def test_output_expectation_reports_counts() -> None:
         "expected 'hello' at least 2x, seen 1x",
         "did not expect 'denied'",
     ]
+
+
+def test_a_modification_scenario_reads_its_class_and_orders_its_pods() -> None:
+    scenario = load_scenario_file(DEFAULT_SCENARIO_DIR / "modify-volume.yaml")
+    assert scenario.modification is not None
+    assert scenario.modification.parameters == {"perUnitStorageThroughput": "500"}
+    assert scenario.modification.expected_lustre_configuration == {
+        "PerUnitStorageThroughput": "500"
+    }
+    assert [p.name for p in scenario.pods_before_expansion()] == ["before-modification"]
+    assert [p.name for p in scenario.pods_after_modification()] == ["after-modification"]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"modification": {"volume_attributes_class": "x", "parameters": {}}}, "mutable"),
+        (
+            {"modification": None, "pods": [{"name": "p", "node": 0, "command": "true",
+                                             "after_modification": True}]},
+            "after_modification need a modification",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_modification_scenarios_fail_at_load(change: dict[str, Any], words: str) -> None:
+    data = yaml.safe_load((DEFAULT_SCENARIO_DIR / "modify-volume.yaml").read_text())
+    data.update(change)
+    if data.get("modification") is None:
+        data.pop("modification", None)
+    with pytest.raises(ScenarioError, match=words):
+        parse_scenario(data, "modify-volume.yaml")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from e2e import leaks
@@ -37,10 +38,14 @@ from e2e.platforms.kube.observe import (
 )
 from e2e.platforms.kube.removal import ScenarioRemoval
 from e2e.platforms.kube.sweep import sweep_run
+from e2e.platforms.manifests import kube_name
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import LeakedResource, Outcome, ScenarioRecorder, ScenarioResult, StepFailed
 from e2e.runner import CommandOutcome, ScenarioRunner, Teardown, Undo
 from e2e.scenarios import PodSpec, Scenario
+
+# The resource of VolumeAttributesClass objects in storage.k8s.io.
+ATTRIBUTES_CLASSES = "volumeattributesclasses"
 
 
 def _quantity_bytes(text: str) -> int:
@@ -83,6 +88,14 @@ class KubeOperations:
         return self._settings.platform
 
     def nodes_for(self, scenario: Scenario, recorder: ScenarioRecorder) -> list[str] | None:
+        if scenario.modification is not None and self._attributes_class_version() is None:
+            recorder.result.outcome = Outcome.NOT_RUN
+            recorder.result.message = (
+                "the cluster serves no VolumeAttributesClass API (storage.k8s.io/v1 or "
+                "v1beta1; Kubernetes 1.31+ with the VolumeAttributesClass feature, GA in 1.34): "
+                "the modification cannot be asked for"
+            )
+            return None
         needed = scenario.node_count
         if len(self._nodes) >= needed:
             return self._nodes[:needed]
@@ -405,6 +418,84 @@ class KubeOperations:
                 f"GiB after growing the claim to {expansion.size}, seen {capacity}"
             )
         return f"{seen.state}; file system {fs_id} has {capacity} GiB"
+
+    # ----------------------------------------------------------------- modification
+
+    def _attributes_class_version(self) -> str | None:
+        """The storage.k8s.io version that serves VolumeAttributesClass, or None."""
+        objects = CustomObjectsApi(self._clients.core.api_client)
+        for version in ("v1", "v1beta1"):
+            try:
+                objects.list_cluster_custom_object(
+                    "storage.k8s.io", version, ATTRIBUTES_CLASSES, limit=1
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            return version
+        return None
+
+    def modify(self, scenario: Scenario, result: ScenarioResult, teardown: Teardown) -> str:
+        """A VolumeAttributesClass with the scenario's parameters, the claim's
+        volumeAttributesClassName set to it; external-resizer calls ControllerModifyVolume and
+        reports the class as current; then FSx must show the expected values."""
+        modification = scenario.modification
+        assert modification is not None
+        version = self._attributes_class_version()
+        assert version is not None  # nodes_for did not run the scenario otherwise
+        objects = CustomObjectsApi(self._clients.core.api_client)
+        name = kube_name(f"{self._settings.run_id}-{modification.volume_attributes_class}", 253)
+        body = {
+            "apiVersion": f"storage.k8s.io/{version}",
+            "kind": "VolumeAttributesClass",
+            "metadata": {"name": name, "labels": dict(self._settings.labels)},
+            "driverName": self._settings.provisioner,
+            "parameters": dict(modification.parameters),
+        }
+        objects.create_cluster_custom_object("storage.k8s.io", version, ATTRIBUTES_CLASSES, body)
+
+        def delete_class() -> None:
+            # Kubernetes keeps a class in use until its claim is gone (a finalizer).
+            objects.delete_cluster_custom_object(
+                "storage.k8s.io", version, ATTRIBUTES_CLASSES, name
+            )
+
+        self._undo(teardown, f"VolumeAttributesClass {name}", delete_class)
+        claim = claim_name(scenario)
+        self._clients.core.patch_namespaced_persistent_volume_claim(
+            claim, self._settings.namespace, {"spec": {"volumeAttributesClassName": name}}
+        )
+
+        def probe() -> Probe:
+            status = self._read_claim(claim).status
+            current = getattr(status, "current_volume_attributes_class_name", None)
+            events = describe_events(self._claim_events(claim))
+            return Probe(current == name, f"current class {current}; {events}")
+
+        try:
+            self._progress.wait(
+                f"claim {claim} to have VolumeAttributesClass {name}",
+                probe,
+                self._settings.provision_timeout_s,
+                poll_s=0.5,
+                max_poll_s=5.0,
+                hint="check the csi-resizer (modifier) and fsx-plugin logs of the controller",
+            )
+        except WaitTimeout as exc:
+            raise StepFailed(f"{exc}\n{self._logs.controller()}") from exc
+        volume = self._read_claim(claim).spec.volume_name
+        fs_id = self._clients.core.read_persistent_volume(volume).spec.csi.volume_handle
+        lustre = (self._guard.describe(fs_id) or {}).get("LustreConfiguration") or {}
+        expected = dict(modification.expected_lustre_configuration)
+        seen = {key: str(lustre.get(key)) for key in expected}
+        if seen != expected:
+            raise StepFailed(
+                f"file system {fs_id}: expected LustreConfiguration {expected} after "
+                f"VolumeAttributesClass {name}, seen {seen}"
+            )
+        result.details["modified"] = ", ".join(f"{k}={v}" for k, v in expected.items())
+        return f"VolumeAttributesClass {name} current; file system {fs_id} shows {seen}"
 
     def add_failure_details(self, result: ScenarioResult) -> None:
         """Nothing to add: failure messages already carry the events and the driver's logs

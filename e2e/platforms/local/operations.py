@@ -1,7 +1,8 @@
 """`LocalOperations`: the scenario runner's operations on the local platform.
 
 The harness is the Kubernetes side here: external-provisioner (CreateVolume / DeleteVolume),
-external-resizer (ControllerExpandVolume) and each node's kubelet (NodePublish /
+external-resizer (ControllerExpandVolume, and ControllerModifyVolume as its modifier does for a
+VolumeAttributesClass) and each node's kubelet (NodePublish /
 NodeUnpublish), over CSI against the driver processes of a `DriverStack`; pods are processes
 (`PodRunner`). Where Kubernetes would only report a state, this platform can check more, and
 does: the volume context, the run tags on the file system, that a read-only publish is
@@ -15,6 +16,8 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import grpc
 
 from e2e.leaks import RUN_ID_TAG, SCENARIO_TAG, VOLUME_NAME_TAG, mounts_under, run_tags
 from e2e.leaks import with_run_tags as tagged_parameters
@@ -33,6 +36,7 @@ from e2e.results import ScenarioRecorder, ScenarioResult, StepFailed
 from e2e.runner import CommandOutcome, Teardown, Undo, output_tail
 from e2e.scenarios import PodSpec, Scenario, gib_ceil
 from fsx_csi_harness import fsx
+from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 
 NAMESPACE = "default"
 
@@ -65,6 +69,8 @@ class LocalOperations:
         assert stack.controller is not None
         self._provisioner = ExternalProvisioner(stack.controller.channel, stack.progress)
         self._resizer = ExternalResizer(stack.controller.channel, stack.progress)
+        # external-resizer's modifier (VolumeAttributesClass): ControllerModifyVolume.
+        self._modifier = csi_pb2_grpc.ControllerStub(stack.controller.channel)
         self._kubelets = {
             f"node-{i}": Kubelet(
                 f"node-{i}", plugin.channel, stack.node_root(i), stack.driver_name,
@@ -370,6 +376,43 @@ class LocalOperations:
         )
         result.details["expanded_capacity_gib"] = str(expansion.expected_capacity_gib)
         return f"{gib_ceil(expansion.size_bytes)} GiB requested -> {capacity // fsx.GIB} GiB"
+
+    # ------------------------------------------------------------------ modification
+
+    def modify(self, scenario: Scenario, result: ScenarioResult, teardown: Teardown) -> str:
+        """As external-resizer's modifier does for a PVC whose volumeAttributesClassName
+        changes: ControllerModifyVolume with the class's parameters; then FSx must show them."""
+        modification = scenario.modification
+        pv = self._pv
+        assert modification is not None and pv is not None
+        request = csi_pb2.ControllerModifyVolumeRequest(
+            volume_id=pv.volume_id, mutable_parameters=dict(modification.parameters)
+        )
+        try:
+            self._modifier.ControllerModifyVolume(request, timeout=self._timeout_s)
+        except grpc.RpcError as exc:
+            raise StepFailed(
+                f"expected ControllerModifyVolume (VolumeAttributesClass "
+                f"{modification.volume_attributes_class}) to change {pv.volume_id}; it failed "
+                f"with {exc.code().name}: {exc.details()}"
+            ) from exc
+        expected = dict(modification.expected_lustre_configuration)
+
+        def probe() -> Probe:
+            described = self._stack.guard.describe(pv.volume_id) or {}
+            lustre = described.get("LustreConfiguration") or {}
+            seen = {key: str(lustre.get(key)) for key in expected}
+            lifecycle = described.get("Lifecycle")
+            return Probe(
+                seen == expected and lifecycle == "AVAILABLE",
+                f"LustreConfiguration {seen}, Lifecycle {lifecycle}",
+            )
+
+        seen = self._progress.wait(
+            f"file system {pv.volume_id} to show {expected}", probe, self._timeout_s
+        )
+        result.details["modified"] = ", ".join(f"{k}={v}" for k, v in expected.items())
+        return f"VolumeAttributesClass {modification.volume_attributes_class}: {seen.state}"
 
     # ------------------------------------------------------------------ teardown
 

@@ -2,14 +2,18 @@
 
     .venv/bin/python benchmarks/driver_bench.py [--json-out PATH] [--delay 3]
 
-The driver runs as its own process (`python -m fsx_csi_harness driver --mode all`, emulated
-mounter), exactly as users start it; the emulator runs in this process over HTTP. Targets:
+The driver runs as its own process (`python -m fsx_csi_harness driver --mode all`), exactly as
+users start it, in a mount namespace where mount(8) finds the Lustre emulation's mount.lustre
+(as the local platform starts drivers; needs root); the emulator runs in this process over
+HTTP. Targets:
 
 - Probe answers within 2 s of process start; idle RSS of `--mode all` at most 120 MB
 - CreateVolume with zero creation delay: p50 <= 50 ms, p99 <= 200 ms over 200 sequential calls
 - 50 concurrent CreateVolume calls with distinct names all succeed
 - CreateVolume with creation delay D returns within D + 1.5 s
-- emulated NodePublishVolume + NodeUnpublishVolume p50 <= 30 ms (needs root for bind mounts)
+- NodePublishVolume + NodeUnpublishVolume on emulated Lustre p50 <= 30 ms (needs root); this
+  now includes mount(8) running the mount.lustre helper (a shell script), where the old
+  in-driver emulated mounter called mount --bind itself
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import grpc
 
 from e2e.leaks import sweep_mounts
+from e2e.platforms.local.lustre_helper import LustreEmulation
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from fsx_emulator import EmulatorConfig, EmulatorServer
 from reference_driver.process import DriverProcess
@@ -77,8 +82,9 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rd-bench-", dir="/tmp"))
-    root = work / "emulation-root"
-    root.mkdir()
+    mounts = os.geteuid() == 0
+    emulation = LustreEmulation(work)
+    root = emulation.emulation_root
     results: dict[str, Any] = {}
     env = {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -86,16 +92,24 @@ def main() -> int:
         "AWS_REGION": "us-east-1",
     }
     try:
-        config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, emulation_root=root)
+        if mounts:
+            emulation.prepare()
+        else:
+            root.mkdir()
+        config = EmulatorConfig(
+            creation_delay=0.0, deletion_delay=0.0, emulation_root=root, emulation_tmpfs=mounts
+        )
         with EmulatorServer(config, host="127.0.0.1", port=0) as emulator:
             driver_args = [
                 "--mode", "all", "--node-id", "bench-node",
                 "--aws-endpoint-url", emulator.endpoint_url,
-                "--mounter", "emulated", "--emulation-root", str(root),
                 "--log-level", "warning",
             ]  # fmt: skip
+            process = DriverProcess(work / "csi.sock", driver_args, env=env)
+            if mounts:
+                process.argv = emulation.wrap(process.argv)
             with (
-                DriverProcess(work / "csi.sock", driver_args, env=env) as driver,
+                process as driver,
                 grpc.insecure_channel(driver.address) as channel,
             ):
                 assert driver.process is not None
@@ -148,7 +162,7 @@ def main() -> int:
                 }
                 emulator.control.set_creation_delay(0.0)
 
-                if os.geteuid() == 0:
+                if mounts:
                     volume = controller.CreateVolume(create_request("mount-bench")).volume
                     mount_ms: list[float] = []
                     for index in range(args.mount_runs):
@@ -174,10 +188,12 @@ def main() -> int:
                         "p99_ms": round(percentile(mount_ms, 0.99), 1),
                     }
                 else:
-                    results["publish_unpublish"] = "skipped: bind mounts need root"
+                    results["publish_unpublish"] = "skipped: the emulation's mounts need root"
     finally:
-        # A publish that failed half way leaves a bind mount: rmtree would reach through it
-        # into the emulation root, so unmount whatever is still under the work dir first.
+        # A publish that failed half way leaves a mount: rmtree would reach through it into
+        # the emulation root, so unmount whatever is still under the work dir first.
+        if mounts:
+            emulation.release()
         sweep_mounts(work)
         shutil.rmtree(work, ignore_errors=True)
 

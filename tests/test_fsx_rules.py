@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,110 @@ def test_the_rules_import_only_the_standard_library() -> None:
         and not name.startswith("fsx_csi_harness.fsx")
     }
     assert outside == set()
+
+
+# -- INTELLIGENT_TIERING, EFA and online changes (FSX_FACTS.md, corrections) -------------------
+
+TIERING = LustreSettings(
+    deployment_type=DeploymentType.PERSISTENT_2,
+    storage_type=StorageType.INTELLIGENT_TIERING,
+    throughput_capacity=4000,
+    read_cache_sizing_mode="NO_CACHE",
+    metadata_configuration_mode="USER_PROVISIONED",
+    metadata_iops=6000,
+)
+
+
+def test_intelligent_tiering_is_valid_without_a_capacity_and_has_no_capacity_rule() -> None:
+    assert configuration_problem(TIERING) is None
+    assert TIERING.version == "2.15"
+    with pytest.raises(ValueError, match="no storage capacity"):
+        capacity_rule(DeploymentType.PERSISTENT_2, StorageType.INTELLIGENT_TIERING)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "missing"),
+    [
+        ({"storage_capacity": 1200}, Field.STORAGE_CAPACITY, False),
+        ({"throughput_capacity": None}, Field.THROUGHPUT_CAPACITY, True),
+        ({"throughput_capacity": 6000}, None, False),  # a value rule: Multiple(4000)
+        ({"read_cache_sizing_mode": None}, Field.READ_CACHE_SIZING_MODE, True),
+        ({"metadata_configuration_mode": None, "metadata_iops": None},
+         Field.METADATA_CONFIGURATION_MODE, True),
+        ({"metadata_configuration_mode": "AUTOMATIC", "metadata_iops": None},
+         Field.METADATA_CONFIGURATION_MODE, False),
+        ({"metadata_iops": 3000}, Field.METADATA_IOPS, False),
+        ({"per_unit_storage_throughput": 125}, Field.PER_UNIT_STORAGE_THROUGHPUT, False),
+        ({"deployment_type": DeploymentType.PERSISTENT_1}, Field.STORAGE_TYPE, False),
+        ({"data_repository_associations": 1}, Field.DATA_REPOSITORY_ASSOCIATIONS, False),
+    ],
+)  # fmt: skip
+def test_intelligent_tiering_rules(
+    changes: dict[str, object], field: Field | None, missing: bool
+) -> None:
+    problem = configuration_problem(replace(TIERING, **changes))  # type: ignore[arg-type]
+    if field is None:
+        assert problem is None
+        assert value_problem(Field.THROUGHPUT_CAPACITY, 6000) == "use 4000 MBps or a multiple of it"
+        return
+    assert problem is not None and problem.field is field
+    assert problem.missing is missing
+
+
+@pytest.mark.parametrize(
+    ("throughput", "size", "ok"),
+    [(4000, 32, True), (4000, 131072, True), (4000, 31, False), (8000, 63, False),
+     (8000, 262144, True), (8000, 262145, False)],
+)  # fmt: skip
+def test_read_cache_size_scales_with_throughput_capacity(
+    throughput: int, size: int, ok: bool
+) -> None:
+    settings = replace(
+        TIERING,
+        throughput_capacity=throughput,
+        read_cache_sizing_mode="USER_PROVISIONED",
+        read_cache_size=size,
+    )
+    problem = configuration_problem(settings)
+    assert (problem is None) is ok, problem
+
+
+def test_efa_needs_a_metadata_configuration() -> None:
+    efa = LustreSettings(
+        deployment_type=DeploymentType.PERSISTENT_2,
+        per_unit_storage_throughput=1000,
+        efa_enabled=True,
+    )
+    problem = configuration_problem(efa)
+    assert problem is not None and problem.field is Field.EFA_ENABLED and problem.missing
+    assert configuration_problem(replace(efa, metadata_configuration_mode="AUTOMATIC")) is None
+
+
+def test_online_changes() -> None:
+    p2 = LustreSettings(
+        deployment_type=DeploymentType.PERSISTENT_2, per_unit_storage_throughput=125
+    )
+    assert fsx.throughput_change_problem(p2, 1000) is None
+    bad = fsx.throughput_change_problem(p2, 200)
+    assert bad is not None and "125, 250, 500, 1000" in bad.render(api_name)
+    scratch = LustreSettings(deployment_type=DeploymentType.SCRATCH_2)
+    refused = fsx.throughput_change_problem(scratch, 125)
+    assert refused is not None and "persistent SSD" in refused.render(api_name)
+    no_metadata = fsx.metadata_iops_change_problem(p2, 3000, None)
+    assert no_metadata is not None and "2.12" in no_metadata.render(api_name)
+    automatic = replace(p2, metadata_configuration_mode="AUTOMATIC")
+    assert fsx.metadata_iops_change_problem(automatic, 3000, 1500) is None
+    lower = fsx.metadata_iops_change_problem(automatic, 1500, 3000)
+    assert lower is not None and "only increase" in lower.render(api_name)
+
+
+def test_upstreams_intelligent_tiering_defaults_fill_only_what_is_left_out() -> None:
+    values = fsx.with_storage_class_defaults(
+        {Field.STORAGE_TYPE: "INTELLIGENT_TIERING", Field.METADATA_IOPS: 12000}
+    )
+    assert values[Field.DEPLOYMENT_TYPE] == "PERSISTENT_2"
+    assert values[Field.METADATA_IOPS] == 12000
+    assert values[Field.READ_CACHE_SIZING_MODE] == "PROPORTIONAL_TO_THROUGHPUT_CAPACITY"
+    assert fsx.with_storage_class_defaults({Field.STORAGE_TYPE: "SSD"}) == {
+        Field.STORAGE_TYPE: "SSD"
+    }

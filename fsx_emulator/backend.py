@@ -480,6 +480,17 @@ class FidelityFSxBackend(FSxBackend):
             self.scheduler.run_due()
 
     @locked
+    def advance_clock(self, seconds: float) -> None:
+        """Let `seconds` pass at once (a clock that can jump: ManualClock, SkippableClock):
+        deadlines that come due run, token windows close, six-hour spacings end."""
+        advance = getattr(self.scheduler.clock, "advance", None)
+        if advance is None:
+            raise ValueError("this emulator's clock cannot be advanced (it was given a plain one)")
+        advance(seconds)
+        self.scheduler.run_due()
+        self.wakeup.notify_all()
+
+    @locked
     def set_token_ttl(self, seconds: float | None) -> None:
         """The ClientRequestToken window from now on (None: tokens never expire). It applies
         to tokens already used too: a token's age is measured when it is looked up."""

@@ -93,6 +93,11 @@ class EmulatorControl:
         (counted from its creation: 0 releases a stuck one at once)."""
         self._call("POST", "creation-delay", {"seconds": seconds, "file_system_id": file_system_id})
 
+    def advance_clock(self, seconds: float) -> None:
+        """Let `seconds` pass on the emulator's clock at once: delays end, token windows close,
+        the six-hour spacing of storage and metadata IOPS increases runs out."""
+        self._call("POST", "clock", {"advance": seconds})
+
     def set_token_ttl(self, seconds: float | None) -> None:
         """The CreateFileSystem ClientRequestToken window, in seconds (None: never expires)."""
         self._call("POST", "strictness", {"token_ttl": seconds})

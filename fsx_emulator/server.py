@@ -30,7 +30,7 @@ from fsx_emulator.config import EmulatorConfig, RateLimit, check_page_size, chec
 from fsx_emulator.control import CONTROL_PREFIX, EmulatorControl
 from fsx_emulator.errors import JSON_CONTENT_TYPE, FSxApiError
 from fsx_emulator.faults import FaultInjector, FaultKind, FaultRule
-from fsx_emulator.lifecycle import Clock, LifecycleTicker
+from fsx_emulator.lifecycle import Clock, LifecycleTicker, SkippableClock
 from fsx_emulator.responses import CREATION_OUTCOME_KEY, TARGET_PREFIX, FidelityFSxResponse
 from fsx_emulator.throttle import RequestThrottle
 
@@ -168,6 +168,9 @@ class EmulatorApp:
                 return 200, self._strictness()
             if route == "strictness" and method == "GET":
                 return 200, self._strictness()
+            if route == "clock" and method == "POST":
+                self.backend.advance_clock(float(payload["advance"]))
+                return 200, {}
             if route == "file-systems" and method == "GET":
                 return 200, {"FileSystems": self.backend.all_file_systems()}
         except FSxApiError as error:
@@ -278,8 +281,7 @@ class EmulatorServer:
         clock: Clock | None = None,
     ) -> None:
         self.config = config or EmulatorConfig()
-        kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
-        self.backend = FidelityFSxBackend(self.config, **kwargs)
+        self.backend = FidelityFSxBackend(self.config, clock=clock or SkippableClock())
         self.faults = FaultInjector()
         self.throttle = RequestThrottle(self.config.rate_limits, self.backend.scheduler.clock)
         self.app = EmulatorApp(self.backend, self.faults, self.throttle)

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from fsx_emulator import EmulatorConfig, EmulatorServer
 from fsx_emulator.lifecycle import ManualClock
 
-from .conftest import create, describe, make_client
+from .conftest import create, describe, make_client, wait_lifecycle
 
 P2_METADATA = {
     "DeploymentType": "PERSISTENT_2",
@@ -236,3 +236,21 @@ def test_an_update_while_another_runs_is_refused(emulated: Emulated) -> None:
     )
     error = emulated.refused(fs_id, LustreConfiguration={"PerUnitStorageThroughput": 500})
     assert "already in progress" in error["Message"]
+
+
+def test_a_harness_in_another_process_lets_six_hours_pass_over_the_control_api() -> None:
+    # The default clock runs in real time and jumps when told to: no ManualClock needed.
+    config = EmulatorConfig(creation_delay=0.05, update_delay=0.02)
+    with EmulatorServer(config) as emu:
+        fsx = make_client(emu.endpoint_url)
+        fs_id = create(fsx)["FileSystemId"]
+        wait_lifecycle(fsx, fs_id, "AVAILABLE")
+        fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=2400)
+        with pytest.raises(ClientError) as info:
+            fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)
+        assert "in progress" in info.value.response["Error"]["Message"]
+        emu.control.advance_clock(6 * 3600)  # the update completes, the spacing runs out
+        assert describe(fsx, fs_id)["StorageCapacity"] == 2400
+        fsx.update_file_system(FileSystemId=fs_id, StorageCapacity=4800)
+        emu.control.advance_clock(1)
+        assert describe(fsx, fs_id)["StorageCapacity"] == 4800

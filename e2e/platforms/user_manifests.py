@@ -80,11 +80,12 @@ EMULATOR_IN_CLUSTER_URL: Final = (
 EMULATION_ROOT_ON_NODES: Final = "/var/lib/fsx-csi-emulation"
 # Said wherever a third-party driver meets emulated Lustre (docs, warnings, failure hints).
 EMULATED_MOUNT_HINT: Final = (
-    "on emulated AWS there is no Lustre server: a node plugin can only publish a volume if it "
-    "has an emulated mounter that bind-mounts "
-    f"{EMULATION_ROOT_ON_NODES}/<file-system-id>/<mountname> (as the reference driver's "
-    "`--mounter emulated` does); a driver without one fails its mounts here; run the mount "
-    "steps against real FSx (--platform cluster --aws-settings FILE)"
+    "on emulated AWS there is no Lustre server: `mount -t lustre` works only where mount(8) "
+    "finds the emulation's mount.lustre (the harness image installs it as /sbin/mount.lustre; "
+    "it bind-mounts the emulation root, the nodes' "
+    f"{EMULATION_ROOT_ON_NODES}, mounted at /run/fsx-emulation); a node plugin image without "
+    "it fails its mounts here (the harness does not patch it into another driver's image "
+    "yet); run the mount steps against real FSx (--platform cluster --aws-settings FILE)"
 )
 ENDPOINT_HINT: Final = (
     f"set AWS_ENDPOINT_URL_FSX={EMULATOR_IN_CLUSTER_URL} (and dummy AWS_ACCESS_KEY_ID / "

@@ -1010,7 +1010,7 @@ def test_another_driver_failing_to_mount_on_emulated_lustre_is_told_why(
     message = result.scenarios[0].message
     assert result.scenarios[0].outcome is Outcome.FAILED
     assert "unknown filesystem type 'lustre'" in message
-    assert "emulated mounter" in message and "/var/lib/fsx-csi-emulation" in message
+    assert "mount.lustre" in message and "/var/lib/fsx-csi-emulation" in message
     # The node plugin's logs are looked up by the other driver's own labels and namespace.
     lookups = [
         (call["args"][0], call.get("label_selector"))

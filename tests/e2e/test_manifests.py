@@ -18,6 +18,7 @@ import yaml
 
 from e2e.platforms import manifests
 from e2e.platforms.commands import SubprocessRunner
+from fsx_emulator import lustre
 
 KUBERNETES_VERSION = "1.31.0"
 REPO = manifests.REPO_ROOT
@@ -163,8 +164,8 @@ def test_emulated_overlay_wires_driver_node_and_emulator_together(
     objects = rendered["emulated"]
     node = _one(objects, "DaemonSet", manifests.NODE_DAEMONSET)
     node_args = _container(node, "fsx-plugin")["args"]
-    assert "--mounter=emulated" in node_args
-    assert f"--emulation-root={manifests.NODE_EMULATION_ROOT}" in node_args
+    # One mount path in the driver (`mount -t lustre`): the image's mount.lustre emulates it.
+    assert not [a for a in node_args if a.startswith(("--mounter", "--emulation-root"))]
 
     endpoint = _one(objects, "ConfigMap", "fsx-emulator-endpoint")["data"]
     service = _one(objects, "Service", manifests.EMULATOR_SERVICE)
@@ -185,10 +186,12 @@ def test_emulated_overlay_wires_driver_node_and_emulator_together(
         volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
         return str(volumes[mount["name"]]["hostPath"]["path"])
 
-    root = manifests.NODE_EMULATION_ROOT
+    # In the containers: the root the helper installed in the image reads (no rendering).
+    root = lustre.DEFAULT_EMULATION_ROOT
     assert f"--emulation-root={root}" in emulator_container["args"]
-    assert host_path_at(emulator, emulator_container, root) == root
-    assert host_path_at(node, _container(node, "fsx-plugin"), root) == root
+    on_node = manifests.NODE_EMULATION_ROOT
+    assert host_path_at(emulator, emulator_container, root) == on_node
+    assert host_path_at(node, _container(node, "fsx-plugin"), root) == on_node
 
     controller = _one(objects, "Deployment", manifests.CONTROLLER_DEPLOYMENT)
     for workload in (controller, node):
@@ -270,6 +273,7 @@ def test_dockerfile_runs_fsx_csi_and_copies_every_package() -> None:
     assert re.search(r'"--target",\s*"emulated"', builder)
     assert list(stages)[-1] == "driver"
     assert re.search(r"^FROM \$\{PYTHON_IMAGE\} AS emulated$", text, re.MULTILINE)
+    stages["lustre"] = _dockerfile_stages((REPO / "lustre.Dockerfile").read_text())["lustre"]
     for image in ("driver", "emulated", "lustre"):
         assert re.search(r'^ENTRYPOINT \["fsx-csi"\]$', stages[image], re.MULTILINE), image
     # The driver images install the wheel with no extra (grpcio, protobuf, boto3 only); the
@@ -277,6 +281,9 @@ def test_dockerfile_runs_fsx_csi_and_copies_every_package() -> None:
     installs = {name: re.findall(r"pip install (\S+)", body) for name, body in stages.items()}
     assert installs["driver"] == ['"$1"'] and installs["lustre"] == ['"$1"']
     assert installs["emulated"] == ['"$1[emulator]"']
+    # Only the emulated image mounts with the emulation's mount.lustre (kind, K3s).
+    assert "/sbin/mount.lustre" in stages["emulated"]
+    assert "/sbin/mount.lustre" not in stages["driver"] + stages["lustre"]
     # The wheel stage copies every package setup.py ships, and the fixtures the wheel carries.
     setup_tree = ast.parse((REPO / "setup.py").read_text())
     [top_level] = [
@@ -295,6 +302,45 @@ def test_dockerfile_runs_fsx_csi_and_copies_every_package() -> None:
     ignored = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     for package in (*top_level, "fixtures", "setup.py", "pyproject.toml"):
         assert package not in ignored
+
+
+def _legacy_build(text: str, target: str | None) -> list[tuple[str, str]]:
+    """The stages Docker's legacy builder builds for `docker build [--target T]`: every stage
+    up to the target in file order (no target: all), as (name, base image)."""
+    built = []
+    for line in text.splitlines():
+        match = re.match(r"^FROM (\S+)(?: AS (\S+))?$", line)
+        if match:
+            built.append((match.group(2) or "", match.group(1)))
+            if match.group(2) == target:
+                break
+    return built
+
+
+@pytest.mark.parametrize("target", [None, "driver", "emulated", "fio", "wheel"])
+def test_every_target_builds_with_the_legacy_builder_from_the_one_python_base(
+    target: str | None,
+) -> None:
+    # Docker 20.10 without BuildKit: no `# syntax=` frontend (BuildKit fetches it from Docker
+    # Hub), no `RUN --mount`, and no stage on another base image among the stages it builds.
+    text = (REPO / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    assert "--mount=" not in text
+    built = _legacy_build(text, target)
+    assert built and all(base == "${PYTHON_IMAGE}" for _, base in built), built
+    if target == "emulated":
+        # What kind and K3s build: nothing more than it needs.
+        assert [name for name, _ in built] == ["wheel", "emulated"]
+
+
+def test_the_lustre_image_has_its_own_file_and_takes_the_wheel_stage_as_an_image() -> None:
+    text = (REPO / "lustre.Dockerfile").read_text()
+    assert "--mount=" not in text and "syntax" not in text.split("\n", 1)[0]
+    bases = [base for _, base in _legacy_build(text, None)]
+    assert bases == ["${WHEEL_IMAGE}", "${AMAZON_LINUX_IMAGE}"]
+    assert "ARG WHEEL_IMAGE=fsx-csi-harness:wheel" in text
+    # The tag lustre.Dockerfile expects is the one its build instructions make.
+    assert "docker build --target wheel --tag fsx-csi-harness:wheel ." in text
 
 
 def _subcommand_flags(name: str) -> set[str] | None:

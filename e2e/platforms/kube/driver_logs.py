@@ -9,7 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e.platforms.kube.clients import KubeClients
 from e2e.platforms.kube.objects import KubeRunSettings
-from e2e.platforms.kube.observe import LOG_TAIL_LINES, pod_logs, tail
+from e2e.platforms.kube.observe import LOG_TAIL_LINES, describe_pod, pod_logs, tail
 
 
 class DriverLogs:
@@ -61,6 +61,8 @@ class DriverLogs:
         parts = []
         for pod in pods:
             names = containers or [c.name for c in pod.spec.containers]
+            # The pod's state first: restarts (a failing liveness probe, a crash) and why.
+            parts.append(f"--- pod {pod.metadata.name}: {describe_pod(pod)}")
             for container in names:
                 text = pod_logs(
                     self._clients, namespace, pod.metadata.name, container, LOG_TAIL_LINES

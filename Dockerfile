@@ -1,33 +1,37 @@
-# syntax=docker/dockerfile:1
 #
 # Images of fsx-csi-harness. The project is built once into a wheel (stage `wheel`); each image
 # installs that wheel with only the dependencies its processes need (pyproject.toml: the core
 # dependencies are the driver's, the FSx emulator comes with the `emulator` extra; the harness
 # itself, with kubernetes, PyYAML and pytest, is never in an image).
 #
-# Three targets:
+# It builds the same with Docker 20.10's legacy builder (Debian 12's docker.io, no buildx) and
+# with BuildKit (DOCKER_BUILDKIT=1), from one base image and offline except for the package
+# indexes (PyPI, Debian): no `# syntax=` line (BuildKit would fetch that frontend from Docker
+# Hub), no `RUN --mount`. The legacy builder builds every stage before the target, so the
+# stages are ordered for the targets the harness builds: `--target emulated` builds `wheel`
+# and `emulated` only. benchmarks/docker_build.sh builds every target with both builders.
+#
+# Targets:
 #
 #   driver (default, the last stage)  python:3.11-slim plus the driver's dependencies only
-#       (grpcio, protobuf, boto3): `fsx-csi driver ...`, controller and node plugin, with
-#       `--mounter emulated` (bind mounts need only util-linux `mount`, already in the slim
-#       image). No moto, kubernetes, pytest or PyYAML.
+#       (grpcio, protobuf, boto3): `fsx-csi driver ...`, controller and node plugin. No moto,
+#       kubernetes, pytest or PyYAML.
 #
-#   emulated  the driver image plus the `emulator` extra (moto's server): the same image runs
-#       the driver and the in-cluster FSx API emulator (`fsx-csi emulator ...`), so a kind or
-#       K3s cluster needs a single `docker build --target emulated` + load (the `emulated`
+#   emulated  the driver plus the `emulator` extra (moto's server): the same image runs the
+#       driver and the in-cluster FSx API emulator (`fsx-csi emulator ...`), so a kind or K3s
+#       cluster needs a single `docker build --target emulated` + load (the `emulated`
 #       manifests overlay; e2e/platforms/manifests.py builds this target).
 #
-#   lustre  Amazon Linux 2023 plus the `lustre-client` package and the driver's dependencies
-#       only, for real FSx for Lustre mounts (`--mounter kernel`, the aws overlay). `mount -t
-#       lustre` runs inside the node plugin's container, so the container needs mount.lustre;
-#       the Lustre kernel modules come from the node (EKS Amazon Linux AMIs ship them; the
-#       upstream Go driver's image is built the same way). Build it with:
-#       docker build --target lustre -t fsx-csi-harness:lustre .
+#   fio  the base image plus Debian's fio, for the throughput suite's pods on a cluster
+#       (`--set fio-image=...` names another): pods install nothing at run time.
+#       docker build --target fio --tag fsx-csi-harness:fio .
+#
+# The Lustre client image (Amazon Linux, `lustre-client`, real FSx mounts) is lustre.Dockerfile:
+# another base image, so it is kept out of this file's builds.
 #
 # The build context is the repository root (see .dockerignore).
 
 ARG PYTHON_IMAGE=python:3.11-slim
-ARG AMAZON_LINUX_IMAGE=public.ecr.aws/amazonlinux/amazonlinux:2023
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS wheel
@@ -48,34 +52,31 @@ COPY fixtures ./fixtures
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---------------------------------------------------------------------------------------------
-FROM ${AMAZON_LINUX_IMAGE} AS lustre
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-# lustre-client brings mount.lustre; util-linux brings mount/umount for the kernel mounter.
-RUN dnf install -y python3.11 python3.11-pip lustre-client util-linux \
-    && dnf clean all \
-    && rm -rf /var/cache/dnf
-# The driver's dependencies only: no extra.
-RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    set -- /wheels/*.whl && python3.11 -m pip install "$1"
-ENTRYPOINT ["fsx-csi"]
-CMD ["--help"]
-
-# ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS emulated
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # The driver and the FSx API emulator (the `emulator` extra: moto's server).
-RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    set -- /wheels/*.whl && pip install "$1[emulator]"
+COPY --from=wheel /wheels /tmp/wheels
+RUN set -- /tmp/wheels/*.whl && pip install "$1[emulator]" && rm -rf /tmp/wheels
+# The Lustre emulation's mount.lustre, where mount(8) looks for it: the node plugin's
+# `mount -t lustre` bind-mounts from the emulation root (its fixed root, /run/fsx-emulation,
+# where the manifests mount the nodes' shared directory). Only in this image: never over a
+# real Lustre client.
+RUN install -m 0755 "$(python -c 'import fsx_emulator.lustre as m, os; print(os.path.join(os.path.dirname(m.__file__), "mount.lustre"))')" /sbin/mount.lustre \
+    && mount.lustre --version
 # The node plugin mounts (bind mounts for the emulation), so it runs as root; the manifests
 # say so explicitly in each pod's securityContext.
 ENTRYPOINT ["fsx-csi"]
 CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS fio
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fio \
+    && rm -rf /var/lib/apt/lists/*
+CMD ["fio", "--version"]
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS driver
@@ -84,8 +85,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # The driver's dependencies only: no extra.
-RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    set -- /wheels/*.whl && pip install "$1"
+COPY --from=wheel /wheels /tmp/wheels
+RUN set -- /tmp/wheels/*.whl && pip install "$1" && rm -rf /tmp/wheels
 # The node plugin mounts, so it runs as root; the manifests say so in each pod's
 # securityContext.
 ENTRYPOINT ["fsx-csi"]

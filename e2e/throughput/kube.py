@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from e2e.leaks import with_run_tags
 from e2e.progress import LineProgress, Probe, WaitTimeout
@@ -24,10 +24,17 @@ from e2e.throughput.engines import MB, time_based_arguments
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
 from fsx_csi_harness.aws_settings import load_aws_settings
 from fsx_csi_harness.fsx import DEFAULT_CAPACITY_GIB
-from qualify.report.model import Expected, Measurement, Outcome, SuiteResult, TestResult, Throughput
+from fsx_csi_harness.results import (
+    Expected,
+    Measurement,
+    Outcome,
+    SuiteResult,
+    TestResult,
+    Throughput,
+)
 
 if TYPE_CHECKING:
-    from qualify.report.bundle import BundleWriter
+    from e2e.throughput.suite import ThroughputBundle
 
 LABEL = "fsx-csi-harness/throughput"
 # fio preinstalled (the Dockerfile's `fio` target: `docker build --target fio --tag
@@ -38,6 +45,10 @@ MARKER = "FSX-CSI-FIO-JSON"
 # How long the fio claim may take to bind before the run fails (FSx creation on AWS takes
 # 5-10 minutes); a ProvisioningFailed event or a driver that is not there fail sooner.
 CLAIM_BIND_TIMEOUT_S = 900.0
+
+
+# Waiting reasons of a container whose image the node cannot get: waiting on is pointless.
+IMAGE_PULL_FAILURES: Final = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull")
 
 
 class ThroughputSetupFailed(Exception):
@@ -337,7 +348,7 @@ def run_fio_jobs(
 
 
 def run_kube_throughput(
-    options: KubeThroughputOptions, writer: BundleWriter, progress: Callable[[str], None]
+    options: KubeThroughputOptions, writer: ThroughputBundle, progress: Callable[[str], None]
 ) -> SuiteResult:
     """kind/cluster throughput; on a machine without a reachable cluster, the rendered
     objects go into the bundle and the suite is recorded as not run, with the reason."""
@@ -347,7 +358,7 @@ def run_kube_throughput(
     if options.aws_settings is not None:
         parameters.update(load_aws_settings(options.aws_settings).storage_class_defaults())
     config = KubeThroughputConfig(
-        run_id=writer.summary.run_id,
+        run_id=writer.run_id,
         nodes=options.nodes,
         storage_class_parameters=parameters,
         plan=options.plan,
@@ -358,8 +369,7 @@ def run_kube_throughput(
         "throughput/fio-objects.yaml", yaml.safe_dump_all(objects, sort_keys=False)
     )
     throughput = Throughput(engine="fio", engine_version=None, metadata_engine="not run in pods")
-    writer.summary.throughput = throughput
-    writer.summary.environment.fio = "fio in pods (image " + config.fio_image + ")"
+    writer.record_throughput(throughput, "fio in pods (image " + config.fio_image + ")")
     reason = _cluster_unreachable(options.kubeconfig)
     if reason is not None:
         return SuiteResult(
@@ -502,6 +512,12 @@ class KubernetesClientApi:
             namespace, label_selector=f"job-name={name}"
         ).items
         states = "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in pods) or "no pods"
+        if any(reason in states for reason in IMAGE_PULL_FAILURES):
+            raise ThroughputSetupFailed(
+                f"the fio pods cannot get their image: {states}; try: build it (docker build "
+                "--target fio --tag fsx-csi-harness:fio .), load it into the nodes (kind load "
+                f"docker-image fsx-csi-harness:fio) or push it, or --set {FIO_IMAGE_SETTING}=IMAGE"
+            )
         return done, f"active {active}, succeeded {succeeded}, failed {failed}; pods: {states}"
 
     def claim_state(self, namespace: str, name: str) -> tuple[str, str]:

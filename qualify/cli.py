@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="reference",
         help="installed: the driver already in the cluster (cluster platform)",
     )
+    target.add_argument(
+        "--driver-start-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --driver-command: how long each driver process may take to serve CSI (30)",
+    )
     where = parser.add_argument_group("where")
     where.add_argument("--platform", choices=PLATFORM_NAMES, default="local")
     add_aws_arguments(where)
@@ -174,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         csi_endpoint=args.csi_endpoint[0] if args.csi_endpoint else None,
         more_csi_endpoints=tuple(args.csi_endpoint[1:]),
         driver_command=args.driver_command,
+        driver_start_timeout_s=args.driver_start_timeout,
         manifests=args.manifests,
         driver=args.driver,
         aws=args.aws,

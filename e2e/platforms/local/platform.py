@@ -12,6 +12,7 @@ Settings (`--set KEY=VALUE`):
     csi-endpoints=A,B                 drivers someone else runs (`--csi.endpoint`, repeatable):
                                       the first is the controller and node-0, each further
                                       one another node; needs --aws-endpoint-url
+    driver-start-timeout=SECONDS      how long each driver process may take to serve CSI (30)
     emulation-root=DIR                the emulation root of an external emulator
                                       (--aws-endpoint-url)
     keep-work-dir=true                keep the run directory for inspection
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from e2e.scenarios import Scenario
 
 KNOWN_SETTINGS = (
-    "pod-isolation", "driver-command", "csi-endpoints", "emulation-root", "keep-work-dir",
+    "pod-isolation", "driver-command", "csi-endpoints", "driver-start-timeout",
+    "emulation-root", "keep-work-dir",
 )  # fmt: skip
 
 
@@ -167,6 +169,7 @@ class LocalPlatform:
             work_dir=options.work_dir,
             driver_command=options.settings.get("driver-command"),
             csi_endpoints=csi_endpoints(options),
+            driver_start_timeout_s=float(options.settings.get("driver-start-timeout", 30.0)),
             log_dir=options.report_dir / "raw" / "e2e-local" if options.report_dir else None,
             keep_work_dir=options.settings.get("keep-work-dir", "false").lower() == "true",
         )

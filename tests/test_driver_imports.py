@@ -64,7 +64,6 @@ def test_the_driver_process_imports_nothing_of_the_harness(work_dir: Path) -> No
             [
                 "--mode", "all", "--node-id", "imports-node", "--region", "us-east-1",
                 "--aws-endpoint-url", emulator.endpoint_url,
-                "--mounter", "emulated", "--emulation-root", str(root),
             ],
             env={
                 "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",

@@ -181,6 +181,8 @@ def test_the_wheel_carries_the_fixtures_and_no_fixtures_package(wheel: Path) -> 
         "fsx_csi_harness/fixtures/manifests/base/kustomization.yaml",
         "fsx_csi_harness/fixtures/kind/cluster.yaml",
         "fsx_csi_harness/fixtures/sanity/fsx-volume-parameters.yaml",
+        # The Lustre emulation's mount helper (package data without an extension).
+        "fsx_emulator/lustre/mount.lustre",
     ):
         assert expected in names
     assert not any(name.startswith("fixtures/") for name in names)
@@ -229,7 +231,7 @@ def _start_emulator(installed: Installed, root: Path) -> tuple[subprocess.Popen[
     """The installed `fsx-csi emulator`, and its endpoint URL once it listens."""
     process = subprocess.Popen(
         [str(installed.fsx_csi), "emulator", "--port", "0", "--emulation-root", str(root),
-         "--creation-delay", "0.2"],
+         "--emulation-tmpfs", "--creation-delay", "0.2"],
         cwd=installed.elsewhere, env=installed.env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -273,8 +275,14 @@ def test_the_installed_sanity_passes_against_the_installed_driver(
     reason = _no_mounts_reason()
     if reason is not None:
         pytest.skip(reason)
-    root = workspace / "sanity-emulation-root"
-    root.mkdir()
+    from e2e.platforms.local.lustre_helper import LustreEmulation
+
+    # The driver mounts through mount(8), in a namespace where it finds mount.lustre, as the
+    # local platform starts drivers.
+    emulation = LustreEmulation(workspace / "sanity-run")
+    emulation.run_dir.mkdir()
+    emulation.prepare()
+    root = emulation.emulation_root
     parameters = harness.python_says(
         "from fsx_csi_harness.data import fixture_path; "
         "print(fixture_path('sanity', 'fsx-volume-parameters.yaml'))"
@@ -284,18 +292,20 @@ def test_the_installed_sanity_passes_against_the_installed_driver(
     try:
         driver_args = [
             "--mode", "all", "--node-id", "packaging-node", "--aws-endpoint-url", endpoint_url,
-            "--mounter", "emulated", "--emulation-root", str(root),
         ]  # fmt: skip
-        with _installed_driver(harness, workspace / "sanity.sock", driver_args) as driver:
+        process = _installed_driver(harness, workspace / "sanity.sock", driver_args)
+        process.argv = emulation.wrap(process.argv)
+        with process as driver:
             report = workspace / "sanity.json"
             done = harness.run(
                 "sanity", "--csi.endpoint", f"unix://{driver.socket_path}", "--profile", "fsx",
                 "--csi.testvolumeparameters", parameters, "--json-report", str(report),
-                "--csi.mountdir", str(workspace / "csi-mount"),
-                "--csi.stagingdir", str(workspace / "csi-staging"),
+                "--csi.mountdir", str(emulation.run_dir / "csi-mount"),
+                "--csi.stagingdir", str(emulation.run_dir / "csi-staging"),
             )  # fmt: skip
     finally:
         _stop(emulator)
+        assert emulation.release() == []
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert json.loads(report.read_text())  # the suite wrote its result
 
@@ -319,7 +329,6 @@ def test_the_driver_only_install_serves_probe(driver_only: Installed, workspace:
         driver_args = [
             "--mode", "all", "--node-id", "driver-only-node",
             "--aws-endpoint-url", emu.endpoint_url,
-            "--mounter", "emulated", "--emulation-root", str(root),
         ]  # fmt: skip
         with (
             _installed_driver(driver_only, workspace / "driver-only.sock", driver_args) as driver,

@@ -1,9 +1,9 @@
 """The local platform run by a user who is not root (nobody), for real.
 
 `fsx-csi` re-runs itself in a private user + mount namespace (fsx_csi_harness/userns.py); these
-tests drop root to nobody and check that e2e and qualify pass that way, that the emulated
-mounter handles the flags the kernel locks there, that a refused namespace gives a useful
-message, and that nothing (mounts, processes, directories) is left on the host.
+tests drop root to nobody and check that e2e and qualify pass that way, that the Lustre
+emulation's mount helper handles the flags the kernel locks there, that a refused namespace
+gives a useful message, and that nothing (mounts, processes, directories) is left on the host.
 
 Dropping privileges needs root, so they run in CI (as root) and skip elsewhere. On machines
 where the Python interpreter sits in a directory nobody cannot enter (pyenv under /root), the
@@ -260,34 +260,34 @@ def test_throughput_local_passes_as_nobody(nobody_home: Path, tmp_path: Path) ->
     assert "running in a private user+mount namespace" in completed.stderr
 
 
-_MOUNTER_CHECK = """
-import sys
-from pathlib import Path
-from fsx_csi_harness import mountinfo
-from reference_driver.errors import DriverError
-from reference_driver.mounter.base import LustreSource
-from reference_driver.mounter.emulated import EmulatedMounter
-
-root, target = Path(sys.argv[1]), Path(sys.argv[2])
-source = LustreSource("fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com", "abcdwxyz")
-mounter = EmulatedMounter(root)
-for flags in (["ro"], ["ro", "noatime", "exec"]):
-    try:
-        mounter.mount(source, target, flags)
-    except DriverError as exc:
-        print(f"{','.join(flags)}: FAILED {exc}")
-        continue
-    entry = mountinfo.mount_at(mountinfo.read(), str(target))
-    print(f"{','.join(flags)}: {','.join(entry.mount_options)}")
-    mounter.unmount(target)
+_HELPER_CHECK = """
+helper=$1; root=$2; target=$3
+source=fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com@tcp:/abcdwxyz
+for flags in ro ro,exec; do
+  FSX_EMULATION_ROOT=$root "$helper" "$source" "$target" -o "$flags" 2>"$target.err"
+  code=$?
+  if [ "$code" -eq 0 ]; then
+    while read -r _ _ _ _ point options _; do
+      [ "$point" = "$target" ] && echo "$flags: $options"
+    done </proc/self/mountinfo
+    umount "$target"
+  else
+    echo "$flags: exit $code $(tr '\\n' ' ' <"$target.err")"
+  fi
+done
 """
 
 
-def test_emulated_mounts_keep_the_flags_a_user_namespace_locks(
+def test_the_mount_helper_keeps_the_flags_a_user_namespace_locks(
     nobody_home: Path, tmp_path: Path
 ) -> None:
-    # The emulation root lives on a nosuid,nodev,noexec tmpfs that root mounted: inside
-    # nobody's user namespace those flags are locked, and a remount that drops them is EPERM.
+    # An emulation root on a nosuid,nodev,noexec tmpfs that root mounted (an external
+    # emulator's, say): inside nobody's user namespace those flags are locked, and a remount
+    # that drops them is EPERM. The helper states them again; what contradicts them fails
+    # with the kernel's words.
+    from fsx_emulator import lustre
+
+    helper = Path(lustre.__file__).parent / lustre.HELPER_NAME
     locked = nobody_home / "locked"
     locked.mkdir()
     emulation = locked / "root"
@@ -296,29 +296,25 @@ def test_emulated_mounts_keep_the_flags_a_user_namespace_locks(
         f"mkdir -p {emulation}/fs-0123456789abcdef0/abcdwxyz {locked}/target",
         f"chmod -R 0777 {locked}",
     ])  # fmt: skip
-    script = nobody_home / "check.py"
-    script.write_text(_MOUNTER_CHECK)
+    script = nobody_home / "check.sh"
+    script.write_text(_HELPER_CHECK)
+    arguments = [str(helper), str(emulation), str(locked / "target")]
     inside = run_as_nobody(
-        ["unshare", "--user", "--map-root-user", "--mount", "--", sys.executable, str(script),
-         str(emulation), str(locked / "target")],
+        ["unshare", "--user", "--map-root-user", "--mount", "--", "sh", str(script), *arguments],
         nobody_home, tmp_path, root_prelude=prelude,
     )  # fmt: skip
     assert inside.returncode == 0, inside.stdout + inside.stderr
-    assert inside.stdout.splitlines() == [
-        "ro: ro,nosuid,nodev,noexec,relatime",
-        # noatime and exec contradict locked flags: left out, with a warning; ro applied.
-        "ro,noatime,exec: ro,nosuid,nodev,noexec,relatime",
-    ], inside.stdout + inside.stderr
-    assert "left out" in inside.stderr and "locked in this user namespace" in inside.stderr
-    # Without a namespace, the driver's mount fails saying how to get the right to mount.
-    outside = run_as_nobody(
-        [sys.executable, str(script), str(emulation), str(locked / "target")],
-        nobody_home, tmp_path, root_prelude=prelude,
-    )  # fmt: skip
+    lines = inside.stdout.splitlines()
+    assert lines[0] == "ro: ro,nosuid,nodev,noexec,relatime", inside.stdout + inside.stderr
+    assert lines[1].startswith("ro,exec: exit 22 mount.lustre: mount "), lines[1]
+    assert "flags of a mount from outside it cannot be cleared" in lines[1]
+    # Without a namespace, the mount fails as a Lustre client's does without root.
+    outside = run_as_nobody(["sh", str(script), *arguments], nobody_home, tmp_path,
+                            root_prelude=prelude)  # fmt: skip
     assert outside.returncode == 0, outside.stdout + outside.stderr
     lines = outside.stdout.splitlines()
-    assert len(lines) == 2 and all("FAILED" in line for line in lines), outside.stdout
-    assert "run the driver as root, or as root of a user namespace" in lines[0]
+    assert len(lines) == 2 and all(": exit 5 mount.lustre: mount " in line for line in lines)
+    assert "must be superuser" in lines[0] or "ermission denied" in lines[0], lines[0]
 
 
 def test_a_refused_user_namespace_is_explained(nobody_home: Path, tmp_path: Path) -> None:

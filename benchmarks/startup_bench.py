@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/startup_bench.py [--source DIR ...] [--runs 5] [--sizes]
                                                  [--json-out PATH]
 
-Start-up: the driver runs as users start it (`python -m fsx_csi_harness driver --mode all`,
-emulated mounter) against the FSx emulator, which runs in this process. Measured: the time from
+Start-up: the driver runs as users start it (`python -m fsx_csi_harness driver --mode all`)
+against the FSx emulator, which runs in this process. Measured: the time from
 the process's start to the first Probe answered ready=true, the CPU time the process spent
 until then (steadier than wall time on a busy machine), and its RSS after 2 s idle; the median
 (and range) of --runs.
@@ -85,8 +85,7 @@ def one_start(
     MB) of one driver start."""
     args = [
         "--mode", "all", "--node-id", "bench-node", "--region", "us-east-1",
-        "--aws-endpoint-url", endpoint_url, "--mounter", "emulated",
-        "--emulation-root", str(root), "--log-level", "warning",
+        "--aws-endpoint-url", endpoint_url, "--log-level", "warning",
     ]  # fmt: skip
     socket = work / "csi.sock"
     driver = DriverProcess(socket, args, env=source_environment(source), cwd=source)

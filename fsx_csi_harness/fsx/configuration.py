@@ -554,7 +554,5 @@ def metadata_iops_change_problem(
             "only increase",
         )
     return configuration_problem(
-        replace(
-            current, metadata_configuration_mode=METADATA_USER_PROVISIONED, metadata_iops=iops
-        )
+        replace(current, metadata_configuration_mode=METADATA_USER_PROVISIONED, metadata_iops=iops)
     )

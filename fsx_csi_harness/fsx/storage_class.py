@@ -87,6 +87,7 @@ def with_storage_class_defaults(values: Mapping[Field, object]) -> dict[Field, o
             chosen.setdefault(field, default)
     return chosen
 
+
 # Go's strconv.ParseBool accepts exactly these spellings.
 GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})

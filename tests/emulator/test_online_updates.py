@@ -45,8 +45,8 @@ class Emulated:
             self.fsx.update_file_system(FileSystemId=fs_id, **request)
         after = describe(self.fsx, fs_id)
         assert after == before, "a refused update changed the file system"
-        error: dict[str, str] = info.value.response["Error"]
-        return error
+        error = dict(info.value.response["Error"])
+        return {str(k): str(v) for k, v in error.items()}
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def emulated() -> Iterator[Emulated]:
 
 
 def _update_action(fs: dict[str, Any]) -> dict[str, Any]:
-    actions = [
+    actions: list[dict[str, Any]] = [
         a
         for a in fs["AdministrativeActions"]
         if a["AdministrativeActionType"] == "FILE_SYSTEM_UPDATE"

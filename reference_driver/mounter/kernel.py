@@ -8,7 +8,9 @@ Both kinds of mount read the same way in /proc/self/mountinfo: the source is
 `<nid>[:<nid>...]:/<mountname>[/<subdir>]`. A Lustre client's entry has the type lustre and
 names the server by its address; the emulation's is a tmpfs (a file system of its own per FSx
 file system) whose source is the file system's DNS name, and a sub-directory mount shows its
-path inside that file system as the entry's root.
+path inside that file system as the entry's root. Where the emulator could not mount one (a
+cluster whose emulation root is a plain host directory), the bind's root still ends in
+`/<file-system-id>/<mountname>[/<subdir>]`, the emulation's directory contract.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fsx_csi_harness import mountinfo
-from fsx_csi_harness.fsx import file_system_id_of_dns_name
+from fsx_csi_harness.fsx import FILE_SYSTEM_ID_PATTERN, file_system_id_of_dns_name
 from reference_driver.mounter.base import (
     CommandRunner,
     LustreSource,
@@ -33,11 +35,26 @@ MountTable = Callable[[], list[mountinfo.MountEntry]]
 # `<nid>[:<nid>...]:/<path>`; a NID is `<address>@<network>` (10.0.0.1@tcp, dns@tcp1).
 _LUSTRE_SOURCE = re.compile(r"^(?P<nids>[^\s/]*@[^\s/:]+(?::[^\s/]*@[^\s/:]+)*):/(?P<path>\S*)$")
 _DELETED_SUFFIX = "//deleted"
+# A bind of `<emulation root>/<file-system-id>/<mountname>[/<subdir>]` from a plain directory.
+_EMULATED_DIRECTORY = re.compile(
+    rf"^.*/(?P<id>{FILE_SYSTEM_ID_PATTERN.strip('^$')})/(?P<path>[^/].*)$"
+)
 
 
 def describe_mount(entry: mountinfo.MountEntry) -> MountedFileSystem:
     """What a mount table entry is, Lustre (a client's or the emulation's) or anything else."""
     match = _LUSTRE_SOURCE.match(entry.source)
+    root = entry.root.removesuffix(_DELETED_SUFFIX)
+    directory = _EMULATED_DIRECTORY.match(root)
+    if match is None and directory is not None:
+        return MountedFileSystem(
+            description=f"emulated lustre {directory['id']}/{directory['path']} (bind of "
+            f"{entry.source} {root})",
+            is_lustre=True,
+            mount_name=directory["path"].rstrip("/"),
+            file_system_id=directory["id"],
+            read_only=entry.read_only,
+        )
     if match is None or entry.fs_type not in ("lustre", "tmpfs"):
         return MountedFileSystem(
             description=f"{entry.fs_type} {entry.source}",
@@ -46,7 +63,7 @@ def describe_mount(entry: mountinfo.MountEntry) -> MountedFileSystem:
             file_system_id=None,
             read_only=entry.read_only,
         )
-    root = entry.root.removesuffix(_DELETED_SUFFIX).strip("/")
+    root = root.strip("/")
     path = "/".join(part for part in (match["path"].strip("/"), root) if part)
     first_nid = re.split(r"[:,]", match["nids"])[0]
     kind = "lustre" if entry.fs_type == "lustre" else "emulated lustre"

@@ -141,13 +141,23 @@ def test_the_emulations_binds_read_as_lustre_with_their_file_system_and_mount_na
     assert gone is not None and gone.serves(SOURCE)
 
 
-def test_plain_binds_and_the_emulators_own_mount_serve_no_volume() -> None:
+def test_binds_of_the_emulations_plain_directories_read_as_lustre_by_their_path() -> None:
+    # Where the emulator could not mount a tmpfs (a cluster's plain host directory), the root
+    # of the bind still follows <root>/<file-system-id>/<mountname>.
     mounter = KernelMounter(Recorder(), mount_table=table)
-    # A bind from a plain directory (the old in-driver emulation) is no Lustre mount.
     plain = mounter.mounted_at(Path("/var/lib/kubelet/pods/p one/vol"))
-    assert plain is not None and not plain.is_lustre and not plain.serves(SOURCE)
-    own = mounter.mounted_at(Path(f"/tmp/emu/{FS_ID}"))
-    assert own is not None and own.mount_name is None and not own.serves(SOURCE)
+    assert plain is not None and plain.is_lustre and plain.serves(SOURCE)
+    assert plain.file_system_id == FS_ID and plain.holds(FS_ID) and not plain.holds("fs-1")
+    read_only = mounter.mounted_at(Path("/mnt/ro"))
+    assert read_only is not None and read_only.read_only and read_only.serves(SOURCE)
+    other = mounter.mounted_at(Path("/mnt/other"))
+    assert other is not None and not other.is_lustre
+
+
+def test_the_emulators_own_mount_serves_no_volume() -> None:
+    own = KernelMounter(Recorder(), mount_table=table).mounted_at(Path(f"/tmp/emu/{FS_ID}"))
+    assert own is not None and own.is_lustre and own.mount_name is None
+    assert not own.serves(SOURCE)
 
 
 def test_a_clients_sub_directory_mount_with_two_nids_reads_as_its_path() -> None:
@@ -178,6 +188,8 @@ def test_volume_context_is_checked_before_it_reaches_mount(dns: str, mount_name:
 def test_targets_of_finds_every_mount_of_a_source() -> None:
     kernel = KernelMounter(Recorder(), mount_table=table)
     assert kernel.targets_of(SOURCE) == [
+        Path("/var/lib/kubelet/pods/p one/vol"),
+        Path("/mnt/ro"),
         Path("/mnt/lustre"),
         Path("/var/lib/kubelet/pods/p2/vol"),
         Path("/mnt/gone"),

@@ -151,3 +151,21 @@ def test_a_volume_the_driver_refuses_to_delete_appears_in_the_leak_report(
     assert all(leak["detail"].startswith("DeleteVolume failed: INTERNAL") for leak in leaks)
     assert all(leak["test"] and leak["removed"] is False for leak in leaks)
     assert "leak report:" in run.stdout and "deletion failed on purpose" in run.stdout
+
+
+def test_a_target_directory_left_behind_passes_the_default_profile_and_fails_strict(
+    serve: Callable[..., FaultyDriver], endpoint: str, workdir: Path
+) -> None:
+    serve(["node_unpublish_leaves_target"])
+    flows = "TestNodeService"
+    default = run_suite(endpoint, workdir, targets=["sanity.cases.test_node"], extra=["-k", flows])
+    # As csi-sanity: its teardown removes the case directory and ignores what it cannot.
+    assert default.returncode == 0 and default.count("passed") == 2, default.stdout[-3000:]
+    strict = run_suite(
+        endpoint,
+        workdir,
+        targets=["sanity.cases.test_node"],
+        extra=["-k", flows, "--csi.profile=strict"],
+    )
+    assert strict.count("error") == 2, strict.stdout[-3000:]
+    assert all("MUST delete what it created" in leak["detail"] for leak in strict.result["leaks"])

@@ -5,7 +5,9 @@ one `TestResult` per test case, the driver that answered (GetPluginInfo's name a
 "unknown" when the suite could not ask), and the `Leak`s it found. Each suite writes it as a JSON
 file (`write_suite_file`); `fsx-csi qualify` reads that file back (`read_suite_file`) and puts
 the same objects into the bundle's summary.json, whose schema
-(qualify/report/summary.schema.json, `$defs/suite`) validates both.
+(qualify/report/summary.schema.json, `$defs/suite`) validates both. The throughput suite's
+records (`Measurement`, `Ratio`, `Expected`, `Throughput`: the bundle's `throughput`, schema
+`$defs/throughput`) are here too, so that suite writes them without importing the report.
 
 Readers are strict about what the model defines (a missing required key or a wrong type is an
 error naming the key) and ignore keys they do not know, so the model can grow by minor versions.
@@ -215,6 +217,87 @@ class SuiteResult:
             required=_boolean(fields, "required", where, default=True),
             details=_details(fields, where),
         )
+
+
+# -- throughput records: what the throughput suite measured (a bundle's `throughput`) -------
+
+
+@dataclass
+class Measurement:
+    """One workload run on one target by one client."""
+
+    workload: str
+    # "published" (through the driver's published volume), "raw" (the emulation directory
+    # itself, local platform only) or "aggregate" (the sum over concurrent clients).
+    target: str
+    # "bandwidth" (MB/s, 10^6 bytes per second), "iops" or "ops" (metadata operations/s).
+    metric: str
+    value: float
+    unit: str
+    outcome: Outcome = Outcome.PASSED
+    client: str | None = None
+    repeat: int = 0
+    duration_s: float = 0.0
+    bytes: int = 0
+    engine: str = ""
+    message: str | None = None
+    raw: str | None = None
+
+
+@dataclass
+class Ratio:
+    """Published-volume figure over raw-directory figure for one workload (local platform).
+
+    `ratio` is `published / raw` of the two medians shown beside it; the paired runs' ratios
+    (run i on the volume over run i on the raw directory) give its spread, `paired_low` to
+    `paired_high`: a ratio whose range reaches the target is indistinguishable from it.
+    """
+
+    workload: str
+    metric: str
+    published: float
+    raw: float
+    ratio: float
+    target: float
+    meets_target: bool
+    # How the two figures were reduced from the repeats ("median of N paired runs").
+    method: str
+    paired_low: float | None = None
+    paired_high: float | None = None
+
+    @property
+    def within_noise(self) -> bool:
+        """Below the target, but some paired run reached it: the gap is run-to-run noise."""
+        return self.paired_high is not None and self.paired_high >= self.target
+
+
+@dataclass
+class Expected:
+    """What the file system should deliver on real FSx: storage TiB x per-unit throughput,
+    computed from what DescribeFileSystems says FSx (or the emulator) created."""
+
+    deployment_type: str
+    capacity_gib: int
+    per_unit_throughput: int | None
+    baseline_mbps: float
+    burst_mbps: float | None
+    storage_type: str | None = None
+    file_system_id: str | None = None
+    # "DescribeFileSystems" (what FSx created) or "StorageClass parameters" (what was asked
+    # for, when the file system could not be described).
+    source: str = "DescribeFileSystems"
+
+
+@dataclass
+class Throughput:
+    engine: str
+    engine_version: str | None
+    # The metadata workload is Python on every platform; recorded so nobody reads it as fio.
+    metadata_engine: str
+    measurements: list[Measurement] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+    expected: Expected | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class ResultFormatError(ValueError):

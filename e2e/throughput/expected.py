@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from fsx_csi_harness.fsx.throughput import throughput_of
-from qualify.report.model import Expected
+from fsx_csi_harness.results import Expected
 
 
 class DescribesFileSystems(Protocol):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from e2e.platforms.local.csi_roles import ExternalProvisioner, Kubelet, PersistentVolume
     from e2e.platforms.local.driver_stack import DriverStack
-    from qualify.report.model import Expected
+    from fsx_csi_harness.results import Expected
 
 DEFAULT_PARAMETERS = {
     "subnetId": "subnet-0123456789abcdef0",

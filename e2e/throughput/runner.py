@@ -20,7 +20,7 @@ from pathlib import Path
 from e2e.throughput.engines import MB, Engine, EngineResult, MetadataEngine
 from e2e.throughput.workloads import DATA_FILE, Kind, Workload
 from fsx_csi_harness import mountinfo
-from qualify.report.model import Measurement, Outcome, Ratio, SuiteResult, TestResult
+from fsx_csi_harness.results import Measurement, Outcome, Ratio, SuiteResult, TestResult
 
 DEFAULT_RATIO_TARGET = 0.95
 

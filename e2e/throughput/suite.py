@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from e2e.throughput.engines import Engine, FioEngine, MetadataEngine, PythonEngine
 from e2e.throughput.runner import (
@@ -17,11 +18,42 @@ from e2e.throughput.runner import (
     throughput_suite,
 )
 from e2e.throughput.workloads import WorkloadPlan
-from fsx_csi_harness.results import UNKNOWN, DriverInfo, Outcome, SuiteResult, TestResult
-from qualify.report.bundle import BundleWriter
-from qualify.report.model import Throughput
+from fsx_csi_harness.results import (
+    UNKNOWN,
+    DriverInfo,
+    Outcome,
+    SuiteResult,
+    TestResult,
+    Throughput,
+)
 
 Progress = Callable[[str], None]
+
+
+class ThroughputBundle(Protocol):
+    """What the throughput suite needs of the report bundle being written (qualify's
+    BundleWriter); a protocol, so this suite never imports the report above it."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def raw_dir(self) -> Path: ...
+
+    def write_raw(self, relative: str, content: str | bytes) -> str:
+        """Store a tool's output under raw/; returns its bundle-relative path."""
+        ...
+
+    def raw_listing(self) -> list[str]: ...
+
+    def checkpoint(self) -> None:
+        """Write what is known so far (still incomplete)."""
+        ...
+
+    def record_throughput(self, throughput: Throughput, fio: str) -> None:
+        """Make `throughput` the bundle's throughput section (the suite keeps filling it in)
+        and `fio` the environment's engine label."""
+        ...
 
 
 @dataclass
@@ -64,7 +96,7 @@ def select_engine(choice: str) -> tuple[Engine, str, list[str]]:
 
 
 def run_local_throughput(
-    options: ThroughputOptions, writer: BundleWriter, progress: Progress
+    options: ThroughputOptions, writer: ThroughputBundle, progress: Progress
 ) -> SuiteResult:
     from e2e.throughput.local import LocalSetupError, LocalVolume, LocalVolumeConfig
 
@@ -76,15 +108,13 @@ def run_local_throughput(
     )
     for note in notes:  # the fallback engine says so where the run is watched, too
         progress(f"throughput: {note}")
-    summary = writer.summary
-    summary.environment.fio = fio_label
     throughput = Throughput(
         engine=engine.name,
         engine_version=engine.version,
         metadata_engine="python (create/stat/delete; the same on every platform)",
         notes=list(notes),
     )
-    summary.throughput = throughput
+    writer.record_throughput(throughput, fio_label)
     throughput.notes.extend(w.describe() for w in options.plan.single_client())
     runner = ThroughputRunner(engine, MetadataEngine(), progress, writer.write_raw)
     config = LocalVolumeConfig(

@@ -26,6 +26,7 @@ from qualify.report.model import (
     Environment,
     Summary,
     SummaryFormatError,
+    Throughput,
     Verdict,
     from_json,
     to_json,
@@ -102,6 +103,15 @@ class BundleWriter:
     @property
     def raw_dir(self) -> Path:
         return self.path / RAW_DIR
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    def record_throughput(self, throughput: Throughput, fio: str) -> None:
+        """The throughput suite's section (it keeps filling it in) and its engine label."""
+        self.summary.throughput = throughput
+        self.summary.environment.fio = fio
 
     def write_raw(self, relative: str, content: str | bytes) -> str:
         """Store a tool's output under raw/; returns its bundle-relative path."""

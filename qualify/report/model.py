@@ -13,14 +13,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-# The suite-level model is shared by every suite (each writes it) and lives on the ground floor;
-# the report adds only what a bundle holds beyond it (target, environment, throughput figures).
+# The suite-level model, throughput records included, is shared by every suite (each writes
+# it) and lives on the ground floor; the report adds only what a bundle holds beyond it (the
+# target, the environment, the verdict).
 from fsx_csi_harness.results import (
+    Expected,
     Leak,
+    Measurement,
     Outcome,
+    Ratio,
     ResultFormatError,
     SuiteResult,
     TestResult,
+    Throughput,
     check_version,
 )
 
@@ -82,84 +87,6 @@ class Environment:
     cpus: int
     # "fio-3.33" when fio ran the data workloads, or "fallback engine (...)" when it did not.
     fio: str
-
-
-@dataclass
-class Measurement:
-    """One workload run on one target by one client."""
-
-    workload: str
-    # "published" (through the driver's published volume), "raw" (the emulation directory
-    # itself, local platform only) or "aggregate" (the sum over concurrent clients).
-    target: str
-    # "bandwidth" (MB/s, 10^6 bytes per second), "iops" or "ops" (metadata operations/s).
-    metric: str
-    value: float
-    unit: str
-    outcome: Outcome = Outcome.PASSED
-    client: str | None = None
-    repeat: int = 0
-    duration_s: float = 0.0
-    bytes: int = 0
-    engine: str = ""
-    message: str | None = None
-    raw: str | None = None
-
-
-@dataclass
-class Ratio:
-    """Published-volume figure over raw-directory figure for one workload (local platform).
-
-    `ratio` is `published / raw` of the two medians shown beside it; the paired runs' ratios
-    (run i on the volume over run i on the raw directory) give its spread, `paired_low` to
-    `paired_high`: a ratio whose range reaches the target is indistinguishable from it.
-    """
-
-    workload: str
-    metric: str
-    published: float
-    raw: float
-    ratio: float
-    target: float
-    meets_target: bool
-    # How the two figures were reduced from the repeats ("median of N paired runs").
-    method: str
-    paired_low: float | None = None
-    paired_high: float | None = None
-
-    @property
-    def within_noise(self) -> bool:
-        """Below the target, but some paired run reached it: the gap is run-to-run noise."""
-        return self.paired_high is not None and self.paired_high >= self.target
-
-
-@dataclass
-class Expected:
-    """What the file system should deliver on real FSx: storage TiB x per-unit throughput,
-    computed from what DescribeFileSystems says FSx (or the emulator) created."""
-
-    deployment_type: str
-    capacity_gib: int
-    per_unit_throughput: int | None
-    baseline_mbps: float
-    burst_mbps: float | None
-    storage_type: str | None = None
-    file_system_id: str | None = None
-    # "DescribeFileSystems" (what FSx created) or "StorageClass parameters" (what was asked
-    # for, when the file system could not be described).
-    source: str = "DescribeFileSystems"
-
-
-@dataclass
-class Throughput:
-    engine: str
-    engine_version: str | None
-    # The metadata workload is Python on every platform; recorded so nobody reads it as fio.
-    metadata_engine: str
-    measurements: list[Measurement] = field(default_factory=list)
-    ratios: list[Ratio] = field(default_factory=list)
-    expected: Expected | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -85,9 +85,13 @@ def test_a_driver_given_by_its_endpoint_is_one_node_and_its_emulation_root_gives
     with DriverStack(stack, Progress(quiet=True)) as cluster:
         assert cluster.controller is not None and cluster.nodes == [cluster.controller]
         assert len(cluster.plugins) == 1
+        assert cluster.run_dir is not None
         config = LocalVolumeConfig(
             run_id="tp-test-external",
-            work_dir=tmp_path / "work",
+            # The stand-in driver mounts in a mount namespace of its own (DriverStack's
+            # Lustre emulation), whose mounts reach the harness only under the stack's run
+            # directory (a shared mount): the harness's kubelet root goes there.
+            work_dir=cluster.run_dir / "external-kubelet",
             csi_endpoint=cluster.controller.endpoint,
             emulation_root=cluster.emulation_root,
         )
@@ -104,8 +108,10 @@ def test_a_driver_given_by_its_endpoint_is_one_node_and_its_emulation_root_gives
         assert volume_id is not None
         # DeleteVolume was called: the file system goes (no FSx client on this path waits).
         cluster.guard.wait_gone(volume_id, timeout_s=10)
-        assert mounts_under(tmp_path) == []
+        # Nothing of the volume is left mounted (the stack's own emulation still is).
+        assert mounts_under(config.work_dir) == []
     assert cluster.leaks == []
+    assert mounts_under(tmp_path) == []
 
 
 def test_an_endpoint_that_never_answers_is_a_setup_error_naming_it(tmp_path: Path) -> None:

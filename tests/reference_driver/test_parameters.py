@@ -402,3 +402,18 @@ def test_readme_parameter_tables_list_exactly_the_drivers_keys() -> None:
         f"reference_driver/README.md documents {sorted(set(documented) - set(p.ALL_KEYS))} "
         f"that the driver does not read, and misses {sorted(set(p.ALL_KEYS) - set(documented))}"
     )
+
+
+def test_the_sanity_mutable_parameter_fixture_is_a_change_its_volumes_take() -> None:
+    import yaml
+
+    from fsx_csi_harness.fsx import LustreSettings, throughput_change_problem
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "sanity"
+    volume = yaml.safe_load((fixtures / "fsx-persistent2-parameters.yaml").read_text())
+    mutable = yaml.safe_load((fixtures / "mutable" / "fsx-persistent2.yaml").read_text())
+    modification = p.parse_mutable_parameters(mutable)
+    assert modification.per_unit_storage_throughput is not None
+    options = p.parse_create_parameters(volume)
+    settings = LustreSettings.from_fields(options.fields)
+    assert throughput_change_problem(settings, modification.per_unit_storage_throughput) is None

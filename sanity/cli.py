@@ -134,9 +134,10 @@ def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[Callable[[], s
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # noqa: PTH108 - a socket path string
-            os.rmdir(directory)  # noqa: PTH106
+        # The server removes its socket when it stops; whatever is left goes here.
+        for remove, target in ((os.unlink, path), (os.rmdir, directory)):
+            with contextlib.suppress(OSError):
+                remove(target)
 
 
 def plugin_arguments() -> list[str]:
@@ -187,6 +188,26 @@ def pytest_arguments(args: argparse.Namespace, fork_launcher: str | None = None)
     return argv + extra
 
 
+# The CSIDriver name of FSx for Lustre drivers (the upstream driver's and ours).
+FSX_DRIVER_NAME = "fsx.csi.aws.com"
+
+
+def fsx_defaults(args: argparse.Namespace, driver_name: str, say: Callable[[str], None]) -> None:
+    """An FSx for Lustre driver gets the FSx profile (FSx sizes: csi-sanity's 10 GiB volumes
+    are below FSx's minimum) and the FSx test-volume parameters unless the flags chose."""
+    if driver_name != FSX_DRIVER_NAME or args.csi_profile is not None:
+        return
+    from fsx_csi_harness.data import fixture_path
+
+    args.csi_profile = "fsx"
+    chosen = "profile fsx (FSx sizes)"
+    if args.csi_test_volume_parameters_file is None:
+        parameters = fixture_path("sanity", "fsx-volume-parameters.yaml")
+        args.csi_test_volume_parameters_file = str(parameters)
+        chosen += f", test-volume parameters {parameters}"
+    say(f"an FSx for Lustre driver: {chosen}; --profile none for csi-sanity's defaults")
+
+
 def run(args: argparse.Namespace) -> int:
     from sanity.config import FLAGS, ConfigError, config_from_raw, load_inputs
 
@@ -220,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
                 say(str(exc))
                 return EXIT_UNREACHABLE
             say(f"{endpoint}: {info.name} {info.vendor_version}".rstrip())
+            if endpoint == config.endpoint:
+                fsx_defaults(args, info.name, say)
 
         import pytest
 

@@ -106,7 +106,8 @@ class FileSystem:
 
 @dataclass(frozen=True)
 class DataRepositoryAssociationSpec:
-    """One link between a directory of the file system and an S3 prefix (PERSISTENT_2)."""
+    """One link between a directory of the file system and an S3 prefix (any deployment type
+    but SCRATCH_1, on Lustre 2.12 or 2.15: `fsx_csi_harness.fsx.association_refusal`)."""
 
     file_system_path: str
     data_repository_path: str

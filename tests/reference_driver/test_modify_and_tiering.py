@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import grpc
 import pytest
 
@@ -263,3 +264,54 @@ def test_a_controller_without_aws_settings_ends_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert words in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        {"deploymentType": "SCRATCH_2", "fileSystemTypeVersion": "2.12"},
+        {
+            "deploymentType": "PERSISTENT_1",
+            "perUnitStorageThroughput": "50",
+            "fileSystemTypeVersion": "2.15",
+        },
+        {"deploymentType": "PERSISTENT_2", "perUnitStorageThroughput": "125"},
+    ],
+)
+def test_associations_wherever_aws_allows_them(
+    emulated_driver: EmulatedDriver, deployment: dict[str, str]
+) -> None:
+    parameters = {
+        "subnetId": PERSISTENT_2["subnetId"],
+        **deployment,
+        "dataRepositoryAssociations": "/data=s3://bucket/data",
+    }
+    request = create_request("pvc-dra", parameters)
+    volume = emulated_driver.csi.controller.CreateVolume(request, timeout=20).volume
+    fsx = boto3.client(
+        "fsx",
+        endpoint_url=emulated_driver.emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    associations = fsx.describe_data_repository_associations()["Associations"]
+    assert [(a["FileSystemId"], a["FileSystemPath"], a["Lifecycle"]) for a in associations] == [
+        (volume.volume_id, "/data", "AVAILABLE")
+    ]
+
+
+def test_associations_on_scratch_1_are_refused_naming_the_key(
+    emulated_driver: EmulatedDriver,
+) -> None:
+    parameters = {
+        "subnetId": PERSISTENT_2["subnetId"],
+        "deploymentType": "SCRATCH_1",
+        "dataRepositoryAssociations": "/data=s3://bucket/data",
+    }
+    error = rpc_error(
+        emulated_driver.csi.controller.CreateVolume, create_request("pvc-dra-s1", parameters)
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "dataRepositoryAssociations" in error.details() and "SCRATCH_1" in error.details()
+    assert live_file_systems(emulated_driver.emulator) == []

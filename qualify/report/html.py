@@ -260,7 +260,8 @@ def _ratio_table(throughput: Throughput, platform: str) -> str:
     for r in throughput.ratios:
         unit = units.get(r.metric, "")
         spread = (
-            f"{r.paired_low:.3f} - {r.paired_high:.3f}"
+            # The overall row's range is that of the workloads' ratios, not of paired runs.
+            f"{'' if r.published else 'workloads '}{r.paired_low:.3f} - {r.paired_high:.3f}"
             if r.paired_low is not None and r.paired_high is not None
             else "-"
         )

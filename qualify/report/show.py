@@ -17,7 +17,8 @@ def ratio_text(ratio: Ratio) -> str:
     else:
         figure = f"published/raw = {ratio.ratio:.3f} ({ratio.method})"
     spread = (
-        f"; runs {ratio.paired_low:.3f}-{ratio.paired_high:.3f}"
+        f"; {'runs' if ratio.published else 'workloads'} "
+        f"{ratio.paired_low:.3f}-{ratio.paired_high:.3f}"
         if ratio.paired_low is not None and ratio.paired_high is not None
         else ""
     )

@@ -7,7 +7,9 @@ real AWS)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 from fsx_csi_harness.fsx.throughput import throughput_of
@@ -49,3 +51,39 @@ def describe_expected(
             f"no expected FSx figures: DescribeFileSystems({file_system_id}) failed "
             f"({type(exc).__name__}: {exc})"
         )
+
+
+# Forwards a local port to a Service (kubeconfig, namespace, service, port) and yields its URL:
+# `kubectl port-forward` in production (e2e.platforms.kube.fsx_access), a stand-in in tests.
+PortForward = Callable[[Path | None, str, str, int], AbstractContextManager[str]]
+# An FSx client for an endpoint URL (None: real AWS) and a region.
+FsxClientFactory = Callable[[str | None, str], DescribesFileSystems]
+
+
+def describe_in_cluster(
+    file_system_id: str,
+    real_aws: bool,
+    kubeconfig: Path | None,
+    region: str,
+    port_forward: PortForward | None = None,
+    fsx_client: FsxClientFactory | None = None,
+) -> tuple[Expected | None, str | None]:
+    """Expected figures of a kind/cluster volume: from real AWS's DescribeFileSystems, or
+    from the in-cluster emulator's, reached through a port-forward to its Service."""
+    from e2e.platforms import manifests
+    from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+
+    forward = port_forward or kubectl_port_forward
+    client = fsx_client or boto3_fsx_client
+    if real_aws:
+        return describe_expected(client(None, region), file_system_id)
+    try:
+        with forward(
+            kubeconfig,
+            manifests.DRIVER_NAMESPACE,
+            manifests.EMULATOR_SERVICE,
+            manifests.EMULATOR_PORT,
+        ) as url:
+            return describe_expected(client(url, region), file_system_id)
+    except Exception as exc:  # noqa: BLE001 - only the report's baseline is lost
+        return None, f"no expected FSx figures: the in-cluster emulator is unreachable ({exc})"

@@ -385,6 +385,8 @@ def run_kube_throughput(
     api = KubernetesClientApi(options.kubeconfig)
     started = time.monotonic()
 
+    from e2e.throughput.expected import describe_in_cluster
+
     def describe_volume() -> None:
         # What FSx (or the in-cluster emulator) created for the claim, not the StorageClass
         # text: that is what the figures are compared against.
@@ -422,29 +424,6 @@ def run_kube_throughput(
     suite = throughput_suite(throughput.measurements, time.monotonic() - started, None)
     suite.raw = [manifests]
     return suite
-
-
-def describe_in_cluster(
-    file_system_id: str, real_aws: bool, kubeconfig: Path | None, region: str
-) -> tuple[Expected | None, str | None]:
-    """Expected figures from DescribeFileSystems: real AWS's, or the in-cluster emulator's
-    through a port-forward to its Service."""
-    from e2e.platforms import manifests
-    from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
-    from e2e.throughput.expected import describe_expected
-
-    if real_aws:
-        return describe_expected(boto3_fsx_client(None, region), file_system_id)
-    try:
-        with kubectl_port_forward(
-            kubeconfig,
-            manifests.DRIVER_NAMESPACE,
-            manifests.EMULATOR_SERVICE,
-            manifests.EMULATOR_PORT,
-        ) as url:
-            return describe_expected(boto3_fsx_client(url, region), file_system_id)
-    except Exception as exc:  # noqa: BLE001 - only the report's baseline is lost
-        return None, f"no expected FSx figures: the in-cluster emulator is unreachable ({exc})"
 
 
 def _cluster_unreachable(kubeconfig: Path | None) -> str | None:

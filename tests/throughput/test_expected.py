@@ -4,11 +4,19 @@ answers the same fields as FSx), read by the rules table."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e.throughput.expected import describe_expected, expected_from_description
+from e2e.platforms import manifests
+from e2e.platforms.kube.fsx_access import boto3_fsx_client
+from e2e.throughput.expected import (
+    describe_expected,
+    describe_in_cluster,
+    expected_from_description,
+)
 from fsx_emulator import EmulatorConfig, EmulatorServer
 from tests.emulator.conftest import make_client
 
@@ -16,9 +24,14 @@ SUBNET = "subnet-0123456789abcdef0"
 
 
 @pytest.fixture(scope="module")
-def fsx() -> Iterator[Any]:
-    with EmulatorServer(EmulatorConfig(creation_delay=0.0)) as server:
-        yield make_client(server.endpoint_url)
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(creation_delay=0.0)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fsx(server: EmulatorServer) -> Any:
+    return make_client(server.endpoint_url)
 
 
 def created(fsx: Any, capacity: int, **lustre: Any) -> str:
@@ -69,3 +82,36 @@ def test_an_unknown_file_system_gives_a_note_not_a_crash(fsx: Any) -> None:
     assert expected is None
     assert why_not is not None and "fs-00000000000000000" in why_not
     assert "FileSystemNotFound" in why_not
+
+
+def test_on_a_cluster_the_in_cluster_emulator_is_asked_through_its_service(
+    server: EmulatorServer, fsx: Any
+) -> None:
+    file_system_id = created(fsx, 1200, DeploymentType="SCRATCH_2")
+    forwarded: list[tuple[Path | None, str, str, int]] = []
+
+    @contextmanager
+    def port_forward(
+        kubeconfig: Path | None, namespace: str, service: str, port: int
+    ) -> Iterator[str]:
+        # Where kubectl port-forward would lead: the emulator's Service; here, the emulator.
+        forwarded.append((kubeconfig, namespace, service, port))
+        yield server.endpoint_url
+
+    expected, why_not = describe_in_cluster(
+        file_system_id, False, Path("kubeconfig"), "us-east-1", port_forward, boto3_fsx_client
+    )
+    assert why_not is None and expected is not None
+    assert expected.file_system_id == file_system_id and expected.baseline_mbps == 234.4
+    service = (manifests.DRIVER_NAMESPACE, manifests.EMULATOR_SERVICE, manifests.EMULATOR_PORT)
+    assert forwarded == [(Path("kubeconfig"), *service)]
+
+
+def test_an_unreachable_in_cluster_emulator_costs_only_the_baseline() -> None:
+    @contextmanager
+    def broken(kubeconfig: Path | None, namespace: str, service: str, port: int) -> Iterator[str]:
+        raise RuntimeError("kubectl port-forward: service/fsx-emulator has no ready pod")
+        yield ""  # pragma: no cover
+
+    expected, why_not = describe_in_cluster("fs-1", False, None, "us-east-1", broken)
+    assert expected is None and why_not is not None and "no ready pod" in why_not

@@ -66,7 +66,7 @@ def update_targets(file_system: EmulatedFileSystem, lustre: rules.Fields) -> dic
 
     throughput = lustre.checked(Field.PER_UNIT_STORAGE_THROUGHPUT, int, "an integer")
     if throughput is not None:
-        problem = throughput_change_problem(now, throughput)
+        problem = throughput_change_problem(now, throughput, spec.storage_capacity)
         if problem is not None:
             raise rules.problem_error(problem)
         if throughput == spec.per_unit_throughput:
@@ -120,14 +120,6 @@ def update_targets(file_system: EmulatedFileSystem, lustre: rules.Fields) -> dic
         problem = configuration_problem(after)
         if problem is not None:
             raise rules.problem_error(problem)
-        if throughput is not None and spec.storage_capacity is not None:
-            rule = after.capacity_rule
-            if not rule.is_valid(spec.storage_capacity):
-                raise bad_request(
-                    f"LustreConfiguration.PerUnitStorageThroughput {throughput} does not fit the "
-                    f"storage capacity {spec.storage_capacity} GiB (valid sizes at that "
-                    f"throughput: {rule.describe()})."
-                )
     return targets
 
 

@@ -378,7 +378,9 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):
         changes: dict[str, Any] = {}
         throughput = modification.per_unit_storage_throughput
         if throughput is not None and throughput != fs.per_unit_throughput:
-            problem = throughput_change_problem(fs.settings, throughput)
+            problem = throughput_change_problem(
+                fs.settings, throughput, fs.capacity_gib if fs.capacity_gib else None
+            )
             if problem is not None:
                 raise InvalidArgument(
                     f"volume {fs.file_system_id}: mutable parameter " + problem.render(key_name)

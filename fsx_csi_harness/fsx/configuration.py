@@ -516,11 +516,15 @@ _CHECKS: tuple[Check, ...] = (
 # -- Changes a file system takes online (UpdateFileSystem; FSX_FACTS.md, corrections) --------
 
 
-def throughput_change_problem(current: LustreSettings, throughput: int) -> Problem | None:
-    """Why `current` cannot change to PerUnitStorageThroughput `throughput`, or None.
+def throughput_change_problem(
+    current: LustreSettings, throughput: int, capacity_gib: int | None = None
+) -> Problem | None:
+    """Why `current` (of `capacity_gib`) cannot change to PerUnitStorageThroughput
+    `throughput`, or None.
 
     Persistent SSD file systems change it online (up or down, within their deployment type's
-    list; user guide, "Managing provisioned throughput capacity")."""
+    list; user guide, "Managing provisioned throughput capacity"); where the capacity steps
+    depend on the throughput (EFA), the current capacity must be a step of the new one."""
     deployment, storage = current.deployment, current.storage
     if (deployment, storage) not in THROUGHPUT_UPDATABLE:
         return Problem(
@@ -529,7 +533,18 @@ def throughput_change_problem(current: LustreSettings, throughput: int) -> Probl
             "system: only persistent SSD file systems (PERSISTENT_1 or PERSISTENT_2 with "
             "SSD storage) change their throughput online",
         )
-    return configuration_problem(replace(current, per_unit_storage_throughput=throughput))
+    after = replace(current, per_unit_storage_throughput=throughput)
+    problem = configuration_problem(after)
+    if problem is not None or capacity_gib is None:
+        return problem
+    rule = after.capacity_rule
+    if not rule.is_valid(capacity_gib):
+        return Problem(
+            Field.PER_UNIT_STORAGE_THROUGHPUT,
+            f"{{PER_UNIT_STORAGE_THROUGHPUT}}={throughput} does not fit the storage capacity "
+            f"{capacity_gib} GiB (valid sizes at that throughput: {rule.describe()})",
+        )
+    return None
 
 
 def metadata_iops_change_problem(

@@ -153,6 +153,16 @@ def test_per_unit_throughput_changes_aws_refuses(
     assert "PerUnitStorageThroughput" in error["Message"] and words in error["Message"]
 
 
+def test_a_throughput_whose_capacity_steps_the_file_system_misses_is_refused(
+    emulated: Emulated,
+) -> None:
+    lustre = {**P2_METADATA, "PerUnitStorageThroughput": 1000, "EfaEnabled": True}
+    fs_id = emulated.available(StorageCapacity=4800, LustreConfiguration=lustre)
+    error = emulated.refused(fs_id, LustreConfiguration={"PerUnitStorageThroughput": 125})
+    assert error["Code"] == "InvalidPerUnitStorageThroughput"
+    assert "does not fit the storage capacity 4800 GiB" in error["Message"]
+
+
 def test_metadata_goes_from_automatic_to_user_provisioned(emulated: Emulated) -> None:
     fs_id = emulated.available(LustreConfiguration=P2_METADATA)
     assert describe(emulated.fsx, fs_id)["LustreConfiguration"]["MetadataConfiguration"] == {

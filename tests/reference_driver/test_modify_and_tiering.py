@@ -101,6 +101,11 @@ def test_modify_raises_metadata_iops_from_automatic(emulated_driver: EmulatedDri
             ["metadataIops", "only increase"],
         ),
         (
+            {**METADATA_P2, "perUnitStorageThroughput": "1000", "efaEnabled": "true"},
+            {"perUnitStorageThroughput": "125"},
+            ["perUnitStorageThroughput", "does not fit the storage capacity 4800 GiB"],
+        ),
+        (
             {"subnetId": PERSISTENT_2["subnetId"], "deploymentType": "SCRATCH_2"},
             {"perUnitStorageThroughput": "125"},
             ["perUnitStorageThroughput", "persistent SSD"],

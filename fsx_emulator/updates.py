@@ -25,10 +25,11 @@ from fsx_csi_harness.fsx import (
     LustreSettings,
     StorageType,
     configuration_problem,
+    metadata_iops_change_problem,
     throughput_change_problem,
 )
 from fsx_emulator import rules
-from fsx_emulator.errors import FSxApiError, bad_request
+from fsx_emulator.errors import bad_request
 
 if TYPE_CHECKING:
     from fsx_emulator.backend import EmulatedFileSystem
@@ -130,13 +131,10 @@ def _metadata_target(
     iops = metadata.checked(Field.METADATA_IOPS, int, "an integer")
     current = file_system.lustre.get("MetadataConfiguration")
     if current is None:
-        raise FSxApiError(
-            "BadRequest",
-            f"LustreConfiguration.MetadataConfiguration: {file_system.file_system_id} has no "
-            "metadata configuration (Lustre "
-            f"{file_system.spec.version}); it can be changed only on PERSISTENT_2 file systems "
-            "created with one (Lustre 2.15).",
-        )
+        # The shared rule words it: no metadata configuration, no change (Lustre 2.15 only).
+        problem = metadata_iops_change_problem(now, iops or 0, None)
+        assert problem is not None
+        raise rules.problem_error(problem)
     current_mode, current_iops = current["Mode"], int(current["Iops"])
     new_mode = mode or current_mode
     if new_mode == METADATA_AUTOMATIC:
@@ -157,10 +155,9 @@ def _metadata_target(
             f"least the current {current_iops}."
         )
     if iops < current_iops:
-        raise bad_request(
-            f"LustreConfiguration.MetadataConfiguration.Iops {iops} is below the current "
-            f"{current_iops}: metadata IOPS can only increase."
-        )
+        problem = metadata_iops_change_problem(now, iops, current_iops)
+        assert problem is not None
+        raise rules.problem_error(problem)
     if iops == current_iops and new_mode == current_mode:
         raise bad_request(
             f"LustreConfiguration.MetadataConfiguration.Iops is already {iops}; nothing to change."

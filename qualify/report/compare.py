@@ -172,22 +172,6 @@ class Comparison:
             or self.new_leaks
         )
 
-    def regression_lines(self) -> list[str]:
-        """One line per regression, stable across runs (the trend page keys on them)."""
-        lines = [f"suite {c.suite}: {_name(c.before)} -> {_name(c.after)}"
-                 for c in self.suite_regressions]  # fmt: skip
-        lines += [
-            f"test {c.suite} :: {c.test}: {_name(c.before)} -> {_name(c.after)}"
-            for c in self.test_regressions
-        ]
-        lines += [
-            f"throughput {c.key.label()}: {format_value(c.before.median)} -> "
-            f"{format_value(c.after.median)} {c.unit} ({c.change_pct:+.1f}%, {c.evidence()})"
-            for c in self.throughput_regressions
-        ]
-        lines += [f"leak {leak}" for leak in self.new_leaks]
-        return lines
-
 
 def compare(
     before: Summary, after: Summary, threshold_pct: float = DEFAULT_THRESHOLD_PCT

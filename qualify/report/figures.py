@@ -55,10 +55,6 @@ class Figure:
         return max(self.values) if self.values else 0.0
 
     @property
-    def best(self) -> float:
-        return self.high
-
-    @property
     def quartiles(self) -> tuple[float, float] | None:
         """(Q1, Q3) with at least four repeats; fewer have no meaningful interquartile range."""
         if len(self.values) < 4:

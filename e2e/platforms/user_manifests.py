@@ -80,12 +80,13 @@ EMULATOR_IN_CLUSTER_URL: Final = (
 EMULATION_ROOT_ON_NODES: Final = "/var/lib/fsx-csi-emulation"
 # Said wherever a third-party driver meets emulated Lustre (docs, warnings, failure hints).
 EMULATED_MOUNT_HINT: Final = (
-    "on emulated AWS there is no Lustre server: `mount -t lustre` works only where mount(8) "
-    "finds the emulation's mount.lustre (the harness image installs it as /sbin/mount.lustre; "
-    "it bind-mounts the emulation root, the nodes' "
-    f"{EMULATION_ROOT_ON_NODES}, mounted at /run/fsx-emulation); a node plugin image without "
-    "it fails its mounts here (the harness does not patch it into another driver's image "
-    "yet); run the mount steps against real FSx (--platform cluster --aws-settings FILE)"
+    "on emulated AWS there is no Lustre server: the harness patches the emulation's "
+    "mount.lustre into the node plugin container (/sbin/mount.lustre from the ConfigMap "
+    "fsx-csi-lustre-emulation, with the nodes' "
+    f"{EMULATION_ROOT_ON_NODES} at /run/fsx-emulation); it answers `mount -t lustre "
+    "<dnsname>@tcp:/<mountname> TARGET` run through mount(8); a node plugin that mounts "
+    "otherwise (its own mount call, another path) fails here; run the mount steps against real "
+    "FSx (--platform cluster --aws-settings FILE)"
 )
 ENDPOINT_HINT: Final = (
     f"set AWS_ENDPOINT_URL_FSX={EMULATOR_IN_CLUSTER_URL} (and dummy AWS_ACCESS_KEY_ID / "

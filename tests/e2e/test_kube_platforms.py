@@ -799,6 +799,8 @@ OTHER_APPLIED = [
     ("ClusterRoleBinding", None, "fsx-csi-external-provisioner-binding"),
     ("CSIDriver", None, "fsx.csi.aws.com"),
     ("Deployment", "kube-system", "fsx-csi-controller"),
+    # On emulated AWS the node plugin gets the Lustre emulation (kube/lustre_helper.py).
+    ("ConfigMap", "kube-system", "fsx-csi-lustre-emulation"),
     ("DaemonSet", "kube-system", "fsx-csi-node"),
     ("PodDisruptionBudget", "kube-system", "fsx-csi-controller"),
 ]
@@ -967,6 +969,7 @@ def test_cluster_deploys_a_kustomize_directory_and_removes_exactly_it(
         ("ClusterRoleBinding", None, "fsx-csi-external-provisioner-binding"),
         ("CSIDriver", None, "fsx.example.com"),
         ("StatefulSet", "other-fsx", "fsx-csi-controller"),
+        ("ConfigMap", "other-fsx", "fsx-csi-lustre-emulation"),
         ("DaemonSet", "other-fsx", "fsx-csi-node"),
     ]
     assert applied_in_order(cluster) == EMULATOR_APPLIED + user

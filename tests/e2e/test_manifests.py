@@ -18,6 +18,7 @@ import yaml
 
 from e2e.platforms import manifests
 from e2e.platforms.commands import SubprocessRunner
+from e2e.platforms.kube.lustre_helper import patched_node_plugin
 from fsx_emulator import lustre
 
 KUBERNETES_VERSION = "1.31.0"
@@ -164,7 +165,7 @@ def test_emulated_overlay_wires_driver_node_and_emulator_together(
     objects = rendered["emulated"]
     node = _one(objects, "DaemonSet", manifests.NODE_DAEMONSET)
     node_args = _container(node, "fsx-plugin")["args"]
-    # One mount path in the driver (`mount -t lustre`): the image's mount.lustre emulates it.
+    # One mount path in the driver (`mount -t lustre`): the emulation's mount.lustre answers.
     assert not [a for a in node_args if a.startswith(("--mounter", "--emulation-root"))]
 
     endpoint = _one(objects, "ConfigMap", "fsx-emulator-endpoint")["data"]
@@ -191,7 +192,10 @@ def test_emulated_overlay_wires_driver_node_and_emulator_together(
     assert f"--emulation-root={root}" in emulator_container["args"]
     on_node = manifests.NODE_EMULATION_ROOT
     assert host_path_at(emulator, emulator_container, root) == on_node
-    assert host_path_at(node, _container(node, "fsx-plugin"), root) == on_node
+    # The node plugin gets the helper and the root through the harness's patch
+    # (tests/e2e/test_kube_lustre_helper.py), as any other driver's does.
+    patched = patched_node_plugin(node)
+    assert host_path_at(patched, _container(patched, "fsx-plugin"), root) == on_node
 
     controller = _one(objects, "Deployment", manifests.CONTROLLER_DEPLOYMENT)
     for workload in (controller, node):

@@ -206,8 +206,17 @@ def plan_driver(
         description = f"--manifests {user.describe()}"
         driver_name = user.driver_name
     if with_emulator:
+        from e2e.platforms.kube.lustre_helper import with_lustre_emulation
+
         workloads = [*emulator, *workloads]
         namespaces = sorted({DRIVER_NAMESPACE, *namespaces})
+        # No Lustre here: every node plugin gets the emulation's mount.lustre (a patch).
+        node_plugins = (
+            [ObjectRef("DaemonSet", NODE_DAEMONSET, DRIVER_NAMESPACE)]
+            if user is None
+            else user.node_plugins
+        )
+        objects = with_lustre_emulation(objects, node_plugins)
     if image is not None:
         objects = with_driver_image(objects, image, pull_policy)
     if with_emulator and creation_delay_s is not None:

@@ -320,3 +320,31 @@ def test_associations_on_scratch_1_are_refused_naming_the_key(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "dataRepositoryAssociations" in error.details() and "SCRATCH_1" in error.details()
     assert live_file_systems(emulated_driver.emulator) == []
+
+
+def test_metadata_increases_six_hours_apart_pass_through_with_aws_words(
+    emulated_driver: EmulatedDriver,
+) -> None:
+    csi = emulated_driver.csi
+    parameters = {
+        **METADATA_P2,
+        "metadataConfigurationMode": "USER_PROVISIONED",
+        "metadataIops": "1500",
+    }
+    volume = csi.controller.CreateVolume(create_request("pvc-6h", parameters), timeout=20).volume
+    modify(csi, volume.volume_id, metadataIops="3000")
+    error = rpc_error(
+        csi.controller.ControllerModifyVolume,
+        csi_pb2.ControllerModifyVolumeRequest(
+            volume_id=volume.volume_id, mutable_parameters={"metadataIops": "6000"}
+        ),
+    )
+    # FSx refuses (the driver cannot know when the last increase was): its words reach the CO.
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "6 hours" in error.details()
+    emulated_driver.emulator.control.advance_clock(6 * 3600)
+    modify(csi, volume.volume_id, metadataIops="6000")
+    metadata = file_system(emulated_driver, volume.volume_id)["LustreConfiguration"][
+        "MetadataConfiguration"
+    ]
+    assert metadata == {"Mode": "USER_PROVISIONED", "Iops": 6000}

@@ -36,6 +36,7 @@ td.o{text-align:center;font-size:11px;color:#fff;min-width:14px}
 .o-skipped,.o-not_run{background:#8c959f}.o-absent{background:#fff;color:#999}
 .caption{color:#444;font-style:italic;margin:0 0 14px}.muted{color:#6e7781}
 .open{color:#cf222e;font-weight:bold}
+.regressions{table-layout:fixed;width:100%}.regressions td{overflow-wrap:anywhere}
 """
 
 _ABBREVIATIONS = {
@@ -144,9 +145,12 @@ def _regressions(
             )
         )
     for test in comparison.test_regressions:
+        # A case new in B that fails recovers once it stops failing (passes, or is gone); one
+        # that passed in A recovers only when it passes again.
+        kind = "new-test" if test.before is None else "test"
         found.append(
             (
-                ("test", test.suite, test.test),
+                (kind, test.suite, test.test),
                 f"{test.suite} :: {test.test}",
                 f"{_name(test.before)} -> {_name(test.after)}",
                 None,
@@ -191,6 +195,9 @@ def _close_recovered(
             recovered = suite is not None and suite.outcome is Outcome.PASSED and not suite.failed
         elif kind == "test":
             recovered = tests.get((str(key[1]), str(key[2]))) is Outcome.PASSED
+        elif kind == "new-test":
+            outcome = tests.get((str(key[1]), str(key[2])))
+            recovered = outcome is None or not outcome.is_failure
         elif kind == "throughput":
             figure_key = key[1]
             assert isinstance(figure_key, FigureKey)
@@ -244,9 +251,20 @@ def _label(bundles: list[Bundle], index: int) -> str:
     return f"#{index + 1} {bundles[index].name}"
 
 
+# Above this many regressions the table starts folded: the per-bundle counts come first.
+_OPEN_LIMIT = 25
+
+
 def _regression_section(trend: Trend) -> str:
     if not trend.appearances:
         return "<h2>Regressions</h2><p>None: no bundle regressed against the one before it.</p>"
+    per_bundle: dict[int, int] = {}
+    for item in trend.appearances:
+        per_bundle[item.first] = per_bundle.get(item.first, 0) + 1
+    counts = "".join(
+        f"<li>{escape(_label(trend.bundles, index))}: {count} new regression(s)</li>"
+        for index, count in sorted(per_bundle.items())
+    )
     rows = []
     for item in trend.appearances:
         if item.recovered is None:
@@ -255,15 +273,19 @@ def _regression_section(trend: Trend) -> str:
             state = f"recovered in {escape(_label(trend.bundles, item.recovered))}"
         rows.append(
             f"<tr><td>{escape(item.what)}</td>"
-            f"<td>{escape(_label(trend.bundles, item.first))}<br>"
-            f"<span class='muted'>{escape(trend.bundles[item.first].summary.started)}</span></td>"
+            f"<td>{escape(_label(trend.bundles, item.first))}</td>"
             f"<td>{escape(_label(trend.bundles, item.previous))}</td>"
             f"<td>{escape(item.detail)}</td><td>{state}</td></tr>"
         )
+    opened = " open" if len(rows) <= _OPEN_LIMIT else ""
     return (
-        f"<h2>Regressions ({len(trend.appearances)})</h2>"
-        "<table class='regressions'><tr><th>what</th><th>first appeared in</th>"
-        "<th>compared with</th><th>change</th><th>now</th></tr>" + "".join(rows) + "</table>"
+        f"<h2>Regressions ({len(trend.appearances)})</h2><p>Where they first appeared:</p>"
+        f"<ul>{counts}</ul><details{opened}><summary>every regression, where it first "
+        "appeared and what became of it</summary>"
+        "<table class='regressions'><colgroup><col style='width:38%'><col style='width:17%'>"
+        "<col style='width:17%'><col style='width:14%'><col style='width:14%'></colgroup>"
+        "<tr><th>what</th><th>first appeared in</th><th>compared with</th><th>change</th>"
+        "<th>now</th></tr>" + "".join(rows) + "</table></details>"
     )
 
 
@@ -374,10 +396,13 @@ def _bundle_list(bundles: list[Bundle]) -> str:
     )
 
 
+_PRINT_LIMIT = 20
+
+
 def format_trend(trend: Trend, output: Path) -> str:
     """What `report trend` prints: where the page is and the regressions it found."""
     lines = [f"Trend over {len(trend.bundles)} bundles: {output}"]
-    for item in trend.appearances:
+    for item in trend.appearances[:_PRINT_LIMIT]:
         state = (
             "still present"
             if item.recovered is None
@@ -386,6 +411,10 @@ def format_trend(trend: Trend, output: Path) -> str:
         lines.append(
             f"  REGRESSION {item.what}: first in {trend.bundles[item.first].name} "
             f"({item.detail}); {state}"
+        )
+    if len(trend.appearances) > _PRINT_LIMIT:
+        lines.append(
+            f"  ... and {len(trend.appearances) - _PRINT_LIMIT} more regression(s): see the page"
         )
     if not trend.appearances:
         lines.append("  no regression between consecutive bundles")

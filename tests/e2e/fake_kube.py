@@ -188,7 +188,10 @@ class FakeCluster:
     def _api_client(self) -> k8s.ApiClient:
         configuration = k8s.Configuration(host=HOST)
         api_client = k8s.ApiClient(configuration)
-        api_client.rest_client.pool_manager = self.server
+        # The seam the real RESTClientObject sends through (urllib3's pool manager): every
+        # layer above it, serialization and the models included, is the real client's.
+        rest_client: Any = api_client.rest_client
+        rest_client.pool_manager = self.server
         return api_client
 
     def clients(self) -> KubeClients:

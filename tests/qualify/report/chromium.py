@@ -91,13 +91,13 @@ def decode_png(data: bytes) -> Image:
     width = height = channels = 0
     while position < len(data):
         (length,) = struct.unpack(">I", data[position : position + 4])
-        kind = data[position + 4 : position + 8]
+        chunk = data[position + 4 : position + 8]
         body = data[position + 8 : position + 8 + length]
-        if kind == b"IHDR":
+        if chunk == b"IHDR":
             width, height, depth, colour_type = struct.unpack(">IIBB", body[:10])
             assert depth == 8 and colour_type in (2, 6), (depth, colour_type)
             channels = 4 if colour_type == 6 else 3
-        elif kind == b"IDAT":
+        elif chunk == b"IDAT":
             idat += body
         position += 12 + length
     raw = zlib.decompress(idat)
@@ -106,7 +106,8 @@ def decode_png(data: bytes) -> Image:
     previous = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        kind: int = raw[start]
+        line = bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             up = previous[i]

@@ -152,9 +152,10 @@ def run_qualify(options: QualifyOptions) -> int:
             suite = _run_suite(name, options, writer, work_dir, run_id, reporter)
             if suite.duration_s == 0.0:
                 suite.duration_s = round(time.monotonic() - started, 3)
+            # Leaving something behind fails a suite whatever it exercised.
+            _fail_on_leaks(suite)
             _require_target(summary.target, suite, options.platform)
             _record_driver(summary.target, suite)
-            _fail_on_leaks(suite)
             summary.suites.append(suite)
             writer.checkpoint()
             reporter.end(suite)

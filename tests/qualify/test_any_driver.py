@@ -245,6 +245,22 @@ def test_one_endpoint_leaves_the_two_node_scenarios_not_run_and_fails_the_verdic
     assert code == 1 and summary["verdict"] != "passed"
 
 
+def test_sanity_gives_an_fsx_driver_fsx_sizes_and_parameters_by_default(short_dir: Path) -> None:
+    with drivers_you_run(short_dir, 1) as (endpoints, _fsx_url):
+        result = subprocess.run(
+            [sys.executable, "-m", "fsx_csi_harness", "sanity", "--csi.endpoint", endpoints[0],
+             "--csi.mountdir", str(short_dir / "m"), "--csi.stagingdir", str(short_dir / "s"),
+             "-k", "TestFsxVolumes"],
+            capture_output=True, text=True, timeout=300, cwd=short_dir,
+        )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert "an FSx for Lustre driver: profile fsx (FSx sizes), test-volume parameters" in output
+    # The FSx cases ran (not skipped for a missing profile) and passed with FSx's sizes. (Not
+    # the node cases: a driver the user runs has no Lustre emulation in its mount namespace.)
+    assert result.returncode == 0, output[-3000:]
+    assert "FSx profile not enabled" not in output
+
+
 def test_a_missing_endpoint_is_never_passed(short_dir: Path) -> None:
     code = run_qualify(
         QualifyOptions(

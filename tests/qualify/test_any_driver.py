@@ -451,3 +451,36 @@ def test_sigterm_cleans_up_as_ctrl_c_does(short_dir: Path, argv: list[str], runn
     assert "terminated (SIGTERM)" in rest, rest[-2000:]
     assert_nothing_left(short_dir)
     assert list(temp.iterdir()) == [], "the run's temp directory was left behind"
+
+
+# -- honest verdicts: the suites must have exercised the one target ---------------------------
+
+
+def test_a_suite_that_another_driver_answered_is_failed_and_one_that_asked_none_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qualify.run as qualify
+    from fsx_csi_harness.results import Outcome, SuiteResult, TestResult
+
+    def answered_by(name: str, driver: DriverInfo) -> Any:
+        def suite(*args: object) -> SuiteResult:
+            return SuiteResult(name, Outcome.PASSED, tests=[TestResult("t", Outcome.PASSED)],
+                               driver=driver)  # fmt: skip
+
+        return suite
+
+    monkeypatch.setattr(qualify, "run_sanity_suite", answered_by("sanity", OTHER_DRIVER_INFO))
+    monkeypatch.setattr(
+        qualify, "run_e2e_suite", answered_by("e2e", DriverInfo("fsx.csi.aws.com", "0.1.0"))
+    )
+    monkeypatch.setattr(qualify, "run_throughput_suite", answered_by("throughput", DriverInfo()))
+    code = run_qualify(QualifyOptions(report_dir=tmp_path, run_id="r-subst", driver_command="d"))
+    summary = summary_of(tmp_path, "r-subst")
+    assert suite(summary, "sanity")["outcome"] == "passed"
+    e2e = suite(summary, "e2e")
+    assert e2e["outcome"] == "failed" and "another driver was substituted" in e2e["message"]
+    throughput = suite(summary, "throughput")
+    assert throughput["outcome"] == "not_run" and "GetPluginInfo" in throughput["message"]
+    assert code == 1 and summary["verdict"] == "failed"
+    assert summary["target"] == {**summary["target"], "driver_name": "fsx.csi.aws.com",
+                                 "driver_version": "other-0.1.0", "source": "command"}  # fmt: skip

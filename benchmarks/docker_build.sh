@@ -5,7 +5,9 @@
 #
 #   benchmarks/docker_build.sh [--make-base]
 #
-# Needs a Docker engine; without one it says so and exits 0 (nothing to check here). The one
+# DOCKER names the client (default: docker on PATH; Debian's is /usr/bin/docker: a newer client
+# without the buildx plugin cannot use BuildKit, and the BuildKit pass then says so and is
+# skipped). Needs a Docker engine; without one it says so and exits 0 (nothing to check). The one
 # base image, python:3.11-slim, must be in the local engine: no image is pulled. With
 # --make-base (and debootstrap on PATH, as root), a base image of that name is built from
 # Debian 12's own packages (python3 3.11, pip) when the engine does not have it.
@@ -13,12 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BASE_IMAGE=python:3.11-slim
+DOCKER=${DOCKER:-docker}
+docker() { command "$DOCKER" "$@"; }
 make_base=false
 [[ "${1:-}" == "--make-base" ]] && make_base=true
 
 say() { echo "docker-build: $*" >&2; }
 
-if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+if ! command -v "$DOCKER" >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
     say "no Docker engine answers here (docker info failed): image builds not checked"
     exit 0
 fi
@@ -81,10 +85,17 @@ lacks() {
 
 for builder in legacy buildkit; do
     if [[ $builder == buildkit ]]; then export DOCKER_BUILDKIT=1; else export DOCKER_BUILDKIT=0; fi
+    log=$(mktemp)
     for target in driver emulated fio; do
         tag="fsx-csi-harness:$target-$builder"
         started=$SECONDS
-        if ! docker build --quiet --network host --target "$target" --tag "$tag" . >/dev/null; then
+        if ! docker build --network host --target "$target" --tag "$tag" . >"$log" 2>&1; then
+            if grep -q "buildx component is missing" "$log"; then
+                say "BuildKit not checked: the client $DOCKER has no buildx plugin" \
+                    "(DOCKER=/usr/bin/docker uses Debian's, whose BuildKit needs none)"
+                continue 2
+            fi
+            tail -20 "$log" >&2
             say "FAILED: docker build --target $target with the $builder builder"
             status=1
             continue

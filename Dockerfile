@@ -60,12 +60,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The driver and the FSx API emulator (the `emulator` extra: moto's server).
 COPY --from=wheel /wheels /tmp/wheels
 RUN set -- /tmp/wheels/*.whl && pip install "$1[emulator]" && rm -rf /tmp/wheels
-# The Lustre emulation's mount.lustre, where mount(8) looks for it: the node plugin's
-# `mount -t lustre` bind-mounts from the emulation root (its fixed root, /run/fsx-emulation,
-# where the manifests mount the nodes' shared directory). Only in this image: never over a
-# real Lustre client.
-RUN install -m 0755 "$(python -c 'import fsx_emulator.lustre as m, os; print(os.path.join(os.path.dirname(m.__file__), "mount.lustre"))')" /sbin/mount.lustre \
-    && mount.lustre --version
+# No mount.lustre here: on emulated AWS the harness patches the emulation's helper into
+# every node plugin, ours or another driver's (e2e/platforms/kube/lustre_helper.py).
 # The node plugin mounts (bind mounts for the emulation), so it runs as root; the manifests
 # say so explicitly in each pod's securityContext.
 ENTRYPOINT ["fsx-csi"]

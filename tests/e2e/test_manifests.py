@@ -285,9 +285,8 @@ def test_dockerfile_runs_fsx_csi_and_copies_every_package() -> None:
     installs = {name: re.findall(r"pip install (\S+)", body) for name, body in stages.items()}
     assert installs["driver"] == ['"$1"'] and installs["lustre"] == ['"$1"']
     assert installs["emulated"] == ['"$1[emulator]"']
-    # Only the emulated image mounts with the emulation's mount.lustre (kind, K3s).
-    assert "/sbin/mount.lustre" in stages["emulated"]
-    assert "/sbin/mount.lustre" not in stages["driver"] + stages["lustre"]
+    # No image carries the emulation's mount.lustre: the harness patches it in where needed.
+    assert not [name for name, body in stages.items() if "/sbin/mount.lustre" in body]
     # The wheel stage copies every package setup.py ships, and the fixtures the wheel carries.
     setup_tree = ast.parse((REPO / "setup.py").read_text())
     [top_level] = [

@@ -11,8 +11,13 @@ same deploy / scenarios / sweep as kind. K3s runs one node, so the "other node" 
 
 `--manifests PATH` deploys another driver's manifests beside the emulator, as on kind.
 
+With `--keep-cluster` (and under `fsx-csi qualify`, whose throughput suite runs on the e2e
+suite's cluster) the container is left running, recorded in `kept` with how to stop it, and the
+fio image of the throughput pods is built, saved and imported too (as on kind).
+
 Settings (`--set KEY=VALUE`): `image` (skip the build; must exist in the local docker),
-`k3s-image` (default rancher/k3s:v1.31.0-k3s1), `wait`, `driver-name` (with `--manifests`).
+`fio-image`, `k3s-image` (default rancher/k3s:v1.31.0-k3s1), `wait`, `driver-name` (with
+`--manifests`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
     from e2e.platforms.kube.clients import KubeClients
     from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
+    from e2e.platforms.kube.orchestration import KeptCluster
     from e2e.progress import Progress
     from e2e.results import RunResult
     from e2e.scenarios import Scenario
@@ -78,6 +84,8 @@ class K3sPlatform:
         self._port_forward = port_forward
         self._fsx_client_factory = fsx_client_factory
         self._testcontainers_available = testcontainers_available or _testcontainers_installed
+        # What the last run with --keep-cluster left standing (qualify runs throughput on it).
+        self.kept: KeptCluster | None = None
 
     def _commands(self, progress: Progress | None = None) -> CommandRunner:
         if self._runner is None:
@@ -122,6 +130,7 @@ class K3sPlatform:
         from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
         from e2e.platforms.kube.orchestration import (
             SETUP_ERRORS,
+            KeptCluster,
             deploy_emulated_driver,
             new_run_result,
             record_interrupted,
@@ -147,6 +156,10 @@ class K3sPlatform:
         try:
             user = load_user_driver(runner, options, progress, result.details, emulated=True)
             image = self._image(runner, options, progress, timings, images)
+            saved = [
+                ("image.tar", image),
+                *self._fio_image(runner, options, progress, timings, images),
+            ]
             node = self._node_factory(options.settings.get("k3s-image", DEFAULT_K3S_IMAGE))
             node.with_volume_mapping(str(emulation_root), manifests.NODE_EMULATION_ROOT, "rw")
             node.with_volume_mapping(str(images), IMAGES_DIR_IN_NODE, "ro")
@@ -154,11 +167,12 @@ class K3sPlatform:
                 node.start()
             with timed(progress, f"importing image {image} into K3s", timings):
                 self._exec(node, ["mount", "--make-rshared", "/"], "sharing the root mount")
-                self._exec(
-                    node,
-                    ["k3s", "ctr", "images", "import", f"{IMAGES_DIR_IN_NODE}/image.tar"],
-                    f"importing {image}",
-                )
+                for tarball, what in saved:
+                    self._exec(
+                        node,
+                        ["k3s", "ctr", "images", "import", f"{IMAGES_DIR_IN_NODE}/{tarball}"],
+                        f"importing {what}",
+                    )
             kubeconfig = work / "kubeconfig"
             kubeconfig.write_text(node.config_yaml(), encoding="utf-8")
             kubeconfig.chmod(0o600)
@@ -214,9 +228,14 @@ class K3sPlatform:
                 with timed(progress, "stopping the K3s container", timings):
                     node.stop()
             elif node is not None:
-                progress.info(f"kept the K3s container; kubeconfig: {work / 'kubeconfig'}")
+                kubeconfig = work / "kubeconfig"
+                progress.info(
+                    f"kept the K3s container: `kubectl --kubeconfig {kubeconfig} get pods -A`"
+                )
+                self.kept = KeptCluster(kubeconfig, "the K3s container", self._releaser(node, work))
+                result.details["kubeconfig"] = str(kubeconfig)
             result.details.update(timings)
-            if not options.keep_cluster:
+            if not options.keep_cluster or node is None:
                 with contextlib.suppress(OSError):
                     shutil.rmtree(work)
             result.duration_s = round(progress.clock() - started, 3)
@@ -247,6 +266,44 @@ class K3sPlatform:
                 hint=f"check that `docker image inspect {image}` finds the image",
             )
         return image
+
+    @staticmethod
+    def _fio_image(
+        runner: CommandRunner,
+        options: RunOptions,
+        progress: Progress,
+        timings: dict[str, str],
+        images: Path,
+    ) -> list[tuple[str, str]]:
+        """The fio image a kept cluster's throughput pods run, saved for import (as on kind)."""
+        from e2e.platforms.kind import LOAD_TIMEOUT_S, build_fio_image, fio_image_to_load
+        from e2e.platforms.kube.orchestration import timed
+
+        fio = fio_image_to_load(runner, options)
+        if fio is None:
+            return []
+        image, build = fio
+        if build:
+            with timed(progress, f"building the fio image {image}", timings):
+                build_fio_image(runner, image)
+        with timed(progress, f"saving image {image}", timings):
+            runner.run(
+                ["docker", "save", "--output", str(images / "fio.tar"), image],
+                what=f"saving image {image} for K3s",
+                timeout_s=LOAD_TIMEOUT_S,
+                hint=f"check that `docker image inspect {image}` finds the image",
+            )
+        return [("fio.tar", image)]
+
+    @staticmethod
+    def _releaser(node: K3sNode, work: Path) -> Callable[[Progress], None]:
+        def release(progress: Progress) -> None:
+            progress.info("stopping the K3s container")
+            node.stop()
+            with contextlib.suppress(OSError):
+                shutil.rmtree(work)
+
+        return release
 
     @staticmethod
     def _exec(node: K3sNode, argv: list[str], what: str) -> None:

@@ -20,8 +20,14 @@ beside the FSx emulator's Deployment and Service only, and waits for that driver
 controller and node workloads and its registration on every node. The harness image is still
 built: it runs the emulator and the scenario pods.
 
+A kept cluster (`--keep-cluster`, and `fsx-csi qualify`, whose throughput suite runs on the e2e
+suite's cluster) also gets the fio image (the Dockerfile's `fio` target, tagged
+fsx-csi-harness:fio) built and loaded, so that the throughput suite's pods find fio without a
+registry or internet; `--set fio-image=IMAGE` names another image instead (not built; loaded
+when the local docker has it, else the nodes pull it).
+
 Settings (`--set KEY=VALUE`): `image` (skip the build and load this image, which must exist in
-the local docker), `kind-config` (another cluster config with the same placeholder),
+the local docker), `fio-image`, `kind-config` (another cluster config with the same placeholder),
 `cluster-name`, `wait` (seconds for the driver to become ready, default 300), `driver-name`
 (the CSIDriver of `--manifests`, default fsx.csi.aws.com).
 """
@@ -48,6 +54,11 @@ if TYPE_CHECKING:
     from e2e.scenarios import Scenario
 
 DEFAULT_IMAGE = "fsx-csi-harness:kind-e2e"
+# The throughput suite's fio pods run this image (the Dockerfile's `fio` target: fio
+# preinstalled, so pods need no internet); `--set fio-image=IMAGE` names another.
+DEFAULT_FIO_IMAGE = "fsx-csi-harness:fio"
+FIO_IMAGE_SETTING = "fio-image"
+FIO_TARGET = "fio"
 CREATE_TIMEOUT_S = 600.0
 LOAD_TIMEOUT_S = 600.0
 
@@ -57,6 +68,47 @@ def cluster_name_for(run_id: str) -> str:
     from e2e.platforms.manifests import kube_name
 
     return kube_name(f"fsx-{run_id}", 40)
+
+
+def fio_image_to_load(runner: CommandRunner, options: RunOptions) -> tuple[str, bool] | None:
+    """The fio image a kept cluster's nodes need, and whether to build it first; None when the
+    cluster is not kept (no throughput suite runs on it) or a named image is not in the local
+    docker (a registry image the nodes pull themselves)."""
+    if not options.keep_cluster:
+        return None
+    named = options.settings.get(FIO_IMAGE_SETTING)
+    if named is None:
+        return DEFAULT_FIO_IMAGE, True
+    inspected = runner.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", named],
+        what=f"looking for the fio image {named} in the local docker",
+        timeout_s=30.0,
+        check=False,
+    )
+    return (named, False) if inspected.returncode == 0 else None
+
+
+def build_fio_image(runner: CommandRunner, image: str) -> None:
+    """Build the throughput suite's fio image (the Dockerfile's `fio` target) as `image`."""
+    from e2e.platforms import manifests
+
+    runner.run(
+        [
+            "docker",
+            "build",
+            "--file",
+            str(manifests.DOCKERFILE),
+            "--target",
+            FIO_TARGET,
+            "--tag",
+            image,
+            str(manifests.REPO_ROOT),
+        ],
+        what=f"building the fio image {image}",
+        timeout_s=manifests.IMAGE_BUILD_TIMEOUT_S,
+        hint="run the same `docker build` by hand; the fio target installs fio from the "
+        "distribution's package index",
+    )
 
 
 def docker_missing(runner: CommandRunner) -> list[Prerequisite]:
@@ -333,6 +385,26 @@ class KindPlatform:
             image = DEFAULT_IMAGE
             with timed(progress, f"building image {image}", timings):
                 manifests.build_image(runner, image)
+        self._load(runner, image, cluster, progress, timings)
+        fio = fio_image_to_load(runner, options)
+        if fio is not None:
+            fio_image, build = fio
+            if build:
+                with timed(progress, f"building the fio image {fio_image}", timings):
+                    build_fio_image(runner, fio_image)
+            self._load(runner, fio_image, cluster, progress, timings)
+        return image
+
+    @staticmethod
+    def _load(
+        runner: CommandRunner,
+        image: str,
+        cluster: str,
+        progress: Progress,
+        timings: dict[str, str],
+    ) -> None:
+        from e2e.platforms.kube.orchestration import timed
+
         with timed(progress, f"loading image {image} into {cluster}", timings):
             runner.run(
                 ["kind", "load", "docker-image", image, "--name", cluster],
@@ -340,7 +412,6 @@ class KindPlatform:
                 timeout_s=LOAD_TIMEOUT_S,
                 hint=f"check that `docker image inspect {image}` finds the image",
             )
-        return image
 
     @staticmethod
     def _export_logs(runner: CommandRunner, cluster: str, directory: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from e2e.leaks import with_run_tags
+from e2e.platforms.kind import DEFAULT_FIO_IMAGE, FIO_IMAGE_SETTING
 from e2e.progress import LineProgress, Probe, WaitTimeout
 from e2e.throughput.engines import MB, time_based_arguments
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
@@ -37,10 +38,8 @@ if TYPE_CHECKING:
     from e2e.throughput.suite import ThroughputBundle
 
 LABEL = "fsx-csi-harness/throughput"
-# fio preinstalled (the Dockerfile's `fio` target: `docker build --target fio --tag
-# fsx-csi-harness:fio .`): pods need no internet. Another image: `--set fio-image=IMAGE`.
-DEFAULT_FIO_IMAGE = "fsx-csi-harness:fio"
-FIO_IMAGE_SETTING = "fio-image"
+# The fio image (DEFAULT_FIO_IMAGE, FIO_IMAGE_SETTING) is the platforms': kind builds and
+# loads it into a kept cluster's nodes.
 MARKER = "FSX-CSI-FIO-JSON"
 # How long the fio claim may take to bind before the run fails (FSx creation on AWS takes
 # 5-10 minutes); a ProvisioningFailed event or a driver that is not there fail sooner.

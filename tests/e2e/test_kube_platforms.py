@@ -452,8 +452,60 @@ def test_keep_cluster_leaves_cluster_and_kubeconfig(
         progress,
     )
     assert result.passed
-    assert [c[:2] for c in runner.without_kustomize()] == [["kind", "create"], ["kind", "load"]]
+    name = "fsx-e2e-20250101-120000-abc123"
+    commands = runner.without_kustomize()
+    assert [c[:2] for c in commands[:1]] == [["kind", "create"]]
+    # The kept cluster is what a throughput run uses: its fio image is built and loaded too.
+    assert commands[1:] == [
+        ["kind", "load", "docker-image", "my/fsx:1", "--name", name],
+        [
+            "docker",
+            "build",
+            "--file",
+            str(REPO / "Dockerfile"),
+            "--target",
+            "fio",
+            "--tag",
+            "fsx-csi-harness:fio",
+            str(REPO),
+        ],
+        ["kind", "load", "docker-image", "fsx-csi-harness:fio", "--name", name],
+    ]
     assert Path(result.details["kubeconfig"]).parent.exists()
+
+
+@needs_kubectl
+def test_a_kept_kind_cluster_loads_a_named_fio_image_only_when_docker_has_it(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    name = "fsx-e2e-20250101-120000-abc123"
+    settings = {"image": "my/fsx:1", "fio-image": "registry.example/fio:3"}
+    local = RecordingRunner()
+    kind_with(cluster, local, emulator).run(
+        scenarios("invalid-parameters"), options(tmp_path, keep_cluster=True, settings=settings),
+        progress,
+    )  # fmt: skip
+    assert local.without_kustomize()[2:] == [
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "registry.example/fio:3"],
+        ["kind", "load", "docker-image", "registry.example/fio:3", "--name", name],
+    ]
+
+    remote = RecordingRunner()
+    remote.answers[("docker", "image", "inspect")] = CommandResult((), 1, "", "No such image", 0)
+    kind_with(FakeCluster(emulator), remote, emulator).run(
+        scenarios("invalid-parameters"), options(tmp_path, keep_cluster=True, settings=settings),
+        progress,
+    )  # fmt: skip
+    assert remote.without_kustomize()[2:] == [
+        ["docker", "image", "inspect", "--format", "{{.Id}}", "registry.example/fio:3"]
+    ], "an image the local docker does not have is the nodes' to pull"
+
+    unkept = RecordingRunner()
+    kind_with(FakeCluster(emulator), unkept, emulator).run(
+        scenarios("invalid-parameters"), options(tmp_path, settings={"image": "my/fsx:1"}),
+        progress,
+    )  # fmt: skip
+    assert not any("fio" in " ".join(c) for c in unkept.commands), "no throughput follows"
 
 
 # --------------------------------------------------------------------------- cluster
@@ -655,6 +707,55 @@ def test_k3s_builds_saves_imports_and_shares_one_node(
     assert commands[0][:2] == ["docker", "build"]
     assert commands[1][:3] == ["docker", "save", "--output"]
     assert commands[1][-1] == k3s_platform.DEFAULT_IMAGE
+
+
+@needs_kubectl
+def test_a_kept_k3s_container_is_recorded_with_its_fio_image_and_released_after(
+    tmp_path: Path, emulator: Any, progress: Progress
+) -> None:
+    fake = FakeCluster(emulator, nodes=("k3s-server",), control_plane=())
+    nodes: list[FakeK3sNode] = []
+    runner = RecordingRunner()
+    platform = k3s_platform.K3sPlatform(
+        runner=runner,
+        node_factory=lambda image: nodes.append(FakeK3sNode(image)) or nodes[-1],  # type: ignore[func-returns-value]
+        connect=lambda path: clients_of(fake),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: emulator,
+        testcontainers_available=lambda: True,
+    )
+
+    result = platform.run(
+        scenarios("invalid-parameters"), options(tmp_path, keep_cluster=True), progress
+    )
+
+    assert result.passed, [s.message for s in result.scenarios]
+    node = nodes[0]
+    assert node.started and not node.stopped
+    assert node.execs[1:] == [
+        ["k3s", "ctr", "images", "import", "/var/lib/fsx-csi-images/image.tar"],
+        ["k3s", "ctr", "images", "import", "/var/lib/fsx-csi-images/fio.tar"],
+    ]
+    images = Path(runner.without_kustomize()[1][3]).parent
+    assert runner.without_kustomize()[2:] == [
+        [
+            "docker",
+            "build",
+            "--file",
+            str(REPO / "Dockerfile"),
+            "--target",
+            "fio",
+            "--tag",
+            "fsx-csi-harness:fio",
+            str(REPO),
+        ],
+        ["docker", "save", "--output", str(images / "fio.tar"), "fsx-csi-harness:fio"],
+    ]
+    kept = platform.kept
+    assert kept is not None and kept.kubeconfig == Path(result.details["kubeconfig"])
+    assert kept.kubeconfig.read_text().startswith("apiVersion: v1")
+    kept.release(progress)
+    assert node.stopped and not kept.kubeconfig.parent.exists()
 
 
 def test_k3s_names_missing_testcontainers_and_docker(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from e2e.leaks import with_run_tags
+from e2e.leaks import RUN_ID_TAG, with_run_tags
 from e2e.platforms.kind import DEFAULT_FIO_IMAGE, FIO_IMAGE_SETTING
 from e2e.progress import LineProgress, Probe, WaitTimeout
 from e2e.throughput.engines import MB, time_based_arguments
@@ -27,6 +27,7 @@ from fsx_csi_harness.aws_settings import load_aws_settings
 from fsx_csi_harness.fsx import DEFAULT_CAPACITY_GIB
 from fsx_csi_harness.results import (
     Expected,
+    Leak,
     Measurement,
     Outcome,
     SuiteResult,
@@ -35,6 +36,7 @@ from fsx_csi_harness.results import (
 )
 
 if TYPE_CHECKING:
+    from e2e.throughput.expected import FsxClientFactory, PortForward
     from e2e.throughput.suite import ThroughputBundle
 
 LABEL = "fsx-csi-harness/throughput"
@@ -346,12 +348,36 @@ def run_fio_jobs(
     return measurements
 
 
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How the run reaches the cluster and FSx: the kubernetes client and `kubectl
+    port-forward` to the in-cluster emulator by default; tests pass the fake API server's."""
+
+    api: KubernetesClientApi | None = None
+    port_forward: PortForward | None = None
+    fsx_client: FsxClientFactory | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+# How long the run waits for its file system to be gone once the claim is deleted (the
+# provisioner's DeleteVolume; FSx takes minutes on AWS), before its sweep deletes what is left.
+FILE_SYSTEM_GONE_TIMEOUT_S = 600.0
+
+
 def run_kube_throughput(
-    options: KubeThroughputOptions, writer: ThroughputBundle, progress: Callable[[str], None]
+    options: KubeThroughputOptions,
+    writer: ThroughputBundle,
+    progress: Callable[[str], None],
+    access: ClusterAccess | None = None,
 ) -> SuiteResult:
     """kind/cluster throughput; on a machine without a reachable cluster, the rendered
-    objects go into the bundle and the suite is recorded as not run, with the reason."""
+    objects go into the bundle and the suite is recorded as not run, with the reason. After
+    the fio run, the file systems carrying the run's tags are proven gone (as the e2e leak
+    guard does): whatever is left is deleted and recorded as a leak."""
     import yaml
+
+    access = access or ClusterAccess()
 
     parameters = dict(KubeThroughputConfig(run_id="x").storage_class_parameters)
     if options.aws_settings is not None:
@@ -369,7 +395,7 @@ def run_kube_throughput(
     )
     throughput = Throughput(engine="fio", engine_version=None, metadata_engine="not run in pods")
     writer.record_throughput(throughput, "fio in pods (image " + config.fio_image + ")")
-    reason = _cluster_unreachable(options.kubeconfig)
+    reason = _cluster_unreachable(options.kubeconfig) if access.api is None else None
     if reason is not None:
         return SuiteResult(
             "throughput",
@@ -381,48 +407,109 @@ def run_kube_throughput(
             ],
             raw=[manifests],
         )
-    api = KubernetesClientApi(options.kubeconfig)
-    started = time.monotonic()
+    api = access.api or KubernetesClientApi(options.kubeconfig)
+    started = access.clock()
+    region = (
+        load_aws_settings(options.aws_settings).region
+        if options.aws_settings is not None
+        else "us-east-1"
+    )
+    created: list[str] = []
 
     from e2e.throughput.expected import describe_in_cluster
 
     def describe_volume() -> None:
         # What FSx (or the in-cluster emulator) created for the claim, not the StorageClass
         # text: that is what the figures are compared against.
-        region = (
-            load_aws_settings(options.aws_settings).region
-            if options.aws_settings is not None
-            else "us-east-1"
-        )
         file_system_id = api.bound_volume_handle(config.namespace, config.name)
         if file_system_id is None:
             throughput.notes.append(f"no expected FSx figures: claim {config.name} is not bound")
             return
+        created.append(file_system_id)
         throughput.expected, why_not = describe_in_cluster(
-            file_system_id, options.aws == "real", options.kubeconfig, region
+            file_system_id,
+            options.aws == "real",
+            options.kubeconfig,
+            region,
+            port_forward=access.port_forward,
+            fsx_client=access.fsx_client,
         )
         if why_not is not None:
             throughput.notes.append(why_not)
 
+    suite: SuiteResult
     try:
-        throughput.measurements = run_fio_jobs(api, config, progress, while_bound=describe_volume)
+        throughput.measurements = run_fio_jobs(
+            api, config, progress, clock=access.clock, sleep=access.sleep,
+            while_bound=describe_volume,
+        )  # fmt: skip
     except ThroughputSetupFailed as exc:
-        return SuiteResult(
+        suite = SuiteResult(
             "throughput",
             Outcome.FAILED,
-            duration_s=round(time.monotonic() - started, 3),
             message=str(exc),
             tests=[
                 TestResult(f"{w.name} x{config.nodes}", Outcome.NOT_RUN, message="no fio ran")
                 for w in config.plan.multi_client()
             ],
-            raw=[manifests],
         )
-    from e2e.throughput.runner import throughput_suite
+    else:
+        from e2e.throughput.runner import throughput_suite
 
-    suite = throughput_suite(throughput.measurements, time.monotonic() - started, None)
+        suite = throughput_suite(throughput.measurements, 0.0, None)
+    finally:
+        # Also on Ctrl-C and a failed wait: the objects are deleted, so their file systems go.
+        leaks, note = sweep_file_systems(options, writer.run_id, region, created, progress, access)
+        if note is not None:
+            throughput.notes.append(note)
+    suite.leaks = leaks
+    suite.duration_s = round(access.clock() - started, 3)
     suite.raw = [manifests]
     return suite
+
+
+def sweep_file_systems(
+    options: KubeThroughputOptions,
+    run_id: str,
+    region: str,
+    created: list[str],
+    progress: Callable[[str], None],
+    access: ClusterAccess,
+) -> tuple[list[Leak], str | None]:
+    """Prove the run's file systems gone: wait for the one its claim bound (the provisioner
+    deletes it with the claim), then delete whatever still carries the run's tags (a leak
+    each). Returns the leaks and, when FSx could not be asked, a note saying so."""
+    from e2e.leaks import FileSystemGuard
+    from e2e.platforms import manifests
+    from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+
+    client_for = access.fsx_client or boto3_fsx_client
+    line_progress = LineProgress(progress, "throughput: ", clock=access.clock, sleep=access.sleep)
+
+    def sweep(fsx_client: Any) -> list[Leak]:
+        guard = FileSystemGuard(fsx_client, line_progress)
+        for file_system_id in created:
+            guard.wait_gone(file_system_id, FILE_SYSTEM_GONE_TIMEOUT_S)
+        return guard.sweep(run_id)
+
+    try:
+        if options.aws == "real":
+            return sweep(client_for(None, region)), None
+        forward = access.port_forward or kubectl_port_forward
+        with forward(
+            options.kubeconfig,
+            manifests.DRIVER_NAMESPACE,
+            manifests.EMULATOR_SERVICE,
+            manifests.EMULATOR_PORT,
+        ) as url:
+            return sweep(client_for(url, region)), None
+    except WaitTimeout as exc:
+        return [Leak("file-system", ", ".join(created), f"not gone after the run: {exc}")], None
+    except Exception as exc:  # noqa: BLE001 - FSx unreachable: say the proof is missing
+        return [], (
+            f"the run's file systems could not be checked gone ({type(exc).__name__}: {exc}); "
+            f"look for FSx file systems tagged {RUN_ID_TAG}={run_id}"
+        )
 
 
 def _cluster_unreachable(kubeconfig: Path | None) -> str | None:
@@ -452,13 +539,17 @@ class KubernetesClientApi:
     optional, and the calls below only run against a live API server.
     """
 
-    def __init__(self, kubeconfig: Path | None) -> None:
+    def __init__(self, kubeconfig: Path | None, api_client: Any = None) -> None:
+        """`api_client`: an ApiClient already connected (tests: one on the fake API server);
+        by default one from the kubeconfig."""
         import kubernetes
 
         k8s: Any = kubernetes
-        k8s.config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None)
+        if api_client is None:
+            k8s.config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None)
+            api_client = k8s.client.ApiClient()
         self._k8s = k8s
-        self._client: Any = k8s.client.ApiClient()
+        self._client: Any = api_client
         self._core: Any = k8s.client.CoreV1Api(self._client)
         self._batch: Any = k8s.client.BatchV1Api(self._client)
         self._storage: Any = k8s.client.StorageV1Api(self._client)

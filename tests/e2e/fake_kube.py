@@ -89,6 +89,8 @@ class PodScript:
     exit_code: int = 0
     log: str = ""
     exec_results: list[tuple[int, str]] = field(default_factory=list)
+    # The kubelet cannot get the image (ErrImageNeverPull, ImagePullBackOff): stays Pending.
+    waiting_reason: str | None = None
 
 
 @dataclass
@@ -164,6 +166,9 @@ class FakeCluster:
         self.workload_pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.pod_scripts: dict[str, PodScript] = {}
+        # batch/v1 Jobs by (namespace, name), and what their pods do (by Job name).
+        self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.job_scripts: dict[str, PodScript] = {}
         self.exec_calls: list[tuple[str, list[str]]] = []
         self.nodes = [self._node(n, n in control_plane) for n in nodes]
         self.rollouts: dict[tuple[str, str | None, str], _Rollout] = {}
@@ -564,6 +569,28 @@ class FakeCluster:
         script = self.pod_scripts.get(name, PodScript())
         container = pod["spec"]["containers"][0]
         phase = pod["status"].get("phase")
+        if not pod["spec"].get("nodeName"):
+            return  # unschedulable: the scheduler's condition says why
+        if phase == "Pending" and script.waiting_reason is not None:
+            pod["status"]["containerStatuses"] = [
+                {
+                    "name": container["name"],
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": container["image"],
+                    "imageID": "",
+                    "state": {
+                        "waiting": {
+                            "reason": script.waiting_reason,
+                            "message": f'Container image "{container["image"]}" is not '
+                            "present with pull policy of Never"
+                            if script.waiting_reason == "ErrImageNeverPull"
+                            else f'Back-off pulling image "{container["image"]}"',
+                        }
+                    },
+                }
+            ]
+            return
         if phase == "Pending":
             pod["status"] = {
                 "phase": "Running",
@@ -590,6 +617,113 @@ class FakeCluster:
                     "finishedAt": TIMESTAMP,
                 }
             }
+
+    def schedulable_nodes(self) -> list[str]:
+        return [n["metadata"]["name"] for n in self.nodes if not n["spec"].get("taints")]
+
+    def advance_job(self, job: dict[str, Any]) -> None:
+        """The Job controller: `parallelism` pods at once (Indexed), one per node under the
+        template's required pod anti-affinity; then the status as the controller writes it."""
+        metadata, spec = job["metadata"], job["spec"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        pods = [p for p in self.pods.values() if _owner(p) == ("Job", name)]
+        if not pods:
+            if not self._ready("job", name):
+                return
+            nodes = self.schedulable_nodes()
+            anti = (spec["template"]["spec"].get("affinity") or {}).get("podAntiAffinity")
+            for index in range(int(spec.get("parallelism", 1))):
+                pod_name = f"{name}-{index}-{uuid.uuid4().hex[:5]}"
+                template = copy.deepcopy(spec["template"])
+                labels = {
+                    **template["metadata"].get("labels", {}),
+                    "batch.kubernetes.io/job-completion-index": str(index),
+                }
+                pod_spec = template["spec"]
+                if anti is None:
+                    pod_spec["nodeName"] = nodes[index % len(nodes)]
+                elif index < len(nodes):
+                    pod_spec["nodeName"] = nodes[index]
+                pod = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": self._metadata(
+                        {
+                            "name": pod_name,
+                            "namespace": namespace,
+                            "labels": labels,
+                            "ownerReferences": [
+                                {
+                                    "apiVersion": "batch/v1",
+                                    "kind": "Job",
+                                    "name": name,
+                                    "uid": metadata["uid"],
+                                    "controller": True,
+                                    "blockOwnerDeletion": True,
+                                }
+                            ],
+                        }
+                    ),
+                    "spec": pod_spec,
+                    "status": {"phase": "Pending"},
+                }
+                if "nodeName" not in pod_spec:
+                    pod["status"]["conditions"] = [
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": f"0/{len(self.nodes)} nodes are available: "
+                            "didn't match pod anti-affinity rules",
+                        }
+                    ]
+                self.pod_scripts[pod_name] = self.job_scripts.get(name, PodScript())
+                self.pods[(namespace, pod_name)] = pod
+            job["status"] = {"startTime": TIMESTAMP, "uncountedTerminatedPods": {}}
+            pods = [p for p in self.pods.values() if _owner(p) == ("Job", name)]
+        for pod in pods:
+            self.advance_pod(pod)
+        phases = [p["status"].get("phase") for p in pods]
+        status = job["status"]
+        counts = {
+            "active": sum(phase in ("Pending", "Running") for phase in phases),
+            "succeeded": phases.count("Succeeded"),
+            "failed": phases.count("Failed"),
+        }
+        for key, value in counts.items():
+            if value:
+                status[key] = value
+            else:
+                status.pop(key, None)  # omitempty
+        status["ready"] = sum(  # a pointer in the Go type: a 0 is written
+            bool((p["status"].get("containerStatuses") or [{}])[0].get("ready")) for p in pods
+        )
+        completions = int(spec.get("completions", 1))
+        if counts["failed"] > int(spec.get("backoffLimit", 6)) and not counts["active"]:
+            status["conditions"] = [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                    "lastProbeTime": TIMESTAMP,
+                    "lastTransitionTime": TIMESTAMP,
+                }
+            ]
+        elif counts["succeeded"] >= completions:
+            status["conditions"] = [
+                {
+                    "type": condition,
+                    "status": "True",
+                    "reason": "CompletionsReached",
+                    "message": "Reached expected number of succeeded pods",
+                    "lastProbeTime": TIMESTAMP,
+                    "lastTransitionTime": TIMESTAMP,
+                }
+                for condition in ("SuccessCriteriaMet", "Complete")
+            ]
+            status["completionTime"] = TIMESTAMP
+            status["completedIndexes"] = f"0-{completions - 1}" if completions > 1 else "0"
 
     def resize(self, claim: dict[str, Any], size: str) -> None:
         """external-resizer + driver: ControllerExpandVolume, then the PV's capacity."""
@@ -964,11 +1098,82 @@ class FakeApiServer:
             self._c.advance_pod(pod)
         return pod
 
-    def _delete_pods(self, query: dict[str, str], namespace: str, name: str) -> dict[str, Any]:
+    def _delete_pods(
+        self, query: dict[str, str], namespace: str, name: str, body: Any = None
+    ) -> dict[str, Any]:
         pod = self._c.pods.pop((namespace, name), None)
         if pod is None:
             raise not_found("pods", name)
         return pod
+
+    # ------------------------------------------------------------- batch/v1 Jobs
+
+    def _post_jobs(
+        self, query: dict[str, str], namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if (namespace, name) in self._c.jobs:
+            raise HttpError(409, "AlreadyExists", f'jobs.batch "{name}" already exists')
+        job = copy.deepcopy(body)
+        job["metadata"] = self._c._metadata({**job["metadata"], "namespace": namespace})
+        job["metadata"]["generation"] = 1
+        uid = job["metadata"]["uid"]
+        # What the API server defaults and the Job's admission adds.
+        controller_labels = {
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid,
+            "job-name": name,
+        }
+        spec = job["spec"]
+        spec.setdefault("completions", 1)
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        template = spec["template"]
+        template.setdefault("metadata", {})
+        template["metadata"]["labels"] = {
+            **template["metadata"].get("labels", {}),
+            **controller_labels,
+        }
+        template["spec"].setdefault("dnsPolicy", "ClusterFirst")
+        template["spec"].setdefault("terminationGracePeriodSeconds", 30)
+        job["status"] = {}
+        self._c.jobs[(namespace, name)] = job
+        return job
+
+    def _get_jobs(
+        self, query: dict[str, str], namespace: str, name: str | None = None, sub: str = ""
+    ) -> dict[str, Any]:
+        if name is None:
+            items = [j for (ns, _), j in self._c.jobs.items() if ns == namespace]
+            selector = query.get("labelSelector")
+            return _list("Job", (j for j in items if _matches(j, selector)), "batch/v1")
+        job = self._c.jobs.get((namespace, name))
+        if job is None:
+            raise not_found("jobs.batch", name)
+        self._c.advance_job(job)
+        return {"apiVersion": "batch/v1", "kind": "Job", **job}
+
+    def _delete_jobs(
+        self, query: dict[str, str], namespace: str, name: str, body: Any = None
+    ) -> dict[str, Any]:
+        job = self._c.jobs.pop((namespace, name), None)
+        if job is None:
+            raise not_found("jobs.batch", name)
+        policy = (body or {}).get("propagationPolicy") or query.get("propagationPolicy")
+        if policy in ("Foreground", "Background"):
+            for key in [k for k, p in self._c.pods.items() if _owner(p) == ("Job", name)]:
+                del self._c.pods[key]
+        # The garbage collector finishes later; the answer is the object being deleted.
+        answer = {"apiVersion": "batch/v1", "kind": "Job", **copy.deepcopy(job)}
+        answer["metadata"]["deletionTimestamp"] = TIMESTAMP
+        if policy == "Foreground":
+            answer["metadata"]["finalizers"] = ["foregroundDeletion"]
+        return answer
 
 
 _JSON: Final = {"content-type": "application/json"}

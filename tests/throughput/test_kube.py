@@ -1,24 +1,37 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from e2e import leaks
+from e2e.platforms.kind import DEFAULT_FIO_IMAGE
 from e2e.throughput.kube import (
-    DEFAULT_FIO_IMAGE,
     LABEL,
     MARKER,
+    ClusterAccess,
+    KubernetesClientApi,
     KubeThroughputConfig,
     ThroughputSetupFailed,
     expected_figures,
     parse_pod_log,
     render_objects,
     run_fio_jobs,
+    run_kube_throughput,
 )
 from e2e.throughput.workloads import MIB, WorkloadPlan
+from fsx_csi_harness.results import Throughput
+from fsx_emulator.config import EmulatorConfig
+from fsx_emulator.server import EmulatorServer
 from qualify.report.model import Outcome
+from tests.e2e.fake_kube import FakeCluster, PodScript
 
 KUBERNETES_VERSION = "1.31"
 PLAN = WorkloadPlan(size_bytes=64 * MIB)
@@ -203,3 +216,167 @@ def test_the_file_systems_carry_the_run_tags_and_fio_is_never_installed_at_run_t
     assert "apt-get" not in script and "docker build --target fio" in script
     other = render_objects(KubeThroughputConfig(run_id="r1", fio_image="registry/fio:3"))
     assert other[2]["spec"]["template"]["spec"]["containers"][0]["image"] == "registry/fio:3"
+
+
+# ---------------------------------------------------------------- through the real client
+# The run as it happens on a cluster: the real kubernetes ApiClient (KubernetesClientApi)
+# over the wire-level fake API server (tests/e2e/fake_kube.py: batch/v1 Jobs whose
+# controller creates one pod per node, JSON with omitted zero fields), the FSx side in the
+# project's emulator over HTTP.
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What qualify's options carry into the kind/cluster run (KubeThroughputOptions)."""
+
+    aws_settings: Path | None = None
+    nodes: int = 2
+    plan: WorkloadPlan = PLAN
+    aws: str = "emulated"
+    kubeconfig: Path | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+class Bundle:
+    """The report bundle being written, as the throughput suite uses it (ThroughputBundle)."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.run_id = run_id
+        self.raw_dir = root / "raw"
+        self.throughput: Throughput | None = None
+
+    def write_raw(self, relative: str, content: str | bytes) -> str:
+        path = self.raw_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return f"raw/{relative}"
+
+    def raw_listing(self) -> list[str]:
+        return sorted(str(p.relative_to(self.raw_dir)) for p in self.raw_dir.rglob("*"))
+
+    def checkpoint(self) -> None:
+        """Nothing to write between steps here."""
+
+    def record_throughput(self, throughput: Throughput, fio: str) -> None:
+        self.throughput = throughput
+
+
+RUN_ID = "qualify-20260101-000000-abcdef"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
+    with EmulatorServer(config) as server:
+        yield boto3.client(
+            "fsx",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="emulated",
+            aws_secret_access_key="emulated",
+        )
+
+
+@contextmanager
+def forward_to_emulator(
+    kubeconfig: Path | None, namespace: str, service: str, port: int
+) -> Iterator[str]:
+    assert (namespace, service, port) == ("fsx-csi", "fsx-emulator", 8080)
+    yield "http://fsx-emulator.fsx-csi:8080"
+
+
+def access_to(cluster: FakeCluster, emulator: Any) -> ClusterAccess:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        time.sleep(0.002)  # the emulator's lifecycle moves in real time
+
+    return ClusterAccess(
+        api=KubernetesClientApi(None, api_client=cluster.core.api_client),
+        port_forward=forward_to_emulator,
+        fsx_client=lambda url, region: emulator,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+
+
+def test_the_fio_job_runs_through_the_real_client_and_leaves_nothing(
+    tmp_path: Path, emulator: Any
+) -> None:
+    cluster = FakeCluster(emulator)
+    name = KubeThroughputConfig(run_id=RUN_ID).name
+    cluster.job_scripts[name] = PodScript(log=pod_log(300_000_000, 500_000_000))
+    bundle = Bundle(tmp_path, RUN_ID)
+
+    suite = run_kube_throughput(
+        ClusterOptions(), bundle, lambda line: None, access_to(cluster, emulator)
+    )
+
+    assert suite.outcome is Outcome.PASSED, suite.message
+    assert suite.leaks == []
+    throughput = bundle.throughput
+    assert throughput is not None
+    clients = {m.client for m in throughput.measurements if m.target == "published"}
+    assert clients == {"kind-worker", "kind-worker2"}, "one fio pod on each schedulable node"
+    aggregate = {m.workload: m.value for m in throughput.measurements if m.target == "aggregate"}
+    assert aggregate == {"seq-write": 600.0, "seq-read": 1000.0}
+    # The expected figures are the file system's the emulator created (SCRATCH_2, 1200 GiB).
+    assert throughput.expected is not None
+    assert (throughput.expected.deployment_type, throughput.expected.capacity_gib) == (
+        "SCRATCH_2",
+        1200,
+    )
+    wire = cluster.requests
+    assert ("POST", "/apis/batch/v1/namespaces/default/jobs") in wire
+    assert ("GET", f"/apis/batch/v1/namespaces/default/jobs/{name}/status") in wire
+    assert ("DELETE", f"/apis/batch/v1/namespaces/default/jobs/{name}") in wire
+    assert not cluster.jobs and not cluster.pods and not cluster.claims
+    assert not cluster.storage_classes and not cluster.volumes
+    assert emulator.describe_file_systems()["FileSystems"] == []
+
+
+def test_a_file_system_of_the_run_left_in_fsx_is_swept_and_recorded_as_a_leak(
+    tmp_path: Path, emulator: Any
+) -> None:
+    cluster = FakeCluster(emulator)
+    name = KubeThroughputConfig(run_id=RUN_ID).name
+    cluster.job_scripts[name] = PodScript(log=pod_log(300_000_000, 500_000_000))
+    # One the provisioner created and never deleted (a retried CreateVolume, say): it carries
+    # the run's tags from the StorageClass, and nothing else of the run knows it.
+    left = emulator.create_file_system(
+        FileSystemType="LUSTRE",
+        StorageCapacity=1200,
+        SubnetIds=["subnet-0123456789abcdef0"],
+        LustreConfiguration={"DeploymentType": "SCRATCH_2"},
+        Tags=[{"Key": k, "Value": v} for k, v in leaks.run_tags(RUN_ID, "throughput").items()],
+    )["FileSystem"]["FileSystemId"]
+
+    suite = run_kube_throughput(
+        ClusterOptions(), Bundle(tmp_path, RUN_ID), lambda line: None, access_to(cluster, emulator)
+    )
+
+    assert [(leak.kind, leak.id, leak.removed) for leak in suite.leaks] == [
+        ("file-system", left, True)
+    ]
+    assert emulator.describe_file_systems()["FileSystems"] == []
+
+
+def test_fio_pods_whose_image_the_nodes_do_not_have_fail_at_once_and_leave_nothing(
+    tmp_path: Path, emulator: Any
+) -> None:
+    cluster = FakeCluster(emulator)
+    name = KubeThroughputConfig(run_id=RUN_ID).name
+    cluster.job_scripts[name] = PodScript(waiting_reason="ErrImageNeverPull")
+
+    suite = run_kube_throughput(
+        ClusterOptions(), Bundle(tmp_path, RUN_ID), lambda line: None, access_to(cluster, emulator)
+    )
+
+    assert suite.outcome is Outcome.FAILED
+    assert "cannot get their image" in (suite.message or "")
+    assert "ErrImageNeverPull" in (suite.message or "")
+    assert "kind load docker-image fsx-csi-harness:fio" in (suite.message or "")
+    assert suite.leaks == []
+    assert not cluster.jobs and not cluster.claims and not cluster.volumes
+    assert emulator.describe_file_systems()["FileSystems"] == []

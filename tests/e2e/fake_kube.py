@@ -169,6 +169,10 @@ class FakeCluster:
         # batch/v1 Jobs by (namespace, name), and what their pods do (by Job name).
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.job_scripts: dict[str, PodScript] = {}
+        # The storage.k8s.io versions serving VolumeAttributesClass (v1beta1: Kubernetes
+        # 1.31-1.33 with the feature on; v1: 1.34+); none, as on 1.31 by default: 404.
+        self.attributes_class_versions: tuple[str, ...] = ()
+        self.attributes_classes: dict[str, dict[str, Any]] = {}
         self.exec_calls: list[tuple[str, list[str]]] = []
         self.nodes = [self._node(n, n in control_plane) for n in nodes]
         self.rollouts: dict[tuple[str, str | None, str], _Rollout] = {}
@@ -511,7 +515,10 @@ class FakeCluster:
             FileSystemType="LUSTRE",
             StorageCapacity=capacity,
             SubnetIds=[params["subnetId"]],
-            LustreConfiguration={"DeploymentType": deployment.value},
+            LustreConfiguration={
+                "DeploymentType": deployment.value,
+                **({"PerUnitStorageThroughput": int(throughput)} if throughput else {}),
+            },
             Tags=tags,
         )["FileSystem"]
         self.volumes[volume_name] = {
@@ -546,6 +553,8 @@ class FakeCluster:
         )
 
     def advance_claim(self, claim: dict[str, Any]) -> None:
+        if claim["status"].get("modifyVolumeStatus"):
+            self.modify(claim)
         if claim["status"].get("phase") != "Pending":
             return
         if not self._ready("claim", claim["metadata"]["name"]):
@@ -725,6 +734,33 @@ class FakeCluster:
             status["completionTime"] = TIMESTAMP
             status["completedIndexes"] = f"0-{completions - 1}" if completions > 1 else "0"
 
+    def modify(self, claim: dict[str, Any]) -> None:
+        """external-resizer's modifier + the driver's ControllerModifyVolume: the class's
+        perUnitStorageThroughput through UpdateFileSystem, then the claim's current class."""
+        name = claim["metadata"]["name"]
+        if not self._ready("modify", name):
+            return
+        target = claim["status"]["modifyVolumeStatus"]["targetVolumeAttributesClassName"]
+        parameters = self.attributes_classes[target].get("parameters") or {}
+        volume = self.volumes[claim["spec"]["volumeName"]]
+        self.fsx.update_file_system(
+            FileSystemId=volume["spec"]["csi"]["volumeHandle"],
+            LustreConfiguration={
+                "PerUnitStorageThroughput": int(parameters["perUnitStorageThroughput"])
+            },
+        )
+        del claim["status"]["modifyVolumeStatus"]
+        claim["status"]["currentVolumeAttributesClassName"] = target
+        volume["spec"]["volumeAttributesClassName"] = target
+        self.event(
+            claim["metadata"]["namespace"],
+            "PersistentVolumeClaim",
+            name,
+            "VolumeModifySuccessful",
+            f"external resizer modified volume {name} with vac {target} successfully",
+            "Normal",
+        )
+
     def resize(self, claim: dict[str, Any], size: str) -> None:
         """external-resizer + driver: ControllerExpandVolume, then the PV's capacity."""
         volume = self.volumes[claim["spec"]["volumeName"]]
@@ -738,6 +774,10 @@ class FakeCluster:
 
     def delete_claim(self, namespace: str, name: str) -> dict[str, Any]:
         claim = self.claims.pop((namespace, name))
+        used = {c["spec"].get("volumeAttributesClassName") for c in self.claims.values()}
+        for class_name, found in list(self.attributes_classes.items()):
+            if found["metadata"].get("deletionTimestamp") and class_name not in used:
+                del self.attributes_classes[class_name]  # vac-protection lets it go
         volume = self.volumes.get(claim["spec"].get("volumeName") or "")
         if volume is not None and volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete":
             # external-provisioner: DeleteVolume, then the PV goes.
@@ -782,7 +822,7 @@ def _list(kind: str, items: Iterable[dict[str, Any]], api_version: str = "v1") -
 
 # /api/v1/... and /apis/GROUP/VERSION/...: [namespaces/NS/]RESOURCE[/NAME[/SUBRESOURCE]]
 _PATH: Final = re.compile(
-    r"^/(?:api/v1|apis/[^/]+/v1)"
+    r"^/(?:api/v1|apis/[^/]+/(?P<version>v1(?:beta1)?))"
     r"(?:/namespaces/(?P<namespace>[^/]+)(?=/))?"
     r"/(?P<resource>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[a-z]+))?$"
 )
@@ -864,6 +904,13 @@ class FakeApiServer:
             where["name"],
             where["sub"],
         )
+        version = where.get("version") or "v1"
+        if resource == "volumeattributesclasses":
+            if version not in c.attributes_class_versions:
+                # What an API server answers for a group version it does not serve.
+                raise HttpError(404, "NotFound", "the server could not find the requested resource")
+        elif version != "v1":
+            raise HttpError(404, "NotFound", "the server could not find the requested resource")
         if resource == "namespaces" and name is None and namespace is None and method == "POST":
             return self._create_namespace(body)
         if method == "PATCH" and content_type == "application/apply-patch+yaml":
@@ -910,6 +957,8 @@ class FakeApiServer:
             args["sub"] = sub
         if body is not None:
             args["body"] = body
+        if resource == "volumeattributesclasses":
+            args["version"] = version
         return handler(**args)
 
     def _created(self, resource: str, name: str | None) -> bool:
@@ -1022,10 +1071,68 @@ class FakeApiServer:
         claim = self._c.claims.get((namespace, name))
         if claim is None:
             raise not_found("persistentvolumeclaims", name)
-        size = body["spec"]["resources"]["requests"]["storage"]
-        claim["spec"]["resources"]["requests"] = {"storage": size}
-        self._c.resize(claim, size)
+        spec = body["spec"]
+        if "volumeAttributesClassName" in spec:
+            target = spec["volumeAttributesClassName"]
+            if target not in self._c.attributes_classes:
+                # The API server admits it; the resizer waits for the class to exist.
+                raise HttpError(422, "Invalid", f'volumeattributesclass "{target}" not found')
+            claim["spec"]["volumeAttributesClassName"] = target
+            claim["status"]["modifyVolumeStatus"] = {
+                "targetVolumeAttributesClassName": target,
+                "status": "InProgress",
+            }
+        if "resources" in spec:
+            size = spec["resources"]["requests"]["storage"]
+            claim["spec"]["resources"]["requests"] = {"storage": size}
+            self._c.resize(claim, size)
         return claim
+
+    # ------------------------------------------------------------- VolumeAttributesClass
+
+    def _post_volumeattributesclasses(
+        self, query: dict[str, str], body: dict[str, Any], version: str
+    ) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        if name in self._c.attributes_classes:
+            raise HttpError(
+                409,
+                "AlreadyExists",
+                f'volumeattributesclasses.storage.k8s.io "{name}" already exists',
+            )
+        assert body["apiVersion"] == f"storage.k8s.io/{version}" and body["driverName"]
+        body["metadata"] = self._c._metadata(body["metadata"])
+        self._c.attributes_classes[name] = body
+        return body
+
+    def _get_volumeattributesclasses(
+        self, query: dict[str, str], version: str, name: str | None = None
+    ) -> dict[str, Any]:
+        if name is None:
+            items = list(self._c.attributes_classes.values())
+            limit = int(query.get("limit", len(items)) or len(items))
+            return _list("VolumeAttributesClass", items[:limit], f"storage.k8s.io/{version}")
+        if name not in self._c.attributes_classes:
+            raise not_found("volumeattributesclasses.storage.k8s.io", name)
+        return self._c.attributes_classes[name]
+
+    def _delete_volumeattributesclasses(
+        self, query: dict[str, str], version: str, name: str, body: Any = None
+    ) -> dict[str, Any]:
+        in_use = [
+            c["metadata"]["name"]
+            for c in self._c.claims.values()
+            if c["spec"].get("volumeAttributesClassName") == name
+        ]
+        found = self._c.attributes_classes.get(name)
+        if found is None:
+            raise not_found("volumeattributesclasses.storage.k8s.io", name)
+        if in_use:
+            # kubernetes.io/vac-protection keeps a class in use: deleted once its claims go.
+            found["metadata"]["deletionTimestamp"] = TIMESTAMP
+            found["metadata"]["finalizers"] = ["kubernetes.io/vac-protection"]
+            return found
+        return self._c.attributes_classes.pop(name)
 
     def _delete_persistentvolumeclaims(
         self, query: dict[str, str], namespace: str, name: str

@@ -1675,3 +1675,75 @@ def test_a_kept_driver_is_reused_by_a_second_run_and_released_after(
     assert platform.kept is not None and platform.kept.kubeconfig == kubeconfig
     platform.kept.release(progress)
     assert cluster.applied == {}, "releasing the kept driver deleted every object"
+
+
+# --------------------------------------------------------------------------- modify-volume
+
+
+def modify_cluster(fake: FakeCluster, versions: tuple[str, ...]) -> FakeCluster:
+    fake.attributes_class_versions = versions
+    fake.pod_scripts["before-modification"] = PodScript()
+    fake.pod_scripts["after-modification"] = PodScript(
+        log="hello from FSx before the modification\nhello from FSx at 500 MB/s/TiB\n"
+    )
+    return fake
+
+
+@needs_kubectl
+@pytest.mark.parametrize("version", ["v1", "v1beta1"])
+def test_modify_volume_runs_where_the_cluster_serves_volume_attributes_classes(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress, version: str
+) -> None:
+    fake = modify_cluster(cluster, (version,))
+    runner = RecordingRunner()
+
+    result = kind_with(fake, runner, emulator).run(
+        scenarios("modify-volume"), options(tmp_path), progress
+    )
+
+    [scenario] = result.scenarios
+    assert scenario.outcome is Outcome.PASSED, scenario.message
+    assert scenario.details["modified"] == "PerUnitStorageThroughput=500"
+    path = f"/apis/storage.k8s.io/{version}/volumeattributesclasses"
+    assert ("POST", path) in fake.requests
+    assert fake.attributes_classes == {}, "the class went with its claim (vac-protection)"
+    assert result.leaks == [] and emulator.describe_file_systems()["FileSystems"] == []
+
+
+@needs_kubectl
+def test_modify_volume_is_not_run_with_the_reason_where_the_api_is_absent(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    fake = modify_cluster(cluster, ())
+
+    result = kind_with(fake, RecordingRunner(), emulator).run(
+        scenarios("modify-volume", "dynamic"), options(tmp_path), progress
+    )
+
+    outcomes = {s.name: s for s in result.scenarios}
+    assert outcomes["modify-volume"].outcome is Outcome.NOT_RUN
+    assert "serves no VolumeAttributesClass API" in (outcomes["modify-volume"].message or "")
+    assert outcomes["dynamic"].outcome is Outcome.PASSED, outcomes["dynamic"].message
+    assert ("GET", "/apis/storage.k8s.io/v1beta1/volumeattributesclasses") in fake.requests
+    assert not fake.claims and emulator.describe_file_systems()["FileSystems"] == []
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", manifests.OVERLAYS)
+def test_the_deployed_resizer_modifies_volumes_and_may_read_their_classes(
+    overlay: manifests.Overlay,
+) -> None:
+    objects = manifests.render(SubprocessRunner(), overlay)
+    controller = manifests.find(objects, "Deployment", manifests.CONTROLLER_DEPLOYMENT)
+    assert controller is not None
+    [resizer] = [c for c in manifests.containers_of(controller) if c["name"] == "csi-resizer"]
+    # csi-resizer v1.12 ships its modifier beta and off: the scenario needs it on.
+    assert resizer["image"].endswith(":v1.12.0")
+    assert "--feature-gates=VolumeAttributesClass=true" in resizer["args"]
+    role = manifests.find(objects, "ClusterRole", "fsx-csi-external-resizer")
+    assert role is not None
+    assert {
+        "apiGroups": ["storage.k8s.io"],
+        "resources": ["volumeattributesclasses"],
+        "verbs": ["get", "list", "watch"],
+    } in role["rules"]

@@ -96,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="parent of the run directory (default: the system temp dir)",
     )  # fmt: skip
     parser.add_argument("--kubeconfig", type=Path, default=None, help="cluster: kubeconfig")
-    from qualify.cli import add_aws_arguments
+    from fsx_csi_harness.aws_mode import add_aws_arguments
 
     add_aws_arguments(parser)
     parser.add_argument(
@@ -140,6 +140,31 @@ def parse_pairs(values: list[str], flag: str) -> dict[str, str]:
             raise ValueError(f"{flag} expects KEY=VALUE, seen {value!r}")
         pairs[key] = item
     return pairs
+
+
+def driver_target_problem(endpoints: list[str], command: str | None, platform: str) -> str | None:
+    """What makes --driver-command and --csi.endpoint unusable together or here (None:
+    nothing); the same check on e2e, throughput and qualify."""
+    if command is not None and endpoints:
+        return (
+            "--driver-command starts the driver under test and --csi.endpoint names one already "
+            "running: expected one of them, seen both"
+        )
+    if command is not None and not command.strip():
+        return "--driver-command: expected a command line, seen an empty one"
+    if command is not None and platform != "local":
+        return (
+            f"--driver-command starts processes on this machine (--platform local); on "
+            f"{platform} the driver comes from --manifests or --driver installed"
+        )
+    if command is not None:
+        from e2e.platforms.local.driver_stack import DriverFailed, check_driver_command
+
+        try:
+            check_driver_command(command)
+        except DriverFailed as exc:
+            return f"--driver-command: {exc}"
+    return None
 
 
 def target_settings(args: argparse.Namespace) -> dict[str, str]:
@@ -187,7 +212,6 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ScenarioError) as exc:
         return fail(str(exc))
     from fsx_csi_harness.aws_mode import aws_mode_problem
-    from qualify.cli import driver_target_problem
 
     problem = driver_target_problem(
         args.csi_endpoint, args.driver_command, args.platform

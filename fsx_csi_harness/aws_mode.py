@@ -12,12 +12,31 @@ import time (boto3 only when credentials are checked).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 AWS_MODES: Final = ("emulated", "real")
 EXAMPLE_SETTINGS: Final = "fixtures/aws-settings/example.yaml"
+
+
+def add_aws_arguments(group: argparse._ActionsContainer) -> None:
+    """`--aws` and `--aws-settings`, worded alike on e2e, throughput and qualify."""
+    group.add_argument(
+        "--aws",
+        choices=AWS_MODES,
+        default="emulated",
+        help="emulated (default): an FSx API emulator and emulated Lustre; real: real file "
+        "systems in your account (kind/cluster; needs AWS credentials and --aws-settings)",
+    )
+    group.add_argument(
+        "--aws-settings",
+        type=Path,
+        metavar="PATH",
+        help="with --aws real: the settings file (region, subnet, security groups, deployment "
+        f"type; example: {EXAMPLE_SETTINGS})",
+    )
 
 
 def default_credentials_present() -> bool:

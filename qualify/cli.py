@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="with --driver-command: how long each driver process may take to serve CSI (30)",
     )
+    from fsx_csi_harness.aws_mode import add_aws_arguments
+
     where = parser.add_argument_group("where")
     where.add_argument("--platform", choices=PLATFORM_NAMES, default="local")
     add_aws_arguments(where)
@@ -101,26 +103,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--work-dir", type=Path, help="sockets and mounts (default: temp dir)")
 
 
-def add_aws_arguments(group: argparse._ActionsContainer) -> None:
-    """`--aws` and `--aws-settings`, worded alike on e2e, throughput and qualify."""
-    from fsx_csi_harness.aws_mode import AWS_MODES, EXAMPLE_SETTINGS
-
-    group.add_argument(
-        "--aws",
-        choices=AWS_MODES,
-        default="emulated",
-        help="emulated (default): an FSx API emulator and emulated Lustre; real: real file "
-        "systems in your account (kind/cluster; needs AWS credentials and --aws-settings)",
-    )
-    group.add_argument(
-        "--aws-settings",
-        type=Path,
-        metavar="PATH",
-        help="with --aws real: the settings file (region, subnet, security groups, deployment "
-        f"type; example: {EXAMPLE_SETTINGS})",
-    )
-
-
 def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     """Why this run makes mounts itself (None: it makes none), naming the suites that do."""
     from e2e.cli import LOCAL_PLATFORM_MOUNTS
@@ -147,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if not chosen:
         print("fsx-csi qualify: --only/--skip-suite leave no suite to run", file=sys.stderr)
         return 2
+    from e2e.cli import driver_target_problem
+
     problem = driver_target_problem(args.csi_endpoint, args.driver_command, args.platform)
     if problem is not None:
         print(f"fsx-csi qualify: {problem}", file=sys.stderr)
@@ -198,31 +182,6 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
     )
     return run_qualify(options)
-
-
-def driver_target_problem(endpoints: list[str], command: str | None, platform: str) -> str | None:
-    """What makes --driver-command and --csi.endpoint unusable together or here (None:
-    nothing); the same check on e2e, throughput and qualify."""
-    if command is not None and endpoints:
-        return (
-            "--driver-command starts the driver under test and --csi.endpoint names one already "
-            "running: expected one of them, seen both"
-        )
-    if command is not None and not command.strip():
-        return "--driver-command: expected a command line, seen an empty one"
-    if command is not None and platform != "local":
-        return (
-            f"--driver-command starts processes on this machine (--platform local); on "
-            f"{platform} the driver comes from --manifests or --driver installed"
-        )
-    if command is not None:
-        from e2e.platforms.local.driver_stack import DriverFailed, check_driver_command
-
-        try:
-            check_driver_command(command)
-        except DriverFailed as exc:
-            return f"--driver-command: {exc}"
-    return None
 
 
 def aws_settings_problem(path: Path | None) -> str | None:

@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig", type=Path, help="kind/cluster: the cluster to run the fio Jobs on"
     )
-    from qualify.cli import add_aws_arguments
+    from fsx_csi_harness.aws_mode import add_aws_arguments
 
     add_aws_arguments(parser)
 
@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1 or args.nodes < 1:
         print("fsx-csi throughput: --repeats and --nodes must be at least 1", file=sys.stderr)
         return 2
+    from e2e.cli import driver_target_problem
     from fsx_csi_harness.aws_mode import aws_mode_problem
-    from qualify.cli import driver_target_problem
 
     endpoints = [args.csi_endpoint] if args.csi_endpoint else []
     problem = driver_target_problem(

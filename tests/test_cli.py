@@ -94,7 +94,7 @@ def test_top_level_help_lists_every_subcommand() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["e2e", "--aws", "real"],  # not --aws-endpoint-url
+        ["e2e", "--aws-endpoint", "http://x"],  # not --aws-endpoint-url
         ["driver", "--endpoint", "unix:///x.sock", "--mode=all", "--log-lev", "debug"],
         ["report", "show", "--js", "reports/x"],  # sub-sub-parsers too
     ],

@@ -145,7 +145,11 @@ def run_qualify(options: QualifyOptions) -> int:
         f"run {run_id}: suites {', '.join(options.suites)} on platform {options.platform} "
         f"(AWS {options.aws}); bundle in {options.report_dir / run_id}"
     )
-    with BundleWriter(options.report_dir, summary) as writer, _work_dir(options) as work_dir:
+    with (
+        BundleWriter(options.report_dir, summary) as writer,
+        _work_dir(options) as work_dir,
+        _kept_released(run_id, reporter),
+    ):
         for name in options.suites:
             reporter.begin(name)
             started = time.monotonic()
@@ -159,7 +163,6 @@ def run_qualify(options: QualifyOptions) -> int:
             summary.suites.append(suite)
             writer.checkpoint()
             reporter.end(suite)
-        _release_kept(run_id, reporter)  # the throughput suite did not run after e2e
         for name in SUITES:
             if name not in options.suites and options.command_name == "qualify":
                 summary.suites.append(
@@ -539,6 +542,16 @@ def _throughput_follows(options: QualifyOptions) -> bool:
         and "e2e" in suites
         and "throughput" in suites[suites.index("e2e") :]
     )
+
+
+@contextlib.contextmanager
+def _kept_released(run_id: str, reporter: Reporter) -> Iterator[None]:
+    """What the e2e suite kept for a throughput suite that did not run after it (skipped,
+    interrupted by Ctrl-C or SIGTERM, or a crash between the suites) is released at the end."""
+    try:
+        yield
+    finally:
+        _release_kept(run_id, reporter)
 
 
 def _release_kept(run_id: str, reporter: Reporter) -> None:

@@ -1,0 +1,205 @@
+"""qualify on a cluster end to end, against the wire-level fake API (tests/e2e/fake_kube.py):
+the e2e suite keeps the driver it deployed when the throughput suite follows, the fio Job
+runs while that driver is still there, and the driver is removed at the end: after
+throughput, when throughput fails, and on Ctrl-C (or SIGTERM, the same KeyboardInterrupt)
+inside throughput or between the suites."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+import e2e.platforms
+import qualify.run as qualify_run
+from e2e.platforms import cluster as cluster_platform
+from e2e.throughput import kube as kube_throughput
+from e2e.throughput.kube import ClusterAccess, KubernetesClientApi, KubeThroughputConfig
+from e2e.throughput.workloads import MIB, WorkloadPlan
+from fsx_emulator.config import EmulatorConfig
+from fsx_emulator.server import EmulatorServer
+from qualify.run import QualifyOptions, run_qualify
+from tests.e2e.fake_kube import FakeCluster, PodScript
+from tests.e2e.test_kube_platforms import RecordingRunner, needs_kubectl, no_port_forward
+from tests.throughput.test_kube import pod_log
+
+RUN_ID = "qualify-20260101-000000-keep01"
+PLAN = WorkloadPlan(size_bytes=64 * MIB)
+DRIVER_WORKLOADS = {
+    ("Deployment", "fsx-csi", "fsx-csi-controller"),
+    ("DaemonSet", "fsx-csi", "fsx-csi-node"),
+}
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
+    with EmulatorServer(config) as server:
+        yield boto3.client(
+            "fsx",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="emulated",
+            aws_secret_access_key="emulated",
+        )
+
+
+class WatchingApi(KubernetesClientApi):
+    """The real client; notes which driver workloads stand when the fio Job is applied, and
+    can fail there (a Ctrl-C in the middle of the throughput suite)."""
+
+    def __init__(self, cluster: FakeCluster, interrupt: bool = False) -> None:
+        super().__init__(None, api_client=cluster.core.api_client)
+        self._cluster = cluster
+        self._interrupt = interrupt
+        self.driver_at_job: set[tuple[str, str | None, str]] | None = None
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        if obj["kind"] == "Job":
+            self.driver_at_job = {k for k in self._cluster.applied if k[0] != "Namespace"}
+            if self._interrupt:
+                raise KeyboardInterrupt
+        super().apply(obj)
+
+
+@pytest.fixture
+def cluster(emulator: Any) -> FakeCluster:
+    fake = FakeCluster(emulator)
+    fake.pod_scripts["fsx-app"] = PodScript(
+        exec_results=[(0, "Mon hello from FSx\n"), (0, "Mon hello from FSx\nMon hello from FSx\n")]
+    )
+    fake.pod_scripts["fsx-app-other-node"] = PodScript(log="a hello from FSx\nb hello from FSx\n")
+    fake.job_scripts[KubeThroughputConfig(run_id=RUN_ID).name] = PodScript(
+        log=pod_log(300_000_000, 500_000_000)
+    )
+    return fake
+
+
+def run_on_the_fake(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cluster: FakeCluster,
+    emulator: Any,
+    api: WatchingApi,
+) -> tuple[int, str]:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("")
+    platform = cluster_platform.ClusterPlatform(
+        runner=RecordingRunner(),
+        connect=lambda path, context: cluster.clients(),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: emulator,
+        environ={},
+    )
+    monkeypatch.setattr(e2e.platforms, "load_platform", lambda name: platform)
+    real_run = kube_throughput.run_kube_throughput
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:  # the throughput waits poll on a virtual clock
+        now[0] += seconds
+        time.sleep(0.002)
+
+    access = ClusterAccess(
+        api=api,
+        port_forward=no_port_forward,
+        fsx_client=lambda url, region: emulator,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    monkeypatch.setattr(
+        kube_throughput,
+        "run_kube_throughput",
+        lambda options, writer, progress: real_run(options, writer, progress, access),
+    )
+    stream = io.StringIO()
+    code = run_qualify(
+        QualifyOptions(
+            platform="cluster",
+            suites=("e2e", "throughput"),
+            report_dir=tmp_path / "reports",
+            work_dir=tmp_path / "work",
+            run_id=RUN_ID,
+            kubeconfig=kubeconfig,
+            e2e_scenarios=("dynamic",),
+            plan=PLAN,
+            stream=stream,
+        )
+    )
+    return code, stream.getvalue()
+
+
+def suites_of(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    summary = json.loads((tmp_path / "reports" / RUN_ID / "summary.json").read_text())
+    return {suite["name"]: suite for suite in summary["suites"]}
+
+
+@needs_kubectl
+def test_throughput_runs_on_the_driver_e2e_kept_and_the_driver_is_removed_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, emulator: Any
+) -> None:
+    api = WatchingApi(cluster)
+
+    code, progress = run_on_the_fake(tmp_path, monkeypatch, cluster, emulator, api)
+
+    suites = suites_of(tmp_path)
+    assert suites["e2e"]["outcome"] == "passed", suites["e2e"]
+    assert suites["throughput"]["outcome"] == "passed", suites["throughput"]
+    assert code == 0, progress
+    assert api.driver_at_job is not None and api.driver_at_job >= DRIVER_WORKLOADS, (
+        "the fio Job ran while the e2e suite's driver was still deployed"
+    )
+    assert "kept the deployed driver for the throughput suite" in progress
+    assert "removing the deployed driver kept for the throughput suite" in progress
+    assert cluster.applied == {}, "the kept driver is removed at the end"
+    assert not cluster.jobs and not cluster.claims and not cluster.volumes
+    assert emulator.describe_file_systems()["FileSystems"] == []
+
+
+@needs_kubectl
+def test_a_failed_throughput_suite_still_removes_the_kept_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, emulator: Any
+) -> None:
+    cluster.job_scripts[KubeThroughputConfig(run_id=RUN_ID).name] = PodScript(
+        waiting_reason="ErrImageNeverPull"
+    )
+
+    code, _ = run_on_the_fake(tmp_path, monkeypatch, cluster, emulator, WatchingApi(cluster))
+
+    assert code != 0
+    assert suites_of(tmp_path)["throughput"]["outcome"] == "failed"
+    assert cluster.applied == {} and not cluster.jobs and not cluster.claims
+
+
+@needs_kubectl
+def test_ctrl_c_in_the_throughput_suite_removes_the_kept_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, emulator: Any
+) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run_on_the_fake(
+            tmp_path, monkeypatch, cluster, emulator, WatchingApi(cluster, interrupt=True)
+        )
+
+    assert cluster.applied == {}, "released on the way out of the interrupted suite"
+    assert not cluster.claims and not cluster.storage_classes
+    assert emulator.describe_file_systems()["FileSystems"] == []
+
+
+@needs_kubectl
+def test_ctrl_c_between_the_suites_removes_the_kept_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, emulator: Any
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # after e2e kept its driver, before throughput starts
+
+    monkeypatch.setattr(qualify_run, "run_throughput_suite", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_on_the_fake(tmp_path, monkeypatch, cluster, emulator, WatchingApi(cluster))
+
+    assert cluster.applied == {}, "the run's end releases what no throughput suite used"

@@ -317,12 +317,19 @@ def _run_suite(
 def run_sanity_suite(
     options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
 ) -> SuiteResult:
+    if (
+        options.platform == "cluster"
+        and options.driver == "installed"
+        and options.csi_endpoint is None
+    ):
+        return run_sanity_in_cluster(options, writer, work_dir, run_id, reporter)
     if options.platform != "local" and options.csi_endpoint is None:
         return SuiteResult(
             "sanity",
             Outcome.NOT_RUN,
             message=f"sanity talks to a CSI socket; on platform {options.platform} pass "
-            "--csi.endpoint of a driver reachable from this machine",
+            "--csi.endpoint of a driver reachable from this machine (or, on a cluster, "
+            "--driver installed: sanity then runs in a pod on a node of the driver)",
         )
     if not _module_exists("sanity.cli"):
         return SuiteResult(
@@ -420,6 +427,68 @@ def run_sanity_suite(
             leaks=sweep_leaks,
         )
     suite.leaks.extend(sweep_leaks)
+    suite.raw = raw
+    return suite
+
+
+def run_sanity_in_cluster(
+    options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
+) -> SuiteResult:
+    """Sanity against the driver installed in the cluster, from a pod on a node where it is
+    registered (e2e/platforms/kube/sanity_pod.py); its reports come back in the pod's log."""
+    from kubernetes.client.exceptions import ApiException
+
+    from e2e.platforms.kube import clients as kube_clients
+    from e2e.platforms.kube import sanity_pod
+    from e2e.platforms.manifests import DRIVER_NAME, RUN_ID_LABEL, kube_name
+
+    driver = options.settings.get("driver-name", DRIVER_NAME)
+    try:
+        clients = kube_clients.connect(options.kubeconfig, options.settings.get("context"))
+        socket = sanity_pod.find_driver_socket(clients, driver)
+    except sanity_pod.SanityNotRun as exc:
+        return SuiteResult("sanity", Outcome.NOT_RUN, message=str(exc))
+    except (ApiException, OSError, ValueError) as exc:
+        return SuiteResult(
+            "sanity",
+            Outcome.NOT_RUN,
+            message=f"the cluster could not be asked where {driver} runs ({type(exc).__name__}: "
+            f"{exc})",
+        )
+    reporter.line(f"sanity: {driver} on node {socket.node}, socket {socket.host_path} "
+                  f"({socket.source})")  # fmt: skip
+    # The FSx driver gets FSx sizes and parameters, as on the local platform.
+    profile = options.sanity_profile or ("fsx" if driver == DRIVER_NAME else "none")
+    arguments = ["--profile", profile] if profile != "none" else []
+    if options.sanity_workers:
+        arguments += ["-n", str(options.sanity_workers)]
+    pod = sanity_pod.render_sanity_pod(
+        kube_name(f"fsx-csi-sanity-{run_id}", 63),
+        options.settings.get("sanity-namespace", "default"),
+        socket,
+        options.settings.get(sanity_pod.SANITY_IMAGE_SETTING, sanity_pod.DEFAULT_SANITY_IMAGE),
+        arguments,
+        volume_parameters(options),
+        {RUN_ID_LABEL: kube_name(run_id)},
+    )
+    pod_file = writer.write_raw("sanity/sanity-pod.json", json.dumps(pod, indent=2))
+    try:
+        results = sanity_pod.run_sanity_pod(clients, pod, reporter.line)
+    except sanity_pod.SanityPodFailed as exc:
+        return SuiteResult("sanity", Outcome.FAILED, message=str(exc), raw=[pod_file])
+    raw = [pod_file, writer.write_raw("sanity/sanity.log", results.log)]
+    if results.junit_xml is not None:
+        raw.append(writer.write_raw("sanity/sanity-junit.xml", results.junit_xml))
+    assert results.report_json is not None  # run_sanity_pod raised otherwise
+    raw.append(writer.write_raw("sanity/sanity.json", results.report_json))
+    report = work_dir / "sanity.json"
+    report.write_text(results.report_json, encoding="utf-8")
+    try:
+        suite = read_suite_file(report)
+    except ResultFormatError as exc:
+        return SuiteResult(
+            "sanity", Outcome.ERROR, message=f"unreadable sanity result: {exc}", raw=raw
+        )
     suite.raw = raw
     return suite
 

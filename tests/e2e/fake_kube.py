@@ -173,6 +173,9 @@ class FakeCluster:
         # 1.31-1.33 with the feature on; v1: 1.34+); none, as on 1.31 by default: 404.
         self.attributes_class_versions: tuple[str, ...] = ()
         self.attributes_classes: dict[str, dict[str, Any]] = {}
+        # Drivers installed before the harness came (helm), by name: the nodes they are
+        # registered on (their CSINode entries).
+        self.installed_drivers: dict[str, tuple[str, ...]] = {}
         self.exec_calls: list[tuple[str, list[str]]] = []
         self.nodes = [self._node(n, n in control_plane) for n in nodes]
         self.rollouts: dict[tuple[str, str | None, str], _Rollout] = {}
@@ -466,10 +469,10 @@ class FakeCluster:
             key for key in self.applied if key[0] == "DaemonSet" and key in self.rollouts
         ]
         registered = any(self.rollouts[key].updated for key in node_plugins)
+        names = [*(self.csi_driver_names() if registered else [])]
+        names += [d for d, nodes in self.installed_drivers.items() if name in nodes]
         drivers = (
-            [{"name": d, "nodeID": name, "topologyKeys": None} for d in self.csi_driver_names()]
-            if registered
-            else None
+            [{"name": d, "nodeID": name, "topologyKeys": None} for d in names] if names else None
         )
         return {
             "apiVersion": "storage.k8s.io/v1",
@@ -987,6 +990,20 @@ class FakeApiServer:
     def _get_nodes(self, query: dict[str, str]) -> dict[str, Any]:
         return _list("Node", self._c.nodes)
 
+    def _get_daemonsets(self, query: dict[str, str]) -> dict[str, Any]:
+        """DaemonSets of every namespace (the applied ones, as the API server stores them)."""
+        found = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                **body,
+                "metadata": self._c._metadata({**body.get("metadata", {}), "namespace": ns}),
+            }
+            for (kind, ns, _), body in self._c.applied.items()
+            if kind == "DaemonSet"
+        ]
+        return _list("DaemonSet", found, "apps/v1")
+
     def _get_csinodes(self, query: dict[str, str], name: str | None = None) -> dict[str, Any]:
         if name is not None:
             return self._c.csi_node(name)
@@ -1173,10 +1190,13 @@ class FakeApiServer:
         if (namespace, name) in self._c.pods:
             raise HttpError(409, "AlreadyExists", f'pods "{name}" already exists')
         body["metadata"] = self._c._metadata({**body["metadata"], "namespace": namespace})
-        terms = body["spec"]["affinity"]["nodeAffinity"][
-            "requiredDuringSchedulingIgnoredDuringExecution"
-        ]["nodeSelectorTerms"]
-        body["spec"]["nodeName"] = terms[0]["matchExpressions"][0]["values"][0]
+        if not body["spec"].get("nodeName"):  # placed by the scheduler, by node affinity
+            terms = body["spec"]["affinity"]["nodeAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"
+            ]["nodeSelectorTerms"]
+            body["spec"]["nodeName"] = terms[0]["matchExpressions"][0]["values"][0]
+        elif body["spec"]["nodeName"] not in self._c.node_names():
+            raise HttpError(422, "Invalid", f'node "{body["spec"]["nodeName"]}" not found')
         body["status"] = {"phase": "Pending"}
         self._c.pods[(namespace, name)] = body
         return body

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from e2e.progress import Probe, Progress, WaitTimeout
-from fsx_csi_harness import mountinfo
+from fsx_csi_harness import mountinfo, run_ids
 from fsx_csi_harness.processes import tied_to_parent
 from fsx_csi_harness.results import Leak
 
@@ -40,9 +40,7 @@ EXTRA_TAGS_PARAMETER = "extraTags"
 def new_run_id() -> str:
     """The report bundle's kind of run id (sorts by start time, unique across concurrent
     runs), marked as an e2e run."""
-    from qualify.report.bundle import new_run_id as bundle_run_id
-
-    return f"e2e-{bundle_run_id()}"
+    return run_ids.new_run_id(prefix="e2e-")
 
 
 def run_tags(run_id: str, scenario: str) -> dict[str, str]:

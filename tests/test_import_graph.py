@@ -1,10 +1,10 @@
 """The one-way import rule, over the project's own source (every `import` statement, at module
 level or inside a function, TYPE_CHECKING blocks included: a lazy import is a dependency too).
 
-Layers, top to bottom (DESIGN.md): qualify and the command modules -> the suites (sanity, the
-e2e scenarios, e2e.throughput) -> the platforms (e2e.platforms) -> the shared ground floor
-(fsx_csi_harness). The products, reference_driver and fsx_emulator, stand on the ground floor
-alone. fsx_csi_harness/cli.py, the dispatcher, is exempt: it names the command modules as
+Layers, top to bottom: qualify and the command modules -> the suites (sanity, e2e.throughput)
+-> the platforms (e2e.platforms) -> the e2e contract (scenario model, results, waits, leak
+guard, the scenario runner) -> the shared ground floor (fsx_csi_harness). The products,
+reference_driver and fsx_emulator, stand on the ground floor alone. fsx_csi_harness/cli.py, the dispatcher, is exempt: it names the command modules as
 strings and imports only the one a command line asks for.
 """
 
@@ -93,18 +93,34 @@ def within(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
+# The e2e suite's contract with its platforms: the scenario model, the results and waits it
+# speaks in, the leak guard, and the one scenario runner with the operations protocol that
+# every platform implements. Platforms import it (they hand the runner their operations); it
+# imports no platform.
+E2E_CONTRACT = ("e2e.scenarios", "e2e.results", "e2e.progress", "e2e.leaks", "e2e.runner")
+
+
 def layer(module: str) -> int:
-    """0 the ground floor and the products, 1 platforms, 2 suites, 3 qualify and commands."""
+    """0 the ground floor and the products, 1 the e2e contract, 2 platforms, 3 suites,
+    4 qualify and commands."""
     if top(module) in ("fsx_csi_harness", *PRODUCTS):
         return 0
     if within(module, "qualify") or module.rpartition(".")[2] == "cli":
-        return 3
-    if within(module, "e2e.platforms") or within(module, "e2e.local"):
+        return 4
+    if module == "e2e" or any(within(module, name) for name in E2E_CONTRACT):
         return 1
-    return 2
+    if within(module, "e2e.platforms"):
+        return 2
+    return 3
 
 
-LAYER_NAMES = {0: "the ground floor", 1: "platforms", 2: "suites", 3: "qualify and commands"}
+LAYER_NAMES = {
+    0: "the ground floor",
+    1: "the e2e contract",
+    2: "platforms",
+    3: "suites",
+    4: "qualify and commands",
+}
 
 
 def _report(edges: list[Edge]) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import secrets
 import socket
 import traceback
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from fsx_csi_harness import run_ids
 from qualify.report.html import render_html
 from qualify.report.junit import render_junit
 from qualify.report.model import (
@@ -50,8 +50,8 @@ def iso(moment: datetime) -> str:
 
 
 def new_run_id(clock: Clock = utc_now) -> str:
-    """Sortable by time, unique across concurrent runs on one machine."""
-    return f"{clock().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    """A report bundle's run id (fsx_csi_harness.run_ids: the one generator)."""
+    return run_ids.new_run_id(clock)
 
 
 def describe_environment(fio: str, harness_version: str) -> Environment:

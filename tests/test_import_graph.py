@@ -4,8 +4,9 @@ level or inside a function, TYPE_CHECKING blocks included: a lazy import is a de
 Layers, top to bottom: qualify and the command modules -> the suites (sanity, e2e.throughput)
 -> the platforms (e2e.platforms) -> the e2e contract (scenario model, results, waits, leak
 guard, the scenario runner) -> the shared ground floor (fsx_csi_harness). The products,
-reference_driver and fsx_emulator, stand on the ground floor alone. fsx_csi_harness/cli.py, the dispatcher, is exempt: it names the command modules as
-strings and imports only the one a command line asks for.
+reference_driver and fsx_emulator, stand on the ground floor alone. fsx_csi_harness/cli.py,
+the dispatcher, is exempt: it names the command modules as strings and imports only the one a
+command line asks for.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class Command:
     extra: str | None
 
 
-# The command-line contract of DESIGN.md.
+# The command-line contract (README.md, "Commands"): users and CI scripts depend on these names.
 COMMANDS: Final[Mapping[str, Command]] = {
     "driver": Command(
         "reference_driver.cli",

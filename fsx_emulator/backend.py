@@ -67,7 +67,7 @@ _log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The phases of a FILE_SYSTEM_UPDATE administrative action, in order (FSX_FACTS.md): storage
+# The phases of a FILE_SYSTEM_UPDATE administrative action, in order: storage
 # growth passes UPDATED_OPTIMIZING (usable, STORAGE_OPTIMIZATION running); other changes not.
 STORAGE_UPDATE_PHASES = ("PENDING", "IN_PROGRESS", "UPDATED_OPTIMIZING", "COMPLETED")
 UPDATE_PHASES = ("PENDING", "IN_PROGRESS", "COMPLETED")

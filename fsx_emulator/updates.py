@@ -1,6 +1,6 @@
 """UpdateFileSystem's online changes: which a file system accepts, validated by the one table.
 
-AWS changes these with an administrative action (FSX_FACTS.md, corrections; API reference,
+AWS changes these with an administrative action (API reference,
 UpdateFileSystemLustreConfiguration and UpdateFileSystemLustreMetadataConfiguration):
 - PerUnitStorageThroughput, on persistent SSD file systems (up or down, to a value of the
   deployment type's list);

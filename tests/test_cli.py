@@ -1,6 +1,6 @@
-"""The `fsx-csi` command-line contract (DESIGN.md): the subcommands exist, `--help` is fast and
-imports no subcommand, only the chosen subcommand's module is loaded, no flag is matched by
-its prefix, and a missing extra is named."""
+"""The `fsx-csi` command-line contract (README.md, "Commands"): the subcommands exist,
+`--help` is fast and imports no subcommand, only the chosen subcommand's module is loaded, no
+flag is matched by its prefix, and a missing extra is named."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The FSx for Lustre rules every part shares (FSX_FACTS.md and the FSx API reference)."""
+"""The FSx for Lustre rules every part shares (the FSx API reference and user guide)."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def test_quoted_values_with_braces_survive_rendering() -> None:
 @pytest.mark.parametrize(
     ("settings", "field"),
     [
-        # Metadata configurations need Lustre 2.15 (FSX_FACTS.md, corrections).
+        # Metadata configurations need Lustre 2.15 (user guide, "Metadata performance").
         (LustreSettings(deployment_type=DeploymentType.PERSISTENT_2,
                         per_unit_storage_throughput=125, file_system_type_version="2.12",
                         metadata_configuration_mode="AUTOMATIC"),
@@ -291,7 +291,7 @@ def test_the_rules_import_only_the_standard_library() -> None:
     assert outside == set()
 
 
-# -- INTELLIGENT_TIERING, EFA and online changes (FSX_FACTS.md, corrections) -------------------
+# -- INTELLIGENT_TIERING, EFA and online changes (FSx API reference) ------------------------------
 
 TIERING = LustreSettings(
     deployment_type=DeploymentType.PERSISTENT_2,

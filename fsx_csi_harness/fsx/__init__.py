@@ -5,7 +5,7 @@ validation, capacity rounding, id and DNS-name checks), the FSx emulator (reques
 defaults, ids), the driver's test fake, the e2e scenarios' capacity prediction, the sanity FSx
 profile and the throughput report. Data plus small pure functions; no I/O; the standard
 library only. Sources: the FSx for Lustre user guide and the FSx API reference (patterns and
-length constraints as it gives them); see ../shared/FSX_FACTS.md.
+length constraints as it gives them).
 
 - `values`: kinds, allowed values, limits, defaults, Lustre versions, per-unit throughput,
   metadata IOPS

@@ -1,6 +1,6 @@
 """Storage capacity (GiB): the valid sizes of each configuration, and rounding up to them.
 
-Source: the FSx for Lustre user guide, "Managing storage capacity" (FSX_FACTS.md).
+Source: the FSx for Lustre user guide, "Managing storage capacity".
 """
 
 from __future__ import annotations

@@ -400,7 +400,8 @@ def _intelligent_tiering(
 
 def _efa(s: LustreSettings, deployment: DeploymentType, storage: StorageType) -> Problem | None:
     if s.efa_enabled and s.metadata_configuration_mode is None:
-        # EFA needs Lustre 2.15 with a metadata configuration (FSX_FACTS.md, corrections).
+        # EFA needs Lustre 2.15 with a metadata configuration (FSx for Lustre user guide,
+        # "EFA-enabled file systems").
         return Problem(
             Field.EFA_ENABLED,
             "{EFA_ENABLED}=true needs a metadata configuration ({METADATA_CONFIGURATION_MODE} "
@@ -474,8 +475,9 @@ def association_refusal(
     """Why a file system cannot have data repository associations, or None when it can.
 
     They work on every deployment type but SCRATCH_1, with Lustre 2.12 or newer, not on
-    INTELLIGENT_TIERING and not beside a legacy ImportPath (FSX_FACTS.md, corrections). The
-    text uses `{FIELD}` placeholders and reads after the name of what is refused.
+    INTELLIGENT_TIERING and not beside a legacy ImportPath (user guide, "Linking your file
+    system to an S3 bucket"). The text uses `{FIELD}` placeholders and reads after the name of
+    what is refused.
     """
     if storage is StorageType.INTELLIGENT_TIERING:
         return (
@@ -513,7 +515,7 @@ _CHECKS: tuple[Check, ...] = (
 )
 
 
-# -- Changes a file system takes online (UpdateFileSystem; FSX_FACTS.md, corrections) --------
+# -- Changes a file system takes online (UpdateFileSystem API reference) --------
 
 
 def throughput_change_problem(

@@ -1,6 +1,6 @@
 """Throughput a file system should deliver (what a throughput report compares against).
 
-Source: the FSx for Lustre user guide, "Performance" (FSX_FACTS.md, "Throughput").
+Source: the FSx for Lustre user guide, "Performance".
 """
 
 from __future__ import annotations

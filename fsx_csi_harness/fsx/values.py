@@ -183,7 +183,7 @@ def automatic_metadata_iops(capacity_gib: int) -> int:
     return min(METADATA_IOPS_MAX, METADATA_IOPS_STEP * -(-capacity_gib // 24000))
 
 
-# AWS refuses a second storage update while one runs with this message (FSX_FACTS.md; the
+# AWS refuses a second storage update while one runs with this message (AWS's wording; the
 # upstream driver matches on it, there is no dedicated error code).
 STORAGE_UPDATE_IN_PROGRESS_MESSAGE = (
     "Unable to perform the storage capacity update. There is an update already in progress."

@@ -67,7 +67,7 @@ def test_emulator_command_serves_until_sigterm(tmp_path: Path) -> None:
     try:
         match = startup_line(process)
         startup = time.monotonic() - started
-        # DESIGN.md promises well under 2 s; leave room for a loaded CI machine.
+        # The emulator should print its URL well under 2 s; leave room for a loaded CI machine.
         assert startup < 5, f"emulator took {startup:.2f}s to print its URL"
         url = match.group("url")
         fsx = make_client(url)

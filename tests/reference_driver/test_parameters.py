@@ -317,7 +317,7 @@ P1 = {"deploymentType": "PERSISTENT_1", "perUnitStorageThroughput": "50"}
         {"securityGroupIds": "sg-0123456789ab"},
         # EfaEnabled=false is the default; only turning EFA on needs PERSISTENT_2.
         {"deploymentType": "SCRATCH_2", "efaEnabled": "false"},
-        # Associations on SCRATCH_2 with Lustre 2.12 (FSX_FACTS.md, corrections).
+        # Associations on SCRATCH_2 with Lustre 2.12.
         {"deploymentType": "SCRATCH_2", "fileSystemTypeVersion": "2.12",
          "dataRepositoryAssociations": "/d=s3://bucket/d"},
     ],

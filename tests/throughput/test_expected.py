@@ -48,7 +48,7 @@ def test_scratch_2_baseline_and_burst_come_from_the_created_file_system(fsx: Any
     file_system_id = created(fsx, 2400, DeploymentType="SCRATCH_2")
     expected, why_not = describe_expected(fsx, file_system_id)
     assert why_not is None and expected is not None
-    # 2400 GiB = 2.34375 TiB: 200 MB/s/TiB baseline, 1300 burst (FSX_FACTS.md, "Throughput").
+    # 2400 GiB = 2.34375 TiB: 200 MB/s/TiB baseline, 1300 burst.
     assert expected.baseline_mbps == pytest.approx(468.8, abs=0.1)
     assert expected.burst_mbps == pytest.approx(3046.9, abs=0.1)
     assert (expected.file_system_id, expected.deployment_type) == (file_system_id, "SCRATCH_2")

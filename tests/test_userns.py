@@ -50,7 +50,7 @@ def test_local_commands_that_mount_need_the_namespace(argv: list[str]) -> None:
         ["qualify", "--csi.endpoint", "unix:///x.sock", "--only", "sanity"],
         ["qualify", "--csi.endpoint", "unix:///x.sock", "--skip-suite", "e2e"],
         ["qualify", "--aws", "real"],
-        ["driver", "--endpoint", "unix:///x.sock", "--mounter", "emulated"],
+        ["driver", "--endpoint", "unix:///x.sock", "--mounter", "kernel"],
         ["sanity", "--csi.endpoint", "unix:///x.sock"],
         ["emulator"],
         ["report", "show", "reports/x"],

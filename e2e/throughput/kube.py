@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -409,6 +409,19 @@ def run_kube_throughput(
         )
     api = access.api or KubernetesClientApi(options.kubeconfig)
     started = access.clock()
+    # One fio pod per node (required anti-affinity): on fewer schedulable nodes than asked
+    # (k3s, a one-node cluster), extra pods would stay Pending for the whole Job timeout.
+    nodes = api.schedulable_nodes()
+    if 0 < len(nodes) < config.nodes:
+        throughput.notes.append(
+            f"{len(nodes)} fio client(s) instead of {config.nodes}: the cluster has "
+            f"{len(nodes)} schedulable node(s) ({', '.join(nodes)}), one fio pod per node"
+        )
+        config = replace(config, nodes=len(nodes))
+        manifests = writer.write_raw(
+            "throughput/fio-objects.yaml",
+            yaml.safe_dump_all(render_objects(config), sort_keys=False),
+        )
     region = (
         load_aws_settings(options.aws_settings).region
         if options.aws_settings is not None
@@ -607,6 +620,14 @@ class KubernetesClientApi:
             return None
         csi = self._core.read_persistent_volume(volume_name).spec.csi
         return str(csi.volume_handle) if csi is not None else None
+
+    def schedulable_nodes(self) -> list[str]:
+        """The nodes a fio pod can land on (as the e2e scenarios count them)."""
+        from e2e.platforms.kube.clients import KubeClients, StreamPodExec
+        from e2e.platforms.kube.observe import schedulable_nodes
+
+        clients = KubeClients(self._core, self._storage, None, None, StreamPodExec(self._core))
+        return schedulable_nodes(clients)
 
     def pod_logs(self, namespace: str, selector: str) -> dict[str, str]:
         pods: Any = self._core.list_namespaced_pod(namespace, label_selector=selector).items

@@ -380,3 +380,23 @@ def test_fio_pods_whose_image_the_nodes_do_not_have_fail_at_once_and_leave_nothi
     assert suite.leaks == []
     assert not cluster.jobs and not cluster.claims and not cluster.volumes
     assert emulator.describe_file_systems()["FileSystems"] == []
+
+
+def test_a_one_node_cluster_runs_one_fio_client_and_says_so(tmp_path: Path, emulator: Any) -> None:
+    cluster = FakeCluster(emulator, nodes=("k3s-server",), control_plane=())
+    cluster.job_scripts[KubeThroughputConfig(run_id=RUN_ID).name] = PodScript(
+        log=pod_log(300_000_000, 500_000_000)
+    )
+    bundle = Bundle(tmp_path, RUN_ID)
+
+    suite = run_kube_throughput(
+        ClusterOptions(nodes=2), bundle, lambda line: None, access_to(cluster, emulator)
+    )
+
+    assert suite.outcome is Outcome.PASSED, suite.message
+    assert bundle.throughput is not None
+    assert any("1 fio client(s) instead of 2" in note for note in bundle.throughput.notes)
+    clients = {m.client for m in bundle.throughput.measurements if m.target == "published"}
+    assert clients == {"k3s-server"}
+    objects = (bundle.raw_dir / "throughput" / "fio-objects.yaml").read_text()
+    assert "parallelism: 1" in objects, "the bundle shows the Job that ran"

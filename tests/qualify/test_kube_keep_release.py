@@ -19,6 +19,7 @@ import pytest
 import e2e.platforms
 import qualify.run as qualify_run
 from e2e.platforms import cluster as cluster_platform
+from e2e.platforms import kind as kind_platform
 from e2e.throughput import kube as kube_throughput
 from e2e.throughput.kube import ClusterAccess, KubernetesClientApi, KubeThroughputConfig
 from e2e.throughput.workloads import MIB, WorkloadPlan
@@ -87,16 +88,25 @@ def run_on_the_fake(
     cluster: FakeCluster,
     emulator: Any,
     api: WatchingApi,
+    kind: RecordingRunner | None = None,
 ) -> tuple[int, str]:
+    """qualify on platform cluster, or on kind when `kind` (its command runner) is given."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("")
-    platform = cluster_platform.ClusterPlatform(
+    platform: Any = cluster_platform.ClusterPlatform(
         runner=RecordingRunner(),
         connect=lambda path, context: cluster.clients(),
         port_forward=no_port_forward,
         fsx_client_factory=lambda url, region: emulator,
         environ={},
     )
+    if kind is not None:
+        platform = kind_platform.KindPlatform(
+            runner=kind,
+            connect=lambda path: cluster.clients(),
+            port_forward=no_port_forward,
+            fsx_client_factory=lambda url, region: emulator,
+        )
     monkeypatch.setattr(e2e.platforms, "load_platform", lambda name: platform)
     real_run = kube_throughput.run_kube_throughput
     now = [0.0]
@@ -120,7 +130,7 @@ def run_on_the_fake(
     stream = io.StringIO()
     code = run_qualify(
         QualifyOptions(
-            platform="cluster",
+            platform="cluster" if kind is None else "kind",
             suites=("e2e", "throughput"),
             report_dir=tmp_path / "reports",
             work_dir=tmp_path / "work",
@@ -203,3 +213,52 @@ def test_ctrl_c_between_the_suites_removes_the_kept_driver(
         run_on_the_fake(tmp_path, monkeypatch, cluster, emulator, WatchingApi(cluster))
 
     assert cluster.applied == {}, "the run's end releases what no throughput suite used"
+
+
+class KindCommands(RecordingRunner):
+    """kind's command lines, each noted against whether the fio Job had been created yet."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        super().__init__()
+        self._cluster = cluster
+        self.after_job: list[list[str]] = []
+
+    def run(self, argv: Any, **kwargs: Any) -> Any:
+        if any(key for key in self._cluster.requests if key[1].endswith("/jobs")):
+            self.after_job.append(list(argv))
+        return super().run(argv, **kwargs)
+
+
+@needs_kubectl
+def test_on_kind_the_kept_cluster_has_the_fio_image_and_is_deleted_after_throughput(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, emulator: Any
+) -> None:
+    runner = KindCommands(cluster)
+
+    code, progress = run_on_the_fake(
+        tmp_path, monkeypatch, cluster, emulator, WatchingApi(cluster), kind=runner
+    )
+
+    assert code == 0, progress
+    name = kind_platform.cluster_name_for(RUN_ID)
+    commands = runner.without_kustomize()
+    assert ["kind", "load", "docker-image", "fsx-csi-harness:fio", "--name", name] in commands
+    # Deleted once, after the fio Job: by the release, not by the e2e suite.
+    deletes = [c for c in commands if c[:3] == ["kind", "delete", "cluster"]]
+    assert len(deletes) == 1 and deletes[0] in runner.after_job
+    assert "removing kind cluster" in progress
+
+
+@needs_kubectl
+def test_on_kind_ctrl_c_in_throughput_deletes_the_kept_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, emulator: Any
+) -> None:
+    runner = KindCommands(cluster)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_on_the_fake(
+            tmp_path, monkeypatch, cluster, emulator, WatchingApi(cluster, interrupt=True),
+            kind=runner,
+        )  # fmt: skip
+
+    assert [c[:3] for c in runner.without_kustomize()][-1] == ["kind", "delete", "cluster"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 
+from fsx_csi_harness.channels import close_channel
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 
 # csi-test dials with the authority "localhost" so that drivers behind Unix sockets see a
@@ -75,7 +76,7 @@ class Connection:
     channel: grpc.Channel
 
     def close(self) -> None:
-        self.channel.close()
+        close_channel(self.channel)
 
     def is_ready(self, timeout: float) -> bool:
         try:

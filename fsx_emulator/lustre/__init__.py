@@ -1,6 +1,6 @@
 """The Lustre emulation's data plane: the `mount.lustre` helper and the emulation root.
 
-DESIGN.md, "Lustre emulation". `mount -t lustre <dnsname>@tcp:/<mountname> TARGET` runs
+`mount -t lustre <dnsname>@tcp:/<mountname> TARGET` runs
 mount(8)'s external helper `/sbin/mount.lustre`; the one in this package (a POSIX sh script,
 shipped in the wheel and the emulated image) bind-mounts
 `<emulation root>/<file-system-id>/<mountname>[/<subdir>]` onto TARGET. The emulator keeps that

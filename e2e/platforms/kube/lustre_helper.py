@@ -1,6 +1,6 @@
 """The Lustre emulation in the node plugin of any driver on kind and cluster platforms.
 
-DESIGN.md, "Lustre emulation". A node plugin runs `mount -t lustre ...` inside its own
+A node plugin runs `mount -t lustre ...` inside its own
 container, so that is where mount(8) must find the emulation's `mount.lustre`: the harness
 puts it there with a patch of the node plugin's DaemonSet, whatever driver it is (ours, or
 another driver's `--manifests`), and no image change:

@@ -47,6 +47,7 @@ from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
 from e2e.platforms.local.lustre_helper import HelperUnavailable, LustreEmulation
 from e2e.progress import Probe, Progress
 from e2e.results import LeakedResource
+from fsx_csi_harness.channels import close_channel
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
 from fsx_emulator.config import EmulatorConfig
 
@@ -465,7 +466,7 @@ class DriverStack:
             except Exception as exc:  # noqa: BLE001 - report, keep cleaning up
                 self.leaks.append(LeakedResource("file-system", "?", f"sweep failed: {exc}", False))
         for plugin in plugins:
-            plugin.channel.close()
+            close_channel(plugin.channel)
         self.tracker.stop_all([f"driver/{n.name}" for n in self.nodes])
         self.tracker.stop_all()
         self.leaks.extend(self.tracker.sweep())

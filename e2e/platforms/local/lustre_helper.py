@@ -1,7 +1,7 @@
 """The Lustre emulation on the local platform: its own file systems and the mount helper,
 installed only inside private mount namespaces.
 
-DESIGN.md, "Lustre emulation". Drivers mount the normal way (`mount -t lustre ...`), so
+Drivers mount the normal way (`mount -t lustre ...`), so
 mount(8) must find the emulation's `mount.lustre` where it looks for helpers (/sbin). This
 host may have no /sbin/mount.lustre to bind over, and creating one would write to the host's
 /sbin even from inside a namespace; and a host with a real Lustre client must keep it. So:

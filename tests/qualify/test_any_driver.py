@@ -121,7 +121,10 @@ def test_qualify_driver_command_passes_every_suite_on_another_fsx_driver(
         capture_output=True, text=True, timeout=600, cwd=short_dir,
     )  # fmt: skip
     summary = summary_of(reports, "r-other")
-    assert result.returncode == 0, result.stderr[-4000:]
+    outcomes = {s["name"]: (s["outcome"], s["message"]) for s in summary["suites"]}
+    failed = [f"{t['name']}: {t['message']}" for s in summary["suites"] for t in s["tests"]
+              if t["outcome"] in ("failed", "error")]  # fmt: skip
+    assert result.returncode == 0, (outcomes, failed[:5], result.stderr[-2000:])
     assert summary["verdict"] == "passed"
     assert summary["target"]["source"] == "command"
     for name in ("sanity", "e2e", "throughput"):

@@ -82,7 +82,8 @@ COMMANDS: Final[Mapping[str, Command]] = {
     ),
     "report": Command(
         "qualify.report.cli",
-        "read a report bundle (show) or compare two bundles for regressions (compare)",
+        "read a report bundle (show), compare two bundles for regressions (compare), or draw a "
+        "history of many (trend)",
         "harness",
     ),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,13 +83,14 @@ def test_a_missing_file_says_so(tmp_path: Path) -> None:
         load_aws_settings(tmp_path / "absent.yaml")
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fsx_csi_harness", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
+        env=env,
     )
 
 
@@ -111,7 +113,13 @@ def test_a_bad_settings_file_stops_the_run_before_any_suite(tmp_path: Path, comm
     bad = tmp_path / "bad.yaml"
     bad.write_text("region: us-east-1\nstorageClassParameters: {subnetId: s}\nsubnetID: typo\n")
     reports = tmp_path / "reports"
-    result = run_cli(command, "--aws-settings", str(bad), "--report-dir", str(reports))
+    # The settings file is read for real AWS only (--aws emulated with a settings file is
+    # refused on its own); dummy credentials get past the credentials check to the file's.
+    credentials = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"}
+    result = run_cli(
+        command, "--platform", "cluster", "--aws", "real", "--aws-settings", str(bad),
+        "--report-dir", str(reports), env={**os.environ, **credentials},
+    )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "--aws-settings:" in result.stderr and "unknown key(s) subnetID" in result.stderr
     assert not reports.exists()

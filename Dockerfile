@@ -2,7 +2,7 @@
 # Images of fsx-csi-harness. The project is built once into a wheel (stage `wheel`); each image
 # installs that wheel with only the dependencies its processes need (pyproject.toml: the core
 # dependencies are the driver's, the FSx emulator comes with the `emulator` extra; the harness
-# itself, with kubernetes, PyYAML and pytest, is never in an image).
+# itself, with kubernetes, PyYAML and pytest, is only in the `harness` image).
 #
 # It builds the same with Docker 20.10's legacy builder (Debian 12's docker.io, no buildx) and
 # with BuildKit (DOCKER_BUILDKIT=1), from one base image and offline except for the package
@@ -21,6 +21,11 @@
 #       driver and the in-cluster FSx API emulator (`fsx-csi emulator ...`), so a kind or K3s
 #       cluster needs a single `docker build --target emulated` + load (the `emulated`
 #       manifests overlay; e2e/platforms/manifests.py builds this target).
+#
+#   harness  the whole harness (the `harness` extra): `fsx-csi sanity` in a pod on a node of
+#       a cluster whose driver is installed (qualify --driver installed; `--set
+#       sanity-image=...` names it, default fsx-csi-harness:harness).
+#       docker build --target harness --tag fsx-csi-harness:harness .
 #
 #   fio  the base image plus Debian's fio, for the throughput suite's pods on a cluster
 #       (`--set fio-image=...` names another): pods install nothing at run time.
@@ -73,6 +78,17 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends fio \
     && rm -rf /var/lib/apt/lists/*
 CMD ["fio", "--version"]
+
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS harness
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# Sanity, e2e, qualify and the emulator: what the in-cluster sanity pod runs.
+COPY --from=wheel /wheels /tmp/wheels
+RUN set -- /tmp/wheels/*.whl && pip install "$1[harness]" && rm -rf /tmp/wheels
+ENTRYPOINT ["fsx-csi"]
+CMD ["--help"]
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS driver

@@ -86,7 +86,7 @@ lacks() {
 for builder in legacy buildkit; do
     if [[ $builder == buildkit ]]; then export DOCKER_BUILDKIT=1; else export DOCKER_BUILDKIT=0; fi
     log=$(mktemp)
-    for target in driver emulated fio; do
+    for target in driver emulated fio harness; do
         tag="fsx-csi-harness:$target-$builder"
         started=$SECONDS
         if ! docker build --network host --target "$target" --tag "$tag" . >"$log" 2>&1; then

@@ -31,7 +31,6 @@ __all__ = [
     "RESULTS_FILE",
     "SUITE",
     "Leak",
-    "LeakedResource",
     "Outcome",
     "RunResult",
     "ScenarioRecorder",
@@ -45,10 +44,6 @@ __all__ = [
 
 SUITE = "e2e"
 RESULTS_FILE = "e2e-results.json"
-
-# What the sweeps return is the shared Leak (kind, id, detail, removed), under the name the
-# platforms' sweeps have always used for it.
-LeakedResource = Leak
 
 
 @dataclass

@@ -40,9 +40,10 @@ from e2e.platforms.kube.removal import ScenarioRemoval
 from e2e.platforms.kube.sweep import sweep_run
 from e2e.platforms.manifests import kube_name
 from e2e.progress import Probe, Progress, WaitTimeout
-from e2e.results import LeakedResource, Outcome, ScenarioRecorder, ScenarioResult, StepFailed
+from e2e.results import Outcome, ScenarioRecorder, ScenarioResult, StepFailed
 from e2e.runner import CommandOutcome, ScenarioRunner, Teardown, Undo
 from e2e.scenarios import PodSpec, Scenario
+from fsx_csi_harness.results import Leak
 
 # The resource of VolumeAttributesClass objects in storage.k8s.io.
 ATTRIBUTES_CLASSES = "volumeattributesclasses"
@@ -538,6 +539,6 @@ class KubeScenarioRunner:
     def run(self, scenario: Scenario) -> ScenarioResult:
         return self._runner.run(scenario)
 
-    def sweep(self) -> list[LeakedResource]:
+    def sweep(self) -> list[Leak]:
         """Delete and list what the run left (see `sweep_run`)."""
         return sweep_run(self._clients, self._guard, self._settings, self.operations.bound_volumes)

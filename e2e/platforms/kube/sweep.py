@@ -13,7 +13,7 @@ from e2e.platforms.kube.clients import KubeClients, api_message
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.wire import delete
 from e2e.platforms.manifests import RUN_ID_LABEL, kube_name
-from e2e.results import LeakedResource
+from fsx_csi_harness.results import Leak
 
 
 def sweep_run(
@@ -21,11 +21,11 @@ def sweep_run(
     guard: leaks.FileSystemGuard,
     settings: KubeRunSettings,
     bound_volumes: set[str],
-) -> list[LeakedResource]:
+) -> list[Leak]:
     """Delete what the run left: pods, claims, volumes, StorageClasses carrying the run's
     label (and PVs bound to its claims), then the file systems tagged with the run id, then
     the run's namespace. Each leftover is reported."""
-    found: list[LeakedResource] = []
+    found: list[Leak] = []
     namespace = settings.namespace
     selector = f"{RUN_ID_LABEL}={kube_name(settings.run_id)}"
     core, storage = clients.core, clients.storage
@@ -41,7 +41,7 @@ def sweep_run(
                     False,
                     f"could not delete: HTTP {exc.status} {api_message(exc)}",
                 )
-        found.append(LeakedResource(kind, name, detail, removed))
+        found.append(Leak(kind, name, detail, removed))
 
     def pods() -> None:
         for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
@@ -105,16 +105,12 @@ def sweep_run(
                 if isinstance(exc, ApiException)
                 else (f"{type(exc).__name__}: {exc}")
             )
-            found.append(
-                LeakedResource("sweep", what, f"could not be listed or removed: {reason}", False)
-            )
+            found.append(Leak("sweep", what, f"could not be listed or removed: {reason}", False))
     try:
         delete(core.delete_namespace, namespace)
     except ApiException as exc:
         if exc.status != 404:
             found.append(
-                LeakedResource(
-                    "Namespace", namespace, f"could not delete: HTTP {exc.status}", False
-                )
+                Leak("Namespace", namespace, f"could not delete: HTTP {exc.status}", False)
             )
     return found

@@ -46,9 +46,9 @@ import grpc
 from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
 from e2e.platforms.local.lustre_helper import HelperUnavailable, LustreEmulation
 from e2e.progress import Probe, Progress
-from e2e.results import LeakedResource
 from fsx_csi_harness.channels import close_channel
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_csi_harness.results import Leak
 from fsx_emulator.config import EmulatorConfig
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class DriverStack:
         self.config = config
         self.progress = progress
         self.tracker = ProcessTracker()
-        self.leaks: list[LeakedResource] = []
+        self.leaks: list[Leak] = []
         self.run_dir: Path | None = None
         self.sockets_dir: Path | None = None
         self.emulation_root: Path | None = None
@@ -456,7 +456,7 @@ class DriverStack:
         # Pods first, then node plugins, then the controller: as a cluster drains.
         pods = [n for n in self.tracker.running() if n.startswith("pod/")]
         self.leaks.extend(
-            LeakedResource("process", name, "pod still running at teardown", True) for name in pods
+            Leak("process", name, "pod still running at teardown", True) for name in pods
         )
         self.tracker.stop_all(pods)
         # Delete file systems while the emulator still runs.
@@ -464,7 +464,7 @@ class DriverStack:
             try:
                 self.leaks.extend(self._guard.sweep(self.config.run_id, timeout_s=60.0))
             except Exception as exc:  # noqa: BLE001 - report, keep cleaning up
-                self.leaks.append(LeakedResource("file-system", "?", f"sweep failed: {exc}", False))
+                self.leaks.append(Leak("file-system", "?", f"sweep failed: {exc}", False))
         for plugin in plugins:
             close_channel(plugin.channel)
         self.tracker.stop_all([f"driver/{n.name}" for n in self.nodes])
@@ -488,7 +488,7 @@ class DriverStack:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             if self.run_dir.exists():
                 self.leaks.append(
-                    LeakedResource("directory", str(self.run_dir), "could not be removed", False)
+                    Leak("directory", str(self.run_dir), "could not be removed", False)
                 )
 
     def describe_state(self, volume_name: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from e2e.leaks import sweep_mounts
-from e2e.results import LeakedResource
+from fsx_csi_harness.results import Leak
 from fsx_emulator import lustre
 
 # Runs in the driver's new mount namespace: $1 the sbin directory mount(8) searches, $2 the
@@ -162,11 +162,11 @@ class LustreEmulation:
             str(self.sbin), str(self.helper_dir), *argv,
         ]  # fmt: skip
 
-    def release(self) -> list[LeakedResource]:
+    def release(self) -> list[Leak]:
         """Once the drivers have stopped: unmount the helper's layer and the emulation root
         (with any file system still in it), sweep what is left mounted under the run
         directory (each a leak: a target nobody unmounted), then unshare the run directory."""
-        leaks: list[LeakedResource] = []
+        leaks: list[Leak] = []
         infrastructure = [p for p in self._mounted if p != self.run_dir]
         for mount_point in reversed(infrastructure):
             self._unmount(mount_point, leaks)
@@ -177,11 +177,11 @@ class LustreEmulation:
         self._mounted.clear()
         return leaks
 
-    def _unmount(self, mount_point: Path, leaks: list[LeakedResource]) -> None:
+    def _unmount(self, mount_point: Path, leaks: list[Leak]) -> None:
         argv = ["umount", "--recursive", "--lazy", str(mount_point)]
         done = self.run(argv)
         if done.returncode != 0:
-            leaks.append(LeakedResource("mount", str(mount_point), f"umount: {_said(done)}", False))
+            leaks.append(Leak("mount", str(mount_point), f"umount: {_said(done)}", False))
 
 
 def _filesystems(path: Path = Path("/proc/filesystems")) -> set[str]:

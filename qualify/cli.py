@@ -184,20 +184,6 @@ def run(args: argparse.Namespace) -> int:
     return run_qualify(options)
 
 
-def aws_settings_problem(path: Path | None) -> str | None:
-    """What is wrong with the --aws-settings file, before any suite runs (None: nothing, or
-    no file given)."""
-    if path is None:
-        return None
-    from fsx_csi_harness.aws_settings import AwsSettingsError, load_aws_settings
-
-    try:
-        load_aws_settings(path)
-    except AwsSettingsError as exc:
-        return f"--aws-settings: {exc}"
-    return None
-
-
 def _manifests_problem(args: argparse.Namespace, settings: dict[str, str]) -> str | None:
     """What makes --manifests unusable with the other flags or on disk, before any suite runs
     (the same checks the e2e platforms make)."""

@@ -20,7 +20,7 @@ from e2e.platforms.kube.observe import (
     tail,
 )
 from e2e.platforms.kube.wire import count, field, items, read_json
-from e2e.platforms.manifests import CONTROLLER_DEPLOYMENT, DRIVER_NAME, NODE_DAEMONSET, ObjectRef
+from e2e.platforms.manifests import DRIVER_NAME, ObjectRef
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import StepError
 
@@ -162,26 +162,6 @@ _GOALS: Final = {
     "StatefulSet": "to be ready",
     "DaemonSet": "to be ready on every node",
 }
-
-
-def wait_driver_ready(
-    clients: KubeClients,
-    progress: Progress,
-    namespace: str,
-    timeout_s: float,
-    with_emulator: bool,
-    nodes: Sequence[str],
-) -> None:
-    """The reference driver: the emulator (if any), controller and node plugins running, the
-    driver registered with the kubelet of every node the scenarios use."""
-    from e2e.platforms.manifests import EMULATOR_DEPLOYMENT
-
-    workloads = [ObjectRef("Deployment", EMULATOR_DEPLOYMENT, namespace)] if with_emulator else []
-    workloads += [
-        ObjectRef("Deployment", CONTROLLER_DEPLOYMENT, namespace),
-        ObjectRef("DaemonSet", NODE_DAEMONSET, namespace),
-    ]
-    wait_workloads_ready(clients, progress, workloads, DRIVER_NAME, nodes, timeout_s)
 
 
 def wait_workloads_ready(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from e2e.progress import Probe, Progress, WaitTimeout
 from fsx_csi_harness import mountinfo, run_ids
+from fsx_csi_harness.fsx import storage_class
 from fsx_csi_harness.processes import tied_to_parent
 from fsx_csi_harness.results import Leak
 
@@ -32,9 +33,8 @@ if TYPE_CHECKING:
 
 RUN_ID_TAG = "fsx-csi-harness/run-id"
 SCENARIO_TAG = "fsx-csi-harness/scenario"
-# The tag the upstream driver (and ours) puts on every file system it creates.
-VOLUME_NAME_TAG = "CSIVolumeName"
-EXTRA_TAGS_PARAMETER = "extraTags"
+VOLUME_NAME_TAG = storage_class.VOLUME_NAME_TAG
+EXTRA_TAGS_PARAMETER = storage_class.EXTRA_TAGS
 
 
 def new_run_id() -> str:

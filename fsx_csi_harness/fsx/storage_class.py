@@ -15,6 +15,11 @@ from fsx_csi_harness.fsx.capacity import CapacityRule
 from fsx_csi_harness.fsx.configuration import LustreSettings
 from fsx_csi_harness.fsx.fields import Field
 
+# The tag the upstream driver (and ours) puts on every file system it creates: the CSI volume
+# name. A driver finds its file system by it after a restart or a retry; the harness's leak
+# guard finds what a claim created by it.
+VOLUME_NAME_TAG = "CSIVolumeName"
+
 SUBNET_ID = "subnetId"
 SECURITY_GROUP_IDS = "securityGroupIds"
 DEPLOYMENT_TYPE = "deploymentType"

@@ -13,11 +13,12 @@ from fsx_csi_harness.fsx import (
     LustreSettings,
     StorageType,
     capacity_rule,
+    storage_class,
 )
 
-# The tag that ties a file system to the CSI volume name it was created for; the driver finds
-# file systems by it after a restart, so its spelling is shared with the upstream driver.
-VOLUME_NAME_TAG = "CSIVolumeName"
+# The tag that ties a file system to the CSI volume name it was created for (the driver finds
+# file systems by it after a restart): upstream's spelling, from the rules table.
+VOLUME_NAME_TAG = storage_class.VOLUME_NAME_TAG
 
 
 class Lifecycle(StrEnum):

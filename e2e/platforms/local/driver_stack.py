@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from e2e.leaks import FileSystemGuard, ProcessTracker, sweep_mounts
+from e2e.leaks import VOLUME_NAME_TAG, FileSystemGuard, ProcessTracker, sweep_mounts
 from e2e.platforms.local.lustre_helper import HelperUnavailable, LustreEmulation
 from e2e.progress import Probe, Progress
 from fsx_csi_harness.channels import close_channel
@@ -494,7 +494,7 @@ class DriverStack:
     def describe_state(self, volume_name: str) -> str:
         """The lifecycle of the file system being created for `volume_name`, for progress."""
         try:
-            found = self.guard.matching({"CSIVolumeName": volume_name})
+            found = self.guard.matching({VOLUME_NAME_TAG: volume_name})
         except Exception as exc:  # noqa: BLE001 - progress text only
             return f"DescribeFileSystems failed: {exc}"
         if not found:

@@ -144,7 +144,13 @@ class WaitingScheduling:
         self.schedule()
 
     def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
-        raise NotImplementedError()
+        # xdist calls this when a worker gives back cases it was sent (work stealing; this
+        # scheduler never asks for it, but a worker's answer must still not lose a case).
+        pending = self.node2pending[node]
+        for index in indices:
+            pending.remove(index)
+        self._requeue(list(indices))
+        self.schedule()
 
     def remove_node(self, node: Any) -> str | None:
         pending = self.node2pending.pop(node)

@@ -109,3 +109,17 @@ def test_slow_cases_are_found_by_their_markers() -> None:
         "sanity/cases/test_identity.py::TestProbe::test_answers_ready_or_not_ready"
     )
     assert not is_slow_case("sanity/cases/test_nothing.py::TestNone::test_none")
+
+
+def test_cases_a_worker_gives_back_are_handed_out_again() -> None:
+    giver, other = FakeWorker("gw0"), FakeWorker("gw1")
+    sched = scheduler(giver, other)
+    for worker in (giver, other):
+        sched.add_node_collection(worker, CASES)
+    sched.schedule()
+    assert giver.sent == [0, 1]
+    # The worker keeps the case it runs and returns the one queued behind it: that case goes
+    # back to the front of its queue and out again, held by exactly one worker.
+    sched.remove_pending_tests_from_node(giver, [1])
+    held = sched.node2pending[giver] + sched.node2pending[other]
+    assert held.count(1) == 1 and (giver.sent + other.sent).count(1) == 2

@@ -338,20 +338,9 @@ def record_setup_failure(
     """The platform could not get ready (cluster, image, driver): every scenario not run yet
     is an error carrying the reason, so the report says why nothing ran; the driver's
     namespaces are saved when the cluster was reached."""
-    platform = result.platform
     message = str(exc)
-    done = {s.name for s in result.scenarios}
-    for scenario in scenarios:
-        if scenario.name not in done:
-            result.scenarios.append(
-                ScenarioResult(
-                    name=scenario.name,
-                    platform=platform,
-                    outcome=Outcome.ERROR,
-                    message=f"platform setup failed: {message}",
-                )
-            )
-    progress.info(f"{platform} setup failed: {message}")
+    _mark_unfinished(result, scenarios, f"platform setup failed: {message}")
+    progress.info(f"{result.platform} setup failed: {message}")
     if clients is not None and report_dir is not None:
         collect_diagnostics(clients, report_dir, diagnostics, progress)
 
@@ -361,16 +350,18 @@ def record_interrupted(
 ) -> None:
     """Ctrl-C: the scenarios that did not finish are errors saying so, so that the results
     file still tells what ran (the teardown and the cluster's removal run after this)."""
-    done = {s.name for s in result.scenarios}
-    for scenario in scenarios:
-        if scenario.name not in done:
-            result.scenarios.append(
-                ScenarioResult(
-                    name=scenario.name,
-                    platform=result.platform,
-                    outcome=Outcome.ERROR,
-                    message="interrupted (Ctrl-C) before the scenario finished",
-                )
-            )
+    _mark_unfinished(result, scenarios, "interrupted (Ctrl-C) before the scenario finished")
     result.details["interrupted"] = "Ctrl-C"
     progress.info("interrupted: removing what the run made, then writing the results")
+
+
+def _mark_unfinished(result: RunResult, scenarios: Sequence[Scenario], message: str) -> None:
+    """Every scenario without a result yet becomes an error saying why it did not finish."""
+    done = {s.name for s in result.scenarios}
+    result.scenarios.extend(
+        ScenarioResult(
+            name=scenario.name, platform=result.platform, outcome=Outcome.ERROR, message=message
+        )
+        for scenario in scenarios
+        if scenario.name not in done
+    )

@@ -220,7 +220,7 @@ class ClusterPlatform:
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.kube.apply import delete_manifests
-        from e2e.platforms.kube.fsx_access import kubectl_port_forward
+        from e2e.platforms.kube.fsx_access import in_cluster_emulator
         from e2e.platforms.kube.objects import KubeRunSettings
         from e2e.platforms.kube.observe import schedulable_nodes
         from e2e.platforms.kube.orchestration import (
@@ -315,13 +315,7 @@ class ClusterPlatform:
                         diagnostics,
                     )
                 else:
-                    forward = self._port_forward or kubectl_port_forward
-                    with forward(
-                        kubeconfig,
-                        manifests.DRIVER_NAMESPACE,
-                        manifests.EMULATOR_SERVICE,
-                        manifests.EMULATOR_PORT,
-                    ) as url:
+                    with in_cluster_emulator(kubeconfig, self._port_forward) as url:
                         run_scenarios(
                             clients,
                             self._fsx_factory()(url, region),

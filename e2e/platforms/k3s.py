@@ -127,7 +127,7 @@ class K3sPlatform:
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.kube import clients as kube_clients
-        from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+        from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
         from e2e.platforms.kube.orchestration import (
             SETUP_ERRORS,
             KeptCluster,
@@ -189,16 +189,10 @@ class K3sPlatform:
                 timings,
                 diagnostics,
             )
-            forward = self._port_forward or kubectl_port_forward
             fsx_factory = self._fsx_client_factory or boto3_fsx_client
             with (
                 timed(progress, "running the scenarios", timings),
-                forward(
-                    kubeconfig,
-                    manifests.DRIVER_NAMESPACE,
-                    manifests.EMULATOR_SERVICE,
-                    manifests.EMULATOR_PORT,
-                ) as url,
+                in_cluster_emulator(kubeconfig, self._port_forward) as url,
             ):
                 run_scenarios(
                     clients,

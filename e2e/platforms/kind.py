@@ -245,7 +245,7 @@ class KindPlatform:
         from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kube import clients as kube_clients
-        from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+        from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
         from e2e.platforms.kube.orchestration import (
             SETUP_ERRORS,
             KeptCluster,
@@ -261,7 +261,6 @@ class KindPlatform:
 
         runner = self._commands(progress)
         connect = self._connect or (lambda path: kube_clients.connect(path))
-        port_forward = self._port_forward or kubectl_port_forward
         fsx_factory = self._fsx_client_factory or boto3_fsx_client
         result = new_run_result(options, self.name)
         started = progress.clock()
@@ -317,12 +316,7 @@ class KindPlatform:
             )
             with (
                 timed(progress, "running the scenarios", timings),
-                port_forward(
-                    kubeconfig,
-                    manifests.DRIVER_NAMESPACE,
-                    manifests.EMULATOR_SERVICE,
-                    manifests.EMULATOR_PORT,
-                ) as emulator_url,
+                in_cluster_emulator(kubeconfig, self._port_forward) as emulator_url,
             ):
                 result.details["emulator"] = f"in-cluster, reached via {emulator_url}"
                 run_scenarios(

@@ -70,20 +70,13 @@ def describe_in_cluster(
 ) -> tuple[Expected | None, str | None]:
     """Expected figures of a kind/cluster volume: from real AWS's DescribeFileSystems, or
     from the in-cluster emulator's, reached through a port-forward to its Service."""
-    from e2e.platforms import manifests
-    from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+    from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
 
-    forward = port_forward or kubectl_port_forward
     client = fsx_client or boto3_fsx_client
     if real_aws:
         return describe_expected(client(None, region), file_system_id)
     try:
-        with forward(
-            kubeconfig,
-            manifests.DRIVER_NAMESPACE,
-            manifests.EMULATOR_SERVICE,
-            manifests.EMULATOR_PORT,
-        ) as url:
+        with in_cluster_emulator(kubeconfig, port_forward) as url:
             return describe_expected(client(url, region), file_system_id)
     except Exception as exc:  # noqa: BLE001 - only the report's baseline is lost
         return None, f"no expected FSx figures: the in-cluster emulator is unreachable ({exc})"

@@ -493,8 +493,7 @@ def sweep_file_systems(
     deletes it with the claim), then delete whatever still carries the run's tags (a leak
     each). Returns the leaks and, when FSx could not be asked, a note saying so."""
     from e2e.leaks import FileSystemGuard
-    from e2e.platforms import manifests
-    from e2e.platforms.kube.fsx_access import boto3_fsx_client, kubectl_port_forward
+    from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
 
     client_for = access.fsx_client or boto3_fsx_client
     line_progress = LineProgress(progress, "throughput: ", clock=access.clock, sleep=access.sleep)
@@ -508,13 +507,7 @@ def sweep_file_systems(
     try:
         if options.aws == "real":
             return sweep(client_for(None, region)), None
-        forward = access.port_forward or kubectl_port_forward
-        with forward(
-            options.kubeconfig,
-            manifests.DRIVER_NAMESPACE,
-            manifests.EMULATOR_SERVICE,
-            manifests.EMULATOR_PORT,
-        ) as url:
+        with in_cluster_emulator(options.kubeconfig, access.port_forward) as url:
             return sweep(client_for(url, region)), None
     except WaitTimeout as exc:
         return [Leak("file-system", ", ".join(created), f"not gone after the run: {exc}")], None

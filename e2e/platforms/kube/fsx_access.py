@@ -82,6 +82,18 @@ def kubectl_port_forward(
         reader.join(timeout=5)
 
 
+def in_cluster_emulator(
+    kubeconfig: Path | None,
+    forward: Callable[[Path | None, str, str, int], AbstractContextManager[str]] | None = None,
+) -> AbstractContextManager[str]:
+    """A local URL of the in-cluster FSx emulator's Service, open while the context is."""
+    from e2e.platforms import manifests
+
+    return (forward or kubectl_port_forward)(
+        kubeconfig, manifests.DRIVER_NAMESPACE, manifests.EMULATOR_SERVICE, manifests.EMULATOR_PORT
+    )
+
+
 def boto3_fsx_client(endpoint_url: str | None, region: str) -> Any:
     """An FSx client: the emulator (dummy credentials) when `endpoint_url` is set, else the
     default AWS credential chain."""

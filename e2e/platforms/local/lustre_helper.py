@@ -42,7 +42,13 @@ holder=$(findmnt --noheadings --output TARGET --target "$sbin")
 mount --make-slave "$holder"
 # This namespace's copy of the layer propagates nothing: the helper's staging mounts stay here.
 mount --make-private "$layer"
-layers="lowerdir=$sbin,upperdir=$layer/upper,workdir=$layer/work"
+# Each namespace's overlay gets upper and work directories of its own: overlayfs must not share
+# them between mounts (drivers start at the same time; a shared workdir is undefined behaviour
+# and made a concurrent mount fail with exit 32).
+own=$(mktemp -d "$layer/namespace.XXXXXX")
+cp -a "$layer/upper" "$own/upper"
+mkdir "$own/work"
+layers="lowerdir=$sbin,upperdir=$own/upper,workdir=$own/work"
 mount -t overlay fsx-lustre-helper -o "$layers" "$sbin"
 exec "$@"
 """

@@ -118,16 +118,24 @@ def _csi_node(clients: KubeClients, name: str) -> dict[str, Any]:
         raise
 
 
-def _registration_path(clients: KubeClients, driver: str) -> tuple[str, str]:
-    default = f"{KUBELET_PLUGINS_DIR}/{driver}/csi.sock"
+def node_plugin_daemon_sets(clients: KubeClients, driver: str) -> list[dict[str, Any]]:
+    """The DaemonSets (as JSON) that serve `driver` on the nodes, whoever installed them: a
+    node plugin keeps its socket in a hostPath directory under the kubelet's plugins
+    directory named after the driver, where node-driver-registrar tells the kubelet to look."""
     listed = read_json(clients.apps.list_daemon_set_for_all_namespaces)
+    found = []
     for daemon_set in items(listed, "items"):
         spec = field(daemon_set, "spec", "template", "spec") or {}
         paths = [field(v, "hostPath", "path") or "" for v in items(spec, "volumes")]
-        if not any(
-            path.rstrip("/").startswith(f"{KUBELET_PLUGINS_DIR}/{driver}") for path in paths
-        ):
-            continue
+        if any(path.rstrip("/").startswith(f"{KUBELET_PLUGINS_DIR}/{driver}") for path in paths):
+            found.append(daemon_set)
+    return found
+
+
+def _registration_path(clients: KubeClients, driver: str) -> tuple[str, str]:
+    default = f"{KUBELET_PLUGINS_DIR}/{driver}/csi.sock"
+    for daemon_set in node_plugin_daemon_sets(clients, driver):
+        spec = field(daemon_set, "spec", "template", "spec") or {}
         where = f"DaemonSet {field(daemon_set, 'metadata', 'namespace')}/" + str(
             field(daemon_set, "metadata", "name")
         )

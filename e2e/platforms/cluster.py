@@ -2,8 +2,12 @@
 
 - `--driver installed`: the FSx CSI driver already in the cluster is the target (for example
   the upstream Go driver installed with helm), detected through its CSIDriver object
-  `fsx.csi.aws.com`; nothing is deployed. It talks to real AWS, so an AWS settings file is
-  needed.
+  `fsx.csi.aws.com`. On real AWS nothing is deployed. On emulated AWS (the default) the FSx
+  emulator is deployed and the installed driver is temporarily pointed at it by a live patch
+  of its node plugin DaemonSet (the Lustre emulation) and controller (the emulator's endpoint
+  and dummy credentials), restored at the end, also on failure, Ctrl-C and SIGTERM
+  (e2e/platforms/kube/installed_patch.py); a run that cannot patch it is refused before
+  anything starts.
 - otherwise the reference driver is deployed: the `aws` overlay with AWS settings (real AWS), the
   `emulated` overlay without (the FSx emulator in the cluster; cross-node sharing then needs
   nodes that share the emulation root, as the kind config arranges), and removed at the end
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
     from e2e.platforms.kube.clients import KubeClients
     from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
+    from e2e.platforms.kube.installed_patch import InstalledPatch
     from e2e.platforms.kube.orchestration import KeptCluster
     from e2e.progress import Progress
     from e2e.results import RunResult
@@ -146,15 +151,6 @@ class ClusterPlatform:
                         "`aws sso login`",
                     )
                 )
-        elif options.driver == "installed":
-            missing.append(
-                Prerequisite(
-                    "an AWS settings file",
-                    "--driver installed tests a driver that talks to real AWS, and no "
-                    "--aws-settings was given",
-                    "pass --aws-settings with the subnet and security groups the driver may use",
-                )
-            )
         if options.driver == "reference" or not self.real_aws(options):
             # Rendering our manifests, or port-forwarding to the in-cluster emulator.
             from e2e.platforms.kind import kustomize_missing
@@ -201,6 +197,9 @@ class ClusterPlatform:
                         "--driver installed to deploy the reference driver",
                     )
                 )
+            else:
+                if not self.real_aws(options):
+                    missing += _installed_patch_problems(clients, driver_name, options.run_id)
         elif options.manifests is not None and foreign_csi_driver(clients, driver_name):
             missing.append(
                 Prerequisite(
@@ -219,8 +218,15 @@ class ClusterPlatform:
         from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kind import load_user_driver
-        from e2e.platforms.kube.apply import delete_manifests
+        from e2e.platforms.kube.apply import apply_manifests, delete_manifests
         from e2e.platforms.kube.fsx_access import in_cluster_emulator
+        from e2e.platforms.kube.installed_patch import (
+            PATCH_NOTE,
+            apply_installed_patch,
+            emulator_manifests,
+            plan_installed_patch,
+        )
+        from e2e.platforms.kube.lustre_helper import PatchError
         from e2e.platforms.kube.objects import KubeRunSettings
         from e2e.platforms.kube.observe import schedulable_nodes
         from e2e.platforms.kube.orchestration import (
@@ -235,7 +241,7 @@ class ClusterPlatform:
             run_scenarios,
             timed,
         )
-        from e2e.platforms.manifests import RenderError
+        from e2e.platforms.manifests import ObjectRef, RenderError
         from e2e.platforms.user_manifests import ManifestsError
 
         runner = self._commands(progress)
@@ -248,6 +254,9 @@ class ClusterPlatform:
         kubeconfig = kubeconfig_path(options, self._environ)
         clients = self._clients(options)
         deployed: list[dict[str, Any]] = []
+        # --driver installed on emulated AWS: the live patch of the installed driver.
+        patch: InstalledPatch | None = None
+        wait_s = float(options.settings.get("wait", "300"))
         run_settings: dict[str, Any] = {}
         diagnostics = [] if options.driver == "installed" else [manifests.DRIVER_NAMESPACE]
         result.details["aws"] = "real" if real else "emulated"
@@ -257,6 +266,39 @@ class ClusterPlatform:
                 installed = clients.storage.read_csi_driver(driver_name)
                 result.details["driver"] = f"installed CSIDriver {installed.metadata.name}"
                 run_settings["provisioner"] = driver_name
+                if not real:
+                    with timed(progress, "pointing the installed driver at the emulator", timings):
+                        patch = plan_installed_patch(clients, driver_name, options.run_id)
+                        diagnostics = sorted(
+                            {
+                                manifests.DRIVER_NAMESPACE,
+                                *(w.namespace or "default" for w in patch.workloads),
+                            }
+                        )
+                        run_settings = patch.run_settings()
+                        result.details["installed driver"] = f"{PATCH_NOTE}: {patch.describe()}"
+                        # Recorded before the apply: a failed apply still removes what it made.
+                        deployed = emulator_manifests(
+                            runner,
+                            options.settings.get("image"),
+                            options.run_id,
+                            options.creation_delay_s,
+                        )
+                        apply_manifests(clients, deployed, progress)
+                        apply_installed_patch(
+                            clients,
+                            patch,
+                            progress,
+                            wait_s,
+                            schedulable_nodes(clients),
+                            also_wait=[
+                                ObjectRef(
+                                    "Deployment",
+                                    manifests.EMULATOR_DEPLOYMENT,
+                                    manifests.DRIVER_NAMESPACE,
+                                )
+                            ],
+                        )
             else:
                 user = load_user_driver(
                     runner, options, progress, result.details, emulated=not real
@@ -282,11 +324,7 @@ class ClusterPlatform:
                     # Recorded before the apply: a failed apply still removes what it made.
                     deployed = plan.objects
                     deploy_planned_driver(
-                        clients,
-                        plan,
-                        progress,
-                        float(options.settings.get("wait", "300")),
-                        schedulable_nodes(clients),
+                        clients, plan, progress, wait_s, schedulable_nodes(clients)
                     )
             timeout = aws.provisioning_timeout_s if aws else options.provision_timeout_s
             settings = KubeRunSettings(
@@ -326,7 +364,7 @@ class ClusterPlatform:
                             options.report_dir,
                             diagnostics,
                         )
-        except (CommandFailed, RenderError, ManifestsError, *SETUP_ERRORS) as exc:
+        except (CommandFailed, RenderError, ManifestsError, PatchError, *SETUP_ERRORS) as exc:
             record_setup_failure(
                 result, scenarios, exc, progress, clients, options.report_dir, diagnostics
             )
@@ -334,24 +372,33 @@ class ClusterPlatform:
             # The teardown below still runs; the caller writes the results of what ran.
             record_interrupted(result, scenarios, progress)
         finally:
+            if patch is not None and not options.keep_cluster:
+                with timed(progress, "restoring the installed driver", timings):
+                    _restore(clients, patch, progress, wait_s, result.details)
             if deployed and not options.keep_cluster:
                 with timed(progress, "removing the deployed driver", timings):
                     problems = delete_manifests(clients, deployed, progress)
                 if problems:
                     result.details["undeploy_problems"] = "; ".join(problems)
             elif deployed:
-                kept_objects, kept_clients = list(deployed), clients
+                kept_objects, kept_clients, kept_patch = list(deployed), clients, patch
+                what = "the deployed driver" if patch is None else "the patched installed driver"
                 progress.info(
-                    f"kept the deployed driver ({len(kept_objects)} objects): a run with "
+                    f"kept {what} ({len(kept_objects)} objects): a run with "
                     "--keep-cluster reuses it; without, the run removes it"
                 )
 
                 def release(progress: Progress) -> None:
+                    if kept_patch is not None:
+                        details: dict[str, str] = {}
+                        _restore(kept_clients, kept_patch, progress, wait_s, details)
+                        for value in details.values():
+                            progress.info(value)
                     problems = delete_manifests(kept_clients, kept_objects, progress)
                     if problems:
                         progress.info(f"could not remove: {'; '.join(problems)}")
 
-                self.kept = KeptCluster(options.kubeconfig, "the deployed driver", release)
+                self.kept = KeptCluster(options.kubeconfig, what, release)
             result.details.update(timings)
             result.duration_s = round(progress.clock() - started, 3)
         return result
@@ -362,6 +409,71 @@ class ClusterPlatform:
         from e2e.platforms.kube.fsx_access import boto3_fsx_client
 
         return boto3_fsx_client
+
+
+def _installed_patch_problems(
+    clients: KubeClients, driver_name: str, run_id: str
+) -> list[Prerequisite]:
+    """What keeps the run from pointing the installed driver at the emulator: its workloads
+    not found, or the API server refusing the patch (RBAC, admission), asked by a dry run."""
+    from kubernetes.client.exceptions import ApiException
+
+    from e2e.platforms.kube.installed_patch import patch_problems, plan_installed_patch
+    from e2e.platforms.kube.lustre_helper import PatchError
+
+    what = f"an installed {driver_name} the harness can patch"
+    hint = (
+        "--aws real --aws-settings FILE tests the installed driver on real AWS, unpatched; or "
+        "--driver reference to deploy the reference driver"
+    )
+    why = "on emulated AWS the run points the installed driver at its FSx emulator"
+    try:
+        plan = plan_installed_patch(clients, driver_name, run_id)
+    except PatchError as exc:
+        return [Prerequisite(what, f"{why}: {exc}", hint)]
+    except ApiException as exc:
+        return [
+            Prerequisite(what, f"{why}, and listing its workloads failed: HTTP {exc.status}", hint)
+        ]
+    refused = patch_problems(clients, plan)
+    if refused:
+        return [
+            Prerequisite(
+                what,
+                f"{why} ({plan.describe()}); the API server refused a dry run of the patch: "
+                + "; ".join(refused),
+                "grant patch on daemonsets and deployments/statefulsets in the driver's "
+                f"namespace and create on configmaps there (`kubectl auth can-i patch "
+                f"daemonset -n {plan.workloads[0].namespace}`), or {hint}",
+            )
+        ]
+    return []
+
+
+def _restore(
+    clients: KubeClients,
+    patch: InstalledPatch,
+    progress: Progress,
+    wait_s: float,
+    details: dict[str, str],
+) -> None:
+    """The installed driver back as it was; the run's details say whether it is."""
+    from e2e.platforms.kube.installed_patch import restore_installed_patch
+    from e2e.platforms.kube.observe import schedulable_nodes
+
+    if not patch.applied:
+        return  # nothing was patched (the run failed before): nothing to say
+    try:
+        nodes = schedulable_nodes(clients)
+        problems = restore_installed_patch(clients, patch, progress, wait_s, nodes)
+    except Exception as exc:  # noqa: BLE001 - the rest of the teardown must still run
+        problems = [f"{type(exc).__name__}: {exc}"]
+    if problems:
+        details["installed driver restore"] = "NOT fully restored: " + "; ".join(problems)
+    else:
+        details["installed driver restore"] = (
+            "restored: the installed driver's pod templates are the originals again"
+        )
 
 
 def create_platform() -> ClusterPlatform:

@@ -88,10 +88,19 @@ EMULATED_MOUNT_HINT: Final = (
     "otherwise (its own mount call, another path) fails here; run the mount steps against real "
     "FSx (--platform cluster --aws-settings FILE)"
 )
+# What a driver's controller container needs in its environment to talk to the in-cluster
+# FSx emulator (the emulated overlay sets the same for the reference driver; `--driver
+# installed` on emulated AWS patches it into the installed controller).
+EMULATOR_ENVIRONMENT: Final = {
+    "AWS_ENDPOINT_URL_FSX": EMULATOR_IN_CLUSTER_URL,
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "emulated",
+    "AWS_SECRET_ACCESS_KEY": "emulated",
+}
 ENDPOINT_HINT: Final = (
     f"set AWS_ENDPOINT_URL_FSX={EMULATOR_IN_CLUSTER_URL} (and dummy AWS_ACCESS_KEY_ID / "
-    "AWS_SECRET_ACCESS_KEY, AWS_REGION=us-east-1) in the driver's controller container so it "
-    "talks to the harness's FSx emulator"
+    f"AWS_SECRET_ACCESS_KEY, AWS_REGION={EMULATOR_ENVIRONMENT['AWS_REGION']}) in the driver's "
+    "controller container so it talks to the harness's FSx emulator"
 )
 
 

@@ -918,6 +918,8 @@ class FakeApiServer:
             return self._create_namespace(body)
         if method == "PATCH" and content_type == "application/apply-patch+yaml":
             return self._apply(resource, namespace, str(name), body, query)
+        if method == "PATCH" and content_type == "application/json-patch+json":
+            return self._json_patch(resource, namespace, str(name), body, query)
         if resource == "namespaces" and method == "DELETE" and name in c.namespaces:
             c.namespaces.pop(str(name))
             return _STATUS_SUCCESS
@@ -980,29 +982,87 @@ class FakeApiServer:
         kind = APPLIED_RESOURCES[resource]
         assert query.get("fieldManager") == "fsx-csi-harness" and query.get("force") == "true"
         assert body["kind"] == kind and body["metadata"]["name"] == name
+        if query.get("dryRun") == "All":
+            return body
         if kind in WORKLOAD_KINDS:
             c.apply_workload(kind, str(namespace), name, body)
         c.applied[(kind, namespace, name)] = body
         return body
+
+    def _json_patch(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        operations: list[dict[str, Any]],
+        query: dict[str, str],
+    ) -> dict[str, Any]:
+        """An RFC 6902 JSON patch of an applied object (add, remove, replace, test), as the
+        API server applies it: all or nothing; a failed test is 422 Invalid."""
+        c = self._c
+        kind = APPLIED_RESOURCES[resource]
+        key = (kind, namespace, name)
+        if key not in c.applied:
+            raise not_found(resource, name)
+        patched = copy.deepcopy(c.applied[key])
+        for operation in operations:
+            *parents, last = [
+                p.replace("~1", "/").replace("~0", "~") for p in operation["path"].split("/")[1:]
+            ]
+            container = patched
+            for part in parents:
+                if part not in container:
+                    raise HttpError(422, "Invalid", f"path {operation['path']}: missing {part}")
+                container = container[part]
+            op = operation["op"]
+            if op == "test":
+                if container.get(last) != operation["value"]:
+                    raise HttpError(422, "Invalid", f"test failed at {operation['path']}")
+            elif op in ("add", "replace"):
+                if op == "replace" and last not in container:
+                    raise HttpError(422, "Invalid", f"replace: no {operation['path']}")
+                container[last] = copy.deepcopy(operation["value"])
+            elif op == "remove":
+                if last not in container:
+                    raise HttpError(422, "Invalid", f"remove: no {operation['path']}")
+                del container[last]
+            else:
+                raise HttpError(422, "Invalid", f"JSON patch op {op} is not modelled")
+        if query.get("dryRun") == "All":
+            return patched
+        if kind in WORKLOAD_KINDS:
+            c.apply_workload(kind, str(namespace), name, patched)
+        c.applied[key] = patched
+        return patched
 
     # ------------------------------------------------------------- nodes, drivers, events
 
     def _get_nodes(self, query: dict[str, str]) -> dict[str, Any]:
         return _list("Node", self._c.nodes)
 
-    def _get_daemonsets(self, query: dict[str, str]) -> dict[str, Any]:
-        """DaemonSets of every namespace (the applied ones, as the API server stores them)."""
+    def _list_applied(self, kind: str) -> dict[str, Any]:
+        """Objects of `kind` in every namespace (the applied ones, as the API server stores
+        them)."""
         found = [
             {
                 "apiVersion": "apps/v1",
-                "kind": "DaemonSet",
+                "kind": kind,
                 **body,
                 "metadata": self._c._metadata({**body.get("metadata", {}), "namespace": ns}),
             }
-            for (kind, ns, _), body in self._c.applied.items()
-            if kind == "DaemonSet"
+            for (applied_kind, ns, _), body in self._c.applied.items()
+            if applied_kind == kind
         ]
-        return _list("DaemonSet", found, "apps/v1")
+        return _list(kind, found, "apps/v1")
+
+    def _get_daemonsets(self, query: dict[str, str]) -> dict[str, Any]:
+        return self._list_applied("DaemonSet")
+
+    def _get_deployments(self, query: dict[str, str]) -> dict[str, Any]:
+        return self._list_applied("Deployment")
+
+    def _get_statefulsets(self, query: dict[str, str]) -> dict[str, Any]:
+        return self._list_applied("StatefulSet")
 
     def _get_csinodes(self, query: dict[str, str], name: str | None = None) -> dict[str, Any]:
         if name is not None:

@@ -10,6 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e import leaks
 from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.installed_patch import restore_leftovers
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.wire import delete
 from e2e.platforms.manifests import RUN_ID_LABEL, kube_name
@@ -24,7 +25,8 @@ def sweep_run(
 ) -> list[Leak]:
     """Delete what the run left: pods, claims, volumes, StorageClasses carrying the run's
     label (and PVs bound to its claims), then the file systems tagged with the run id, then
-    the run's namespace. Each leftover is reported."""
+    the run's namespace; and restore any installed driver's workload another run left
+    patched. Each leftover is reported."""
     found: list[Leak] = []
     namespace = settings.namespace
     selector = f"{RUN_ID_LABEL}={kube_name(settings.run_id)}"
@@ -89,6 +91,11 @@ def sweep_run(
     def file_systems() -> None:
         found.extend(guard.sweep(settings.run_id, settings.file_system_delete_timeout_s))
 
+    def patched_workloads() -> None:
+        # An installed driver an earlier run patched (--driver installed on emulated AWS)
+        # and could not restore: killed before its teardown.
+        found.extend(restore_leftovers(clients, settings.run_id))
+
     # Each part on its own: an FSx endpoint that went away must not keep the namespace.
     for what, part in (
         ("pods", pods),
@@ -96,6 +103,7 @@ def sweep_run(
         ("persistent volumes", volumes),
         ("storage classes", storage_classes),
         ("file systems tagged with the run id", file_systems),
+        ("workloads another run left patched", patched_workloads),
     ):
         try:
             part()

@@ -1,0 +1,568 @@
+"""`--driver installed` on emulated AWS: the installed driver, temporarily pointed at the
+harness's FSx emulator and Lustre emulation by a live patch the run applies and removes.
+
+A driver installed in a cluster (for example with the upstream helm chart) talks to real AWS
+and mounts with a real Lustre client. To test it on emulated AWS the run
+
+1. deploys the in-cluster FSx emulator (its Deployment and Service, labelled with the run id,
+   removed at the end like any deployed object; the caller does that part);
+2. finds the driver's workloads from its CSIDriver name: the node plugin DaemonSet(s) (a
+   hostPath under the kubelet's plugins directory named after the driver, the rule sanity's pod
+   uses) and, in the same namespace, the controller Deployment or StatefulSet that runs the
+   same driver image (failing that, the only one there with an external-provisioner sidecar);
+3. patches their pod templates in place: the node plugin gets the Lustre emulation
+   (`lustre_helper.patched_node_plugin`, with the helper's ConfigMap in its namespace), the
+   controller's driver container(s) the environment that points them at the emulator
+   (`user_manifests.EMULATOR_ENVIRONMENT`), and waits for the rollouts;
+4. at the end (success, failure, Ctrl-C, SIGTERM) restores each pod template and waits again.
+
+The original pod template is saved on the workload itself, in the same JSON patch that
+changes it (an `ORIGINAL_ANNOTATION` holding `spec.template` as the API server sent it, and a
+`RUN_ANNOTATION` with the run id), so the restore puts back exactly what was there, and a run
+killed before its teardown (SIGKILL, a lost connection) leaves a workload that says how to
+repair it: a later run's sweep restores any workload annotated by another run
+(`restore_leftovers`), and a later installed run patches from the saved original instead of
+saving the patched template as if it were the driver's own.
+
+JSON patches (RFC 6902) rather than server-side apply: `replace /spec/template` is exact
+(no list merging, no field ownership moved from helm to the harness), and a `test` operation
+on the template read just before makes a concurrent change (a `helm upgrade` in between) fail
+the patch instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from kubernetes.client.exceptions import ApiException
+
+from e2e.platforms.commands import CommandRunner
+from e2e.platforms.kube.apply import apply_manifests, delete_manifests
+from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.lustre_helper import (
+    PatchError,
+    helper_config_map,
+    node_plugin_container,
+    patched_node_plugin,
+)
+from e2e.platforms.kube.readiness import wait_workloads_ready
+from e2e.platforms.kube.sanity_pod import node_plugin_daemon_sets
+from e2e.platforms.kube.wire import field as json_field
+from e2e.platforms.kube.wire import items, read_json
+from e2e.platforms.manifests import (
+    RUN_ID_LABEL,
+    Manifest,
+    ObjectRef,
+    kube_name,
+    render,
+    with_driver_image,
+    with_emulator_creation_delay,
+    with_labels,
+)
+from e2e.platforms.user_manifests import EMULATOR_ENVIRONMENT
+from e2e.progress import Progress
+from fsx_csi_harness.results import Leak
+
+ORIGINAL_ANNOTATION: Final = "fsx-csi-harness/original-template"
+RUN_ANNOTATION: Final = "fsx-csi-harness/patched-by-run"
+JSON_PATCH: Final = "application/json-patch+json"
+CONTROLLER_KINDS: Final = ("Deployment", "StatefulSet")
+# Kubernetes' CSI sidecars (registry.k8s.io/sig-storage/<name>): never the driver container.
+SIDECARS: Final = frozenset(
+    {
+        "csi-provisioner",
+        "csi-attacher",
+        "csi-resizer",
+        "csi-snapshotter",
+        "livenessprobe",
+        "csi-node-driver-registrar",
+        "csi-external-health-monitor-controller",
+    }
+)
+PROVISIONER_SIDECAR: Final = "csi-provisioner"
+# Said in progress, in result.details and in failure hints: the report must tell it.
+PATCH_NOTE: Final = (
+    "the installed driver was temporarily pointed at the harness's FSx emulator and Lustre "
+    "emulation (a live patch of its pod templates, restored at the end)"
+)
+
+_READ: Final = {
+    "DaemonSet": "read_namespaced_daemon_set",
+    "Deployment": "read_namespaced_deployment",
+    "StatefulSet": "read_namespaced_stateful_set",
+}
+_PATCH: Final = {
+    "DaemonSet": "patch_namespaced_daemon_set",
+    "Deployment": "patch_namespaced_deployment",
+    "StatefulSet": "patch_namespaced_stateful_set",
+}
+_LIST: Final = {
+    "DaemonSet": "list_daemon_set_for_all_namespaces",
+    "Deployment": "list_deployment_for_all_namespaces",
+    "StatefulSet": "list_stateful_set_for_all_namespaces",
+}
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """One workload of the installed driver and what the run sets in its pod template."""
+
+    ref: ObjectRef
+    role: str  # "node plugin" or "controller"
+    containers: tuple[str, ...]
+    # The template as the API server has it now, and the driver's own (the same, unless an
+    # earlier run killed mid-way left its patch and saved the original on the object).
+    live: dict[str, Any]
+    original: dict[str, Any]
+    patched: dict[str, Any]
+    earlier_run: str | None = None
+    # The workload's pod selector (matchLabels as `k=v,...`), where failures read its logs.
+    selector: str = ""
+
+    def describe(self) -> str:
+        return f"{self.role} {self.ref} (container {', '.join(self.containers)})"
+
+
+@dataclass
+class InstalledPatch:
+    """The patch of one installed driver: its workloads and the helper ConfigMaps."""
+
+    driver_name: str
+    run_id: str
+    targets: list[PatchTarget]
+    config_maps: list[Manifest]
+    # Workloads this run has patched so far (the teardown restores exactly these).
+    applied: list[ObjectRef] = field(default_factory=list)
+
+    @property
+    def workloads(self) -> list[ObjectRef]:
+        return [t.ref for t in self.targets]
+
+    def describe(self) -> str:
+        return "; ".join(t.describe() for t in self.targets)
+
+    def run_settings(self) -> dict[str, Any]:
+        """KubeRunSettings fields for the patched driver: its provisioner name, where its
+        logs are, and what to say when provisioning or a mount fails."""
+        from e2e.platforms.user_manifests import EMULATED_MOUNT_HINT
+
+        def pods(role: str) -> list[tuple[str, str]]:
+            targets = [t for t in self.targets if t.role == role]
+            return [(t.ref.namespace or "default", t.selector) for t in targets]
+
+        return {
+            "provisioner": self.driver_name,
+            "controller_pods": pods("controller"),
+            "controller_containers": None,
+            "node_pods": pods("node plugin"),
+            "node_containers": None,
+            "provisioning_hint": f"{PATCH_NOTE}: does its controller read AWS_ENDPOINT_URL_FSX?",
+            "mount_hint": EMULATED_MOUNT_HINT,
+        }
+
+    def notes(self) -> list[str]:
+        return [
+            f"{t.ref} still carried the patch of run {t.earlier_run} (killed before its "
+            "teardown): its saved original is what this run restores"
+            for t in self.targets
+            if t.earlier_run is not None
+        ]
+
+
+def _image_repository(image: str) -> str:
+    """`registry/path/name` of an image reference, without tag or digest."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def _is_sidecar(image: str) -> bool:
+    return _image_repository(image).rsplit("/", 1)[-1] in SIDECARS
+
+
+def _containers(template: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in items(template, "spec", "containers") if isinstance(c, dict)]
+
+
+def _saved(workload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The original template an earlier patch saved on the workload, and that run's id."""
+    annotations = json_field(workload, "metadata", "annotations") or {}
+    text = annotations.get(ORIGINAL_ANNOTATION)
+    if not text:
+        return None, None
+    original = json.loads(text)
+    if not isinstance(original, dict):
+        raise PatchError(f"annotation {ORIGINAL_ANNOTATION} does not hold a pod template")
+    return original, annotations.get(RUN_ANNOTATION)
+
+
+def _selector(workload: Mapping[str, Any]) -> str:
+    labels = json_field(workload, "spec", "selector", "matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _ref(kind: str, workload: Mapping[str, Any]) -> ObjectRef:
+    return ObjectRef(
+        kind,
+        str(json_field(workload, "metadata", "name")),
+        str(json_field(workload, "metadata", "namespace") or "default"),
+    )
+
+
+def with_emulator_environment(
+    template: Mapping[str, Any], containers: Sequence[str]
+) -> dict[str, Any]:
+    """`template` with EMULATOR_ENVIRONMENT in `containers`, replacing any setting of the
+    same names (a helm value's AWS_REGION, credentials from a Secret)."""
+    patched = copy.deepcopy(dict(template))
+    for container in _containers(patched):
+        if container.get("name") not in containers:
+            continue
+        kept = [e for e in container.get("env") or [] if e.get("name") not in EMULATOR_ENVIRONMENT]
+        container["env"] = [
+            *kept,
+            *({"name": name, "value": value} for name, value in EMULATOR_ENVIRONMENT.items()),
+        ]
+    return patched
+
+
+def _node_target(daemon_set: dict[str, Any]) -> PatchTarget:
+    ref = _ref("DaemonSet", daemon_set)
+    strategy = json_field(daemon_set, "spec", "updateStrategy", "type") or "RollingUpdate"
+    if strategy != "RollingUpdate":
+        raise PatchError(
+            f"{ref} has update strategy {strategy}: a patch of its pod template would not "
+            "reach its pods; expected RollingUpdate (the helm chart's default)"
+        )
+    live = json_field(daemon_set, "spec", "template") or {}
+    saved, earlier = _saved(daemon_set)
+    original = saved if saved is not None else live
+    # patched_node_plugin works on a whole DaemonSet; only its pod template is ours to set.
+    shell = {"kind": "DaemonSet", "metadata": {"name": ref.name}, "spec": {"template": original}}
+    container = node_plugin_container(shell)
+    patched = patched_node_plugin(shell)["spec"]["template"]
+    return PatchTarget(
+        ref, "node plugin", (container,), live, original, patched, earlier, _selector(daemon_set)
+    )
+
+
+def _controller_target(
+    kind: str, workload: dict[str, Any], driver_repositories: set[str] | None
+) -> PatchTarget:
+    ref = _ref(kind, workload)
+    live = json_field(workload, "spec", "template") or {}
+    saved, earlier = _saved(workload)
+    original = saved if saved is not None else live
+    names = [
+        str(c["name"])
+        for c in _containers(original)
+        if (
+            _image_repository(str(c.get("image", ""))) in driver_repositories
+            if driver_repositories is not None
+            else not _is_sidecar(str(c.get("image", "")))
+        )
+    ]
+    if not names:
+        raise PatchError(
+            f"{ref}: expected a driver container (not one of Kubernetes' CSI sidecars) to "
+            "point at the FSx emulator, seen containers "
+            + ", ".join(f"{c.get('name')} ({c.get('image')})" for c in _containers(original))
+        )
+    patched = with_emulator_environment(original, names)
+    return PatchTarget(
+        ref, "controller", tuple(names), live, original, patched, earlier, _selector(workload)
+    )
+
+
+def plan_installed_patch(clients: KubeClients, driver_name: str, run_id: str) -> InstalledPatch:
+    """What the run patches in the installed driver `driver_name`. Raises PatchError (what was
+    expected, what was seen) when its workloads cannot be found or patched."""
+    node_plugins = node_plugin_daemon_sets(clients, driver_name)
+    if not node_plugins:
+        raise PatchError(
+            f"expected a node plugin DaemonSet of {driver_name} (a hostPath volume under "
+            f"/var/lib/kubelet/plugins/{driver_name}), seen none in any namespace"
+        )
+    targets = [_node_target(d) for d in node_plugins]
+    namespaces = sorted({t.ref.namespace or "default" for t in targets})
+    # The driver's image, as its node plugin runs it: the controller runs the same one.
+    repositories = set()
+    for target in targets:
+        for container in _containers(target.original):
+            if container.get("name") in target.containers:
+                repositories.add(_image_repository(str(container.get("image", ""))))
+    candidates: list[tuple[str, dict[str, Any]]] = []
+    for kind in CONTROLLER_KINDS:
+        listed = read_json(getattr(clients.apps, _LIST[kind]))
+        candidates += [
+            (kind, w)
+            for w in items(listed, "items")
+            if (json_field(w, "metadata", "namespace") or "default") in namespaces
+        ]
+
+    def images(workload: dict[str, Any]) -> set[str]:
+        saved, _ = _saved(workload)
+        template = saved if saved is not None else json_field(workload, "spec", "template")
+        return {_image_repository(str(c.get("image", ""))) for c in _containers(template or {})}
+
+    same_image = [(k, w) for k, w in candidates if images(w) & repositories]
+    if same_image:
+        controllers = [_controller_target(k, w, repositories) for k, w in same_image]
+    else:
+        with_provisioner = [
+            (k, w)
+            for k, w in candidates
+            if any(r.rsplit("/", 1)[-1] == PROVISIONER_SIDECAR for r in images(w))
+        ]
+        if len(with_provisioner) != 1:
+            seen = ", ".join(str(_ref(k, w)) for k, w in with_provisioner) or "none"
+            raise PatchError(
+                f"expected the controller of {driver_name} in {', '.join(namespaces)}: a "
+                f"Deployment or StatefulSet running the node plugin's image "
+                f"({', '.join(sorted(repositories))}), or else the only one with a "
+                f"{PROVISIONER_SIDECAR} sidecar; seen {seen}"
+            )
+        kind, workload = with_provisioner[0]
+        controllers = [_controller_target(kind, workload, None)]
+    config_maps = with_labels(
+        [helper_config_map(namespace) for namespace in namespaces],
+        {RUN_ID_LABEL: kube_name(run_id)},
+    )
+    return InstalledPatch(driver_name, run_id, [*targets, *controllers], config_maps)
+
+
+def _pointer(key: str) -> str:
+    """An annotation key as a JSON pointer segment (RFC 6901: ~ and / escaped)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def patch_operations(target: PatchTarget, run_id: str, annotated: bool) -> list[dict[str, Any]]:
+    """The JSON patch that sets the target's patched template and saves the original: one
+    request, so no state has the change without the way back. `annotated`: the workload
+    already has metadata.annotations (an `add` of the whole map would replace it)."""
+    saved = {
+        ORIGINAL_ANNOTATION: json.dumps(target.original, sort_keys=True, separators=(",", ":")),
+        RUN_ANNOTATION: run_id,
+    }
+    operations: list[dict[str, Any]] = [
+        {"op": "test", "path": "/spec/template", "value": target.live},
+        {"op": "replace", "path": "/spec/template", "value": target.patched},
+    ]
+    if annotated:
+        operations += [
+            {"op": "add", "path": f"/metadata/annotations/{_pointer(k)}", "value": v}
+            for k, v in saved.items()
+        ]
+    else:
+        operations.append({"op": "add", "path": "/metadata/annotations", "value": saved})
+    return operations
+
+
+def _patch(clients: KubeClients, ref: ObjectRef, operations: list[Any], dry_run: bool) -> None:
+    extra = {"dry_run": "All"} if dry_run else {}
+    getattr(clients.apps, _PATCH[ref.kind])(
+        ref.name,
+        ref.namespace or "default",
+        operations,
+        _content_type=JSON_PATCH,
+        _preload_content=False,
+        **extra,
+    )
+
+
+def _read(clients: KubeClients, ref: ObjectRef) -> dict[str, Any]:
+    return read_json(getattr(clients.apps, _READ[ref.kind]), ref.name, ref.namespace or "default")
+
+
+def _has_annotations(workload: Mapping[str, Any]) -> bool:
+    return isinstance(json_field(workload, "metadata", "annotations"), dict)
+
+
+def patch_problems(clients: KubeClients, plan: InstalledPatch) -> list[str]:
+    """Whether the API server would take every patch and the helper ConfigMaps: each sent as
+    a server-side dry run (RBAC, admission, validation all answer; nothing changes). Returns
+    what it refused, in words."""
+    problems = []
+    for target in plan.targets:
+        try:
+            workload = _read(clients, target.ref)
+            operations = patch_operations(target, plan.run_id, _has_annotations(workload))
+            _patch(clients, target.ref, operations, dry_run=True)
+        except ApiException as exc:
+            problems.append(f"patching {target.ref}: HTTP {exc.status} {api_message(exc)}")
+    for config_map in plan.config_maps:
+        namespace = config_map["metadata"]["namespace"]
+        try:
+            clients.core.patch_namespaced_config_map(
+                name=config_map["metadata"]["name"],
+                namespace=namespace,
+                body=config_map,
+                field_manager="fsx-csi-harness",
+                force=True,
+                dry_run="All",
+                _content_type="application/apply-patch+yaml",
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            problems.append(
+                f"creating ConfigMap {namespace}/{config_map['metadata']['name']}: "
+                f"HTTP {exc.status} {api_message(exc)}"
+            )
+    return problems
+
+
+def apply_installed_patch(
+    clients: KubeClients,
+    plan: InstalledPatch,
+    progress: Progress,
+    timeout_s: float,
+    nodes: Sequence[str],
+    also_wait: Sequence[ObjectRef] = (),
+) -> None:
+    """Patch the installed driver and wait for its rollouts (and for `also_wait`: the
+    emulator). Each workload is recorded in `plan.applied` as soon as its patch went through,
+    so a failure halfway restores what was patched."""
+    progress.info(f"{PATCH_NOTE}: {plan.describe()}")
+    for note in plan.notes():
+        progress.info(note)
+    apply_manifests(clients, plan.config_maps, progress)
+    for target in plan.targets:
+        workload = _read(clients, target.ref)
+        _patch(
+            clients,
+            target.ref,
+            patch_operations(target, plan.run_id, _has_annotations(workload)),
+            dry_run=False,
+        )
+        plan.applied.append(target.ref)
+    waited = [*also_wait, *plan.workloads]
+    wait_workloads_ready(clients, progress, waited, plan.driver_name, nodes, timeout_s)
+
+
+def restore_workload(clients: KubeClients, ref: ObjectRef) -> str | None:
+    """Put back the original template saved on the workload and drop the annotations; the
+    run that patched it (None when it carries no patch: nothing to do)."""
+    workload = _read(clients, ref)
+    annotations = json_field(workload, "metadata", "annotations") or {}
+    text = annotations.get(ORIGINAL_ANNOTATION)
+    if not text:
+        return None
+    run = str(annotations.get(RUN_ANNOTATION) or "an unknown run")
+    operations: list[dict[str, Any]] = [
+        # The annotation read is the one removed: a concurrent restore fails, not doubles.
+        {"op": "test", "path": f"/metadata/annotations/{_pointer(ORIGINAL_ANNOTATION)}",
+         "value": text},
+        {"op": "replace", "path": "/spec/template", "value": json.loads(text)},
+        {"op": "remove", "path": f"/metadata/annotations/{_pointer(ORIGINAL_ANNOTATION)}"},
+    ]  # fmt: skip
+    if RUN_ANNOTATION in annotations:
+        operations.append(
+            {"op": "remove", "path": f"/metadata/annotations/{_pointer(RUN_ANNOTATION)}"}
+        )
+    _patch(clients, ref, operations, dry_run=False)
+    return run
+
+
+def restore_installed_patch(
+    clients: KubeClients,
+    plan: InstalledPatch,
+    progress: Progress,
+    timeout_s: float,
+    nodes: Sequence[str],
+) -> list[str]:
+    """Restore every workload the run patched, wait for the rollouts back, then remove the
+    helper ConfigMaps. Returns what could not be done, in words (the annotations stay where a
+    restore failed, for a later run's sweep)."""
+    problems = []
+    restored = []
+    for ref in list(plan.applied):
+        try:
+            restore_workload(clients, ref)
+        except ApiException as exc:
+            problems.append(
+                f"restoring {ref}: HTTP {exc.status} {api_message(exc)} (its original pod "
+                f"template is still in its annotation {ORIGINAL_ANNOTATION}: a later run's "
+                "sweep restores it)"
+            )
+            continue
+        plan.applied.remove(ref)
+        restored.append(ref)
+    if restored:
+        progress.info(
+            f"restored the installed driver's pod templates: {', '.join(map(str, restored))}"
+        )
+        try:
+            wait_workloads_ready(clients, progress, restored, plan.driver_name, nodes, timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the teardown goes on; the report says it
+            problems.append(f"the restored driver did not roll out again: {exc}")
+    if not problems:
+        problems += delete_manifests(clients, plan.config_maps, progress)
+    return problems
+
+
+def restore_leftovers(
+    clients: KubeClients, run_id: str, on_restored: Callable[[str], None] | None = None
+) -> list[Leak]:
+    """The sweep's hook: every workload in the cluster still carrying the patch of another
+    run than `run_id` (a run killed before its teardown) gets its original template back.
+    Each is a leak of that earlier run, listed with what became of it; the run's own patch
+    is left to its teardown."""
+    found = []
+    for kind in _READ:
+        try:
+            listed = read_json(getattr(clients.apps, _LIST[kind]))
+        except ApiException as exc:
+            if exc.status == 403:
+                # Who may not list them cannot have patched them either.
+                continue
+            raise
+        for workload in items(listed, "items"):
+            saved, run = _saved(workload)
+            if saved is None or run == run_id:
+                continue
+            ref = _ref(kind, workload)
+            name = f"{ref.namespace}/{ref.name}"
+            try:
+                restore_workload(clients, ref)
+            except ApiException as exc:
+                found.append(
+                    Leak(
+                        kind,
+                        name,
+                        f"left patched by run {run}; restoring its original pod template "
+                        f"failed: HTTP {exc.status} {api_message(exc)}",
+                        False,
+                    )
+                )
+                continue
+            if on_restored is not None:
+                on_restored(f"{ref}: restored the original pod template run {run} left patched")
+            found.append(
+                Leak(
+                    kind,
+                    name,
+                    f"left patched by run {run} (killed before its teardown): the sweep "
+                    "restored its original pod template",
+                    True,
+                )
+            )
+    return found
+
+
+def emulator_manifests(
+    runner: CommandRunner, image: str | None, run_id: str, creation_delay_s: float | None
+) -> list[Manifest]:
+    """The in-cluster FSx emulator's objects (from the `emulated` overlay, as beside another
+    driver's `--manifests`), labelled with the run id; `image` is the harness image."""
+    from e2e.platforms.user_manifests import emulator_objects
+
+    objects = emulator_objects(render(runner, "emulated"))
+    if image is not None:
+        objects = with_driver_image(objects, image)
+    if creation_delay_s is not None:
+        objects = with_emulator_creation_delay(objects, creation_delay_s)
+    return with_labels(objects, {RUN_ID_LABEL: kube_name(run_id)})

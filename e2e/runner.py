@@ -6,7 +6,8 @@
    bound; or, for a scenario that expects provisioning to fail, the failure it must see;
 2. `pod NAME` for every pod before the expansion: `exit` pods run to completion and their
    exit code and output are checked; `running` pods keep running while their checks are
-   retried inside them (like `kubectl exec`) until each passes or its `within_s` runs out;
+   retried inside them (like `kubectl exec`) until each passes or its `within_s` runs out,
+   after the options their volume was mounted with are checked against `mounted_with`;
 3. `expand`, then the pods marked `after_expansion`;
 3b. `modify` (the volume takes a VolumeAttributesClass's parameters), then the pods marked
    `after_modification`;
@@ -43,6 +44,16 @@ class CommandOutcome:
 
     exit_code: int | None  # None: it did not finish in time
     output: str  # stdout and stderr together
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    """The options the node's mount of a pod's volume got, as a platform read them."""
+
+    # None: this platform cannot read them (`source` says why).
+    options: tuple[str, ...] | None
+    # Where they were read (the emulation's record of which mount, the pod's mount table).
+    source: str
 
 
 @dataclass
@@ -131,6 +142,11 @@ class ScenarioOperations(Protocol[PodT]):
 
     def exec(self, pod: PodT, spec: PodSpec, command: str) -> CommandOutcome:
         """`sh -c command` inside the running pod; StepFailed when the pod is gone."""
+        ...
+
+    def mount_options(self, pod: PodT, spec: PodSpec, node: str) -> MountOptions:
+        """The options the node's mount of the running pod's volume got (for the pod's
+        `mounted_with`); StepFailed when the volume has no mount the driver made for it."""
         ...
 
     def pod_failure(self, pod: PodT, spec: PodSpec, node: str, reason: str) -> StepFailed:
@@ -289,9 +305,30 @@ class ScenarioRunner(Generic[PodT]):
             self._ops.pod_ended(handle, teardown)
             return f"exit {outcome.exit_code} on {node}"
         self._ops.wait_pod_running(handle, pod, node)
+        # Before the checks: a dropped option explains a check that fails because of it.
+        mounted = self._check_mount_options(handle, pod, node) if pod.mounted_with else ""
         for check in pod.checks:
             self._run_check(handle, pod, check)
-        return f"running on {node}; {len(pod.checks)} check(s) passed"
+        return f"running on {node}; {mounted}{len(pod.checks)} check(s) passed"
+
+    def _check_mount_options(self, handle: PodT, pod: PodSpec, node: str) -> str:
+        """The one check of `mounted_with` (every option there, as written, among those the
+        mount got), for every platform; the part of the step message it adds."""
+        seen = self._ops.mount_options(handle, pod, node)
+        expected = list(pod.mounted_with)
+        if seen.options is None:
+            return f"mount options {expected} NOT checked: {seen.source}; "
+        missing = [option for option in expected if option not in seen.options]
+        if missing:
+            raise self._ops.pod_failure(
+                handle,
+                pod,
+                node,
+                f"pod {pod.name} on {node}: expected its volume mounted with {expected}, seen "
+                f"{list(seen.options)} ({seen.source}); missing {missing}: the driver did not "
+                "pass the mount options (StorageClass mountOptions, or the PV's) to the mount",
+            )
+        return f"mounted with {expected} ({seen.source}); "
 
     def _run_check(self, handle: PodT, pod: PodSpec, check: ExecCheck) -> None:
         last: list[CommandOutcome] = []

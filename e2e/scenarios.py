@@ -15,7 +15,9 @@ The order a platform follows for one scenario:
 3. the pods whose `after_expansion` is false, in order. A `lifecycle: exit` pod runs to
    completion and its exit code and output are checked; a `lifecycle: running` pod keeps running
    (for example the writer loop) while its `checks` are retried until they pass or time out,
-   and while the pods after it run;
+   and while the pods after it run; a running pod's `mounted_with` options must be among those
+   the node's mount of its volume got (read by the platform where it can: the Lustre
+   emulation's record of the mount, or the pod's own mount table on real Lustre);
 4. `expansion`: the claim is resized, then the file system's capacity is checked;
 5. the pods with `after_expansion: true`;
 5b. `modification`: the volume gets a VolumeAttributesClass's parameters (ControllerModifyVolume;
@@ -184,6 +186,10 @@ class PodSpec:
     output: OutputExpectation = field(default_factory=OutputExpectation)
     # For `running` pods: checks run inside the pod once it runs.
     checks: tuple[ExecCheck, ...] = ()
+    # For `running` pods: mount options the node's mount of the volume must have got (the
+    # emulation is kinder than Lustre: flock works on it without -o flock, so only the mount
+    # itself tells whether the driver passed the StorageClass's mountOptions).
+    mounted_with: tuple[str, ...] = ()
     after_expansion: bool = False
     after_modification: bool = False
     # How long the pod may take to finish (`exit`) or to start (`running`).
@@ -469,6 +475,7 @@ def _pod(reader: _Reader) -> PodSpec:
         exit_code=reader.integer("exit_code", 0),
         output=_output(reader.child("output")),
         checks=tuple(_check(c) for c in reader.children("checks")),
+        mounted_with=reader.strings("mounted_with"),
         after_expansion=reader.boolean("after_expansion", False),
         after_modification=reader.boolean("after_modification", False),
         timeout_s=reader.number("timeout_s", 60.0),
@@ -477,6 +484,9 @@ def _pod(reader: _Reader) -> PodSpec:
         reader.fail(f"expected a node index of 0 or more, seen {pod.node}", "node")
     if lifecycle == "exit" and pod.checks:
         reader.fail("checks run inside running pods; use lifecycle: running or output", "checks")
+    if lifecycle == "exit" and pod.mounted_with:
+        # A pod that exited has no mount left to read (on a cluster, nothing to exec into).
+        reader.fail("is read from a running pod's mount; use lifecycle: running", "mounted_with")
     if lifecycle == "running" and ("exit_code" in reader.data or "output" in reader.data):
         reader.fail("a running pod does not exit: put what to assert in checks", "lifecycle")
     reader.done()
@@ -646,6 +656,15 @@ def _check_consistency(top: _Reader, scenario: Scenario) -> None:
                 "a static scenario has no StorageClass: put mount options in "
                 "static_file_system.mount_options",
                 "storage_class",
+            )
+    for index, pod in enumerate(scenario.pods):
+        asked = {*scenario.mount_options, *(("ro",) if pod.read_only else ())}
+        unasked = [option for option in pod.mounted_with if option not in asked]
+        if unasked:
+            top.fail(
+                f"expected options the scenario asks for ({sorted(asked) or 'none'}: "
+                f"mount_options, and ro for a read_only pod), seen {unasked}",
+                f"pods[{index}].mounted_with",
             )
     names = [pod.name for pod in scenario.pods]
     duplicates = sorted({n for n in names if names.count(n) > 1})

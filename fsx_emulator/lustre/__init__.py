@@ -80,6 +80,12 @@ def record_name(target: Path | str) -> str:
     return str(target).replace("%", "%25").replace("/", "%2F")
 
 
+def record_path(emulation_root: Path | str, target: Path | str) -> str:
+    """Where the helper writes the record of a mount at `target`: a path under
+    `emulation_root` as the helper saw it (inside a container, the container's root)."""
+    return f"{str(emulation_root).rstrip('/')}/{MOUNT_RECORDS}/{record_name(target)}"
+
+
 @dataclass(frozen=True)
 class MountRecord:
     """What the helper saw and did for one mount."""
@@ -88,20 +94,17 @@ class MountRecord:
     target: str
     file_system_id: str
     directory: str
+    # Every option mount(8) handed the helper, as asked (the driver's -o), in order; then the
+    # ones a bind mount applied and the ones only a Lustre client means.
     options: tuple[str, ...]
     bind_options: tuple[str, ...]
     lustre_options: tuple[str, ...]
 
 
-def read_mount_record(emulation_root: Path, target: Path | str) -> MountRecord | None:
-    """The record of the last mount the helper made at `target`, or None. A record outlives
-    its mount (umount(8) does not call the helper): check the mount table too."""
-    path = emulation_root / MOUNT_RECORDS / record_name(target)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return None
-    fields = dict(line.partition("=")[::2] for line in lines if "=" in line)
+def parse_mount_record(text: str) -> MountRecord:
+    """A record's text (key=value lines, as the helper writes them); missing keys read as
+    empty, so a record of an older helper still parses."""
+    fields = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
 
     def split(key: str) -> tuple[str, ...]:
         return tuple(flag for flag in fields.get(key, "").split(",") if flag)
@@ -115,6 +118,16 @@ def read_mount_record(emulation_root: Path, target: Path | str) -> MountRecord |
         bind_options=split("bind_options"),
         lustre_options=split("lustre_options"),
     )
+
+
+def read_mount_record(emulation_root: Path, target: Path | str) -> MountRecord | None:
+    """The record of the last mount the helper made at `target`, or None. A record outlives
+    its mount (umount(8) does not call the helper): check the mount table too."""
+    try:
+        text = Path(record_path(emulation_root, target)).read_text()
+    except FileNotFoundError:
+        return None
+    return parse_mount_record(text)
 
 
 class EmulationMountError(Exception):

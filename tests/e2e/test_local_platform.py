@@ -106,6 +106,12 @@ def test_every_other_scenario_passes_and_leaves_nothing(tmp_path: Path) -> None:
         "perUnitStorageThroughput" in by_name["invalid-parameters"].details["provisioning_error"]
         or "PerUnitStorageThroughput" in by_name["invalid-parameters"].details["provisioning_error"]
     )
+    # The reference driver passed the StorageClass's flock to mount -t lustre: the emulation's
+    # record of the lock holder's mount says so (flock alone would work without it).
+    holder = next(s for s in by_name["mount-options"].steps if s.name == "pod lock-holder")
+    assert "mounted with ['flock'] (the Lustre emulation's record of mount -t lustre" in (
+        holder.message
+    ), holder.message
     assert_nothing_left(result, tmp_path)
 
 

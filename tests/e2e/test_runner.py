@@ -16,7 +16,7 @@ import pytest
 
 from e2e.progress import Progress
 from e2e.results import Outcome, ScenarioRecorder, ScenarioResult, StepFailed
-from e2e.runner import CommandOutcome, ScenarioRunner, Teardown, Undo
+from e2e.runner import CommandOutcome, MountOptions, ScenarioRunner, Teardown, Undo
 from e2e.scenarios import PodSpec, Scenario, load_scenarios
 
 
@@ -43,6 +43,10 @@ class RecordingOperations:
     pod_output: str = "hello from FSx\nhello from FSx\n"
     failing_removals: set[str] = field(default_factory=set)
     removal_steps: bool = True
+    # What the platform reads as the options of a running pod's mount.
+    mounted: MountOptions = field(
+        default_factory=lambda: MountOptions(("rw", "flock"), "the record of the mount")
+    )
 
     def _removal(self, what: str) -> str:
         self.calls.append(f"remove {what}")
@@ -94,6 +98,10 @@ class RecordingOperations:
         self.calls.append(f"exec {pod}")
         output = self.exec_outputs.pop(0) if len(self.exec_outputs) > 1 else self.exec_outputs[0]
         return CommandOutcome(0, output)
+
+    def mount_options(self, pod: str, spec: PodSpec, node: str) -> MountOptions:
+        self.calls.append(f"mount options of {pod}")
+        return self.mounted
 
     def pod_failure(self, pod: str, spec: PodSpec, node: str, reason: str) -> StepFailed:
         return StepFailed(f"{reason}\n(events of {pod})")
@@ -244,3 +252,66 @@ def test_ctrl_c_still_removes_what_was_made() -> None:
     with pytest.raises(KeyboardInterrupt):
         run(operations, "expansion")
     assert operations.calls[-2:] == ["remove before-expansion", "remove volume"]
+
+
+# -- mounted_with: the options the node's mount got -------------------------------------------
+
+
+def locking(mounted: MountOptions) -> RecordingOperations:
+    """Operations that answer the mount-options scenario's pods as a healthy platform does."""
+    return RecordingOperations(
+        exec_outputs=["lock held\n"], pod_output="flock exit=1\n", mounted=mounted
+    )
+
+
+def test_mount_options_are_read_once_the_pod_runs_and_before_its_checks() -> None:
+    operations = locking(MountOptions(("rw", "flock"), "the record of the mount"))
+
+    result = run(operations, "mount-options")
+
+    assert result.outcome is Outcome.PASSED, result.message
+    assert operations.calls[1:4] == [
+        "start lock-holder on n0",
+        "running lock-holder",
+        "mount options of lock-holder",
+    ]
+    assert operations.calls[4] == "exec lock-holder"
+    # Only the pod that asks for it: the contender has no mounted_with.
+    assert operations.calls.count("mount options of lock-holder") == 1
+    assert sum(call.startswith("mount options") for call in operations.calls) == 1
+    holder = next(s for s in result.steps if s.name == "pod lock-holder")
+    assert holder.message == (
+        "running on n0; mounted with ['flock'] (the record of the mount); 1 check(s) passed"
+    )
+
+
+def test_a_dropped_mount_option_fails_the_pod_saying_expected_and_seen() -> None:
+    operations = locking(MountOptions(("rw",), "the record of mount -t lustre x@tcp:/m /t"))
+
+    result = run(operations, "mount-options")
+
+    assert result.outcome is Outcome.FAILED
+    holder = next(s for s in result.steps if s.name == "pod lock-holder")
+    assert holder.outcome is Outcome.FAILED
+    assert holder.message.startswith(
+        "pod lock-holder on n0: expected its volume mounted with ['flock'], seen ['rw'] "
+        "(the record of mount -t lustre x@tcp:/m /t); missing ['flock']"
+    ), holder.message
+    assert holder.message.endswith("(events of lock-holder)")  # the platform's pod_failure
+    # No check ran on a mount without the option, no later pod started; all is removed.
+    assert "exec lock-holder" not in operations.calls
+    assert not any(call.startswith("start lock-contender") for call in operations.calls)
+    assert operations.calls[-2:] == ["remove lock-holder", "remove volume"]
+
+
+def test_options_a_platform_cannot_read_are_not_checked_and_say_why() -> None:
+    operations = locking(MountOptions(None, "no emulation root known"))
+
+    result = run(operations, "mount-options")
+
+    assert result.outcome is Outcome.PASSED, result.message
+    holder = next(s for s in result.steps if s.name == "pod lock-holder")
+    assert holder.message == (
+        "running on n0; mount options ['flock'] NOT checked: no emulation root known; "
+        "1 check(s) passed"
+    )

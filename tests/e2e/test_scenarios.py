@@ -106,6 +106,16 @@ def test_invalid_parameters_expect_a_named_parameter_and_no_file_system() -> Non
             lambda d: d["pods"][0]["checks"][0]["output"].update(min_count=0),
             "min_count: expected at least 1",
         ),
+        (
+            lambda d: d["pods"][1].update(mounted_with=["flock"]),
+            "pods[1].mounted_with: is read from a running pod's mount",
+        ),
+        (
+            lambda d: d["pods"][0].update(mounted_with=["flock"]),
+            "pods[0].mounted_with: expected options the scenario asks for (none: "
+            "mount_options, and ro for a read_only pod), seen ['flock']",
+        ),
+        (lambda d: d["pods"][0].update(mounted_with="flock"), "expected a list of strings"),
     ],
 )
 def test_bad_scenario_data_is_rejected_with_the_key_and_what_was_expected(
@@ -195,3 +205,19 @@ def test_bad_modification_scenarios_fail_at_load(change: dict[str, Any], words: 
         data.pop("modification", None)
     with pytest.raises(ScenarioError, match=words):
         parse_scenario(data, "modify-volume.yaml")
+
+
+def test_mount_options_scenario_asks_the_lock_holder_mount_for_flock() -> None:
+    (scenario,) = select_scenarios(load_scenarios(), ["mount-options"])
+    assert scenario.mount_options == ("flock",)
+    holder, contender = scenario.pods
+    assert (holder.lifecycle, holder.mounted_with) == ("running", ("flock",))
+    assert contender.mounted_with == ()
+
+
+def test_mounted_with_may_name_ro_for_a_read_only_pod_and_the_asked_options() -> None:
+    data = copy.deepcopy(headline())
+    data["storage_class"]["mount_options"] = ["flock", "noatime"]
+    data["pods"][0].update(read_only=True, mounted_with=["ro", "noatime"])
+    scenario = parse_scenario(data, "dynamic.yaml")
+    assert scenario.pods[0].mounted_with == ("ro", "noatime")

@@ -164,6 +164,39 @@ def test_a_fault_of_the_driver_fails_its_scenario_and_the_verdict(
     assert_nothing_left(short_dir)
 
 
+def test_a_driver_that_drops_mount_options_fails_mount_options_saying_expected_and_seen(
+    short_dir: Path,
+) -> None:
+    """flock works on the emulation's bind mount with or without -o flock (not on Lustre):
+    the scenario fails on what the mount got, read from the emulation's record of it."""
+    outcomes = {}
+    for run_id, fault in (("r-drops", "drops-mount-options"), ("r-keeps", "")):
+        code = run_qualify(
+            QualifyOptions(
+                suites=("e2e",),
+                driver_command=other_driver_command(fault),
+                e2e_scenarios=("mount-options",),
+                report_dir=short_dir / "reports",
+                run_id=run_id,
+                work_dir=short_dir / "work",
+            )
+        )
+        summary = summary_of(short_dir / "reports", run_id)
+        outcomes[run_id] = (code, summary["verdict"], test_case(summary, "e2e", "mount-options"))
+    code, verdict, scenario = outcomes["r-drops"]
+    assert (code, verdict, scenario["outcome"]) == (1, "failed", "failed")
+    message = scenario["message"]
+    assert "pod lock-holder on node-0: expected its volume mounted with ['flock'], seen ['rw']" in (
+        message
+    ), message
+    assert "the Lustre emulation's record of mount -t lustre" in message
+    assert "missing ['flock']" in message
+    # The same driver with the options passed through passes the same scenario.
+    code, verdict, scenario = outcomes["r-keeps"]
+    assert (code, verdict, scenario["outcome"]) == (0, "passed", "passed"), scenario["message"]
+    assert_nothing_left(short_dir)
+
+
 @contextmanager
 def drivers_you_run(
     short_dir: Path, count: int, fault: str = ""

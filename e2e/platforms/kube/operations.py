@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from e2e import leaks
 from e2e.platforms.kube.clients import KubeClients
 from e2e.platforms.kube.driver_logs import DriverLogs
+from e2e.platforms.kube.mount_options import read_mount_options
 from e2e.platforms.kube.objects import (
     APP_CONTAINER,
     KubeRunSettings,
@@ -41,7 +42,7 @@ from e2e.platforms.kube.sweep import sweep_run
 from e2e.platforms.manifests import kube_name
 from e2e.progress import Probe, Progress, WaitTimeout
 from e2e.results import Outcome, ScenarioRecorder, ScenarioResult, StepFailed
-from e2e.runner import CommandOutcome, ScenarioRunner, Teardown, Undo
+from e2e.runner import CommandOutcome, MountOptions, ScenarioRunner, Teardown, Undo
 from e2e.scenarios import PodSpec, Scenario
 from fsx_csi_harness.results import Leak
 
@@ -377,6 +378,11 @@ class KubeOperations:
             self._settings.namespace, pod, APP_CONTAINER, ["sh", "-c", command], 30.0
         )
         return CommandOutcome(code, output)
+
+    def mount_options(self, pod: str, spec: PodSpec, node: str) -> MountOptions:
+        """The pod's mount table on real Lustre, the emulation's record on emulated platforms
+        (see e2e/platforms/kube/mount_options.py)."""
+        return read_mount_options(self._clients, self._settings, pod, node)
 
     # ----------------------------------------------------------------- expansion
 

@@ -6,7 +6,8 @@ VolumeAttributesClass) and each node's kubelet (NodePublish /
 NodeUnpublish), over CSI against the driver processes of a `DriverStack`; pods are processes
 (`PodRunner`). Where Kubernetes would only report a state, this platform can check more, and
 does: the volume context, the run tags on the file system, that a read-only publish is
-read-only, that an unpublished target is no longer mounted.
+read-only, that an unpublished target is no longer mounted, and the options the mount got (the
+Lustre emulation's mount.lustre records them for every mount it makes).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from e2e.platforms.local.driver_stack import DriverStack, log_tail
 from e2e.platforms.local.pods import PodRunner, RunningPod
 from e2e.progress import Probe, WaitTimeout
 from e2e.results import ScenarioRecorder, ScenarioResult, StepFailed
-from e2e.runner import CommandOutcome, Teardown, Undo, output_tail
+from e2e.runner import CommandOutcome, MountOptions, Teardown, Undo, output_tail
 from e2e.scenarios import PodSpec, Scenario, gib_ceil
-from fsx_csi_harness import fsx
+from fsx_csi_harness import fsx, mountinfo
 from fsx_csi_harness.csi import csi_pb2, csi_pb2_grpc
+from fsx_emulator import lustre
 
 NAMESPACE = "default"
 
@@ -318,6 +320,38 @@ class LocalOperations:
 
     def pod_failure(self, pod: LocalPod, spec: PodSpec, node: str, reason: str) -> StepFailed:
         return StepFailed(reason)  # the driver logs come with the scenario's details
+
+    def mount_options(self, pod: LocalPod, spec: PodSpec, node: str) -> MountOptions:
+        """From the emulation's record of the `mount -t lustre` of this volume at the pod's
+        target (or, for a driver that stages, at its staging path, which the target binds):
+        only a mount the helper made and that is still there counts."""
+        root = self._stack.emulation_root
+        if root is None:
+            return MountOptions(
+                None,
+                "the harness did not start this driver and knows no Lustre emulation root to "
+                "read the records of its mounts from (pass --set emulation-root=DIR)",
+            )
+        target = pod.kubelet.target_path(pod.uid, pod.pv)
+        entries = mountinfo.read()
+        for path in (target, pod.kubelet.staging_path(pod.pv)):
+            record = lustre.read_mount_record(root, path)
+            if (
+                record is not None
+                and record.file_system_id == pod.pv.volume_id
+                and mountinfo.mount_at(entries, str(path)) is not None
+            ):
+                return MountOptions(
+                    record.options,
+                    f"the Lustre emulation's record of mount -t lustre {record.source} {path}",
+                )
+        mounted = mountinfo.mount_at(entries, str(target))
+        there = "nothing" if mounted is None else f"{mounted.fs_type} {mounted.source}"
+        return MountOptions(
+            (),
+            f"no mount -t lustre of {pod.pv.volume_id} at {target} in the Lustre emulation's "
+            f"records; mounted there: {there}",
+        )
 
     def _unpublish(self, pod: LocalPod) -> None:
         if pod.process is not None:

@@ -14,6 +14,9 @@ Fault switches (environment OTHER_FSX_FAULT, for the tests that prove a faulty d
     wrong-directory   NodePublish bind-mounts an empty directory of its own instead of the
                       file system (pods on two nodes never see each other's files)
     ignore-ro         NodePublish mounts read-write even when asked for read-only
+    drops-mount-options
+                      NodePublish ignores the capability's mount flags (the StorageClass's
+                      mountOptions): `-o flock` never reaches mount(8)
     mkdir-only        NodePublish only creates the target directory (no mount at all)
     crash-on-publish  the process exits at its first NodePublishVolume (a mid-run crash)
 """
@@ -478,6 +481,8 @@ class Node(csi_pb2_grpc.NodeServicer):
         if FAULT == "mkdir-only" or str(target) in mount_points():
             return csi_pb2.NodePublishVolumeResponse()
         options = list(request.volume_capability.mount.mount_flags)
+        if FAULT == "drops-mount-options":
+            options = []
         read_only = request.readonly or request.volume_capability.access_mode.mode in (
             csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_READER_ONLY,
             csi_pb2.VolumeCapability.AccessMode.MULTI_NODE_READER_ONLY,

@@ -3,11 +3,15 @@ have Docker but not the kind binary (install the `k3s` extra: `pip install
 fsx-csi-harness[k3s]`).
 
 Steps: build the driver image with docker and save it as a tarball into a run directory;
-start testcontainers' K3sContainer with that directory and the emulation root mounted; make
-the container's root mount shared (the node plugin's Bidirectional mount propagation needs
-it, as kind's entrypoint arranges for kind nodes); import the image with `k3s ctr`; then the
-same deploy / scenarios / sweep as kind. K3s runs one node, so the "other node" pods share it
-(the scenario's details say so): cross-node sharing is proven on kind, not here.
+mount a tmpfs on the run's emulation root (as on kind, and before the container starts: see
+e2e/platforms/emulation_root.py; without root the run goes on with the plain directory and
+says so); start testcontainers' K3sContainer with that directory and the emulation root
+mounted; make the container's root mount shared (the node plugin's Bidirectional mount
+propagation needs it, as kind's entrypoint arranges for kind nodes); import the image with
+`k3s ctr`; then the same deploy / scenarios / sweep as kind; stop the container, unmount the
+emulation root and remove the run directory (a kept container: by its release). K3s runs one
+node, so the "other node" pods share it (the scenario's details say so): cross-node sharing
+is proven on kind, not here.
 
 `--manifests PATH` deploys another driver's manifests beside the emulator, as on kind.
 
@@ -22,8 +26,6 @@ Settings (`--set KEY=VALUE`): `image` (skip the build; must exist in the local d
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +35,7 @@ from e2e.platforms import Prerequisite, RunOptions
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
+    from e2e.platforms.emulation_root import HostEmulationRoot
     from e2e.platforms.kube.clients import KubeClients
     from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
     from e2e.platforms.kube.orchestration import KeptCluster
@@ -125,6 +128,7 @@ class K3sPlatform:
     ) -> RunResult:
         from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.emulation_root import HostEmulationRoot, remove_work_dir
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.kube import clients as kube_clients
         from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
@@ -150,6 +154,7 @@ class K3sPlatform:
         images = work / "images"
         emulation_root.mkdir()
         images.mkdir()
+        root = HostEmulationRoot(emulation_root, runner)
         node: K3sNode | None = None
         clients: KubeClients | None = None
         diagnostics = [manifests.DRIVER_NAMESPACE]
@@ -160,6 +165,11 @@ class K3sPlatform:
                 ("image.tar", image),
                 *self._fio_image(runner, options, progress, timings, images),
             ]
+            # Before the container starts: its bind mount copies what is mounted on the
+            # directory when docker creates it (e2e/platforms/emulation_root.py).
+            warning = root.mount(result.details)
+            if warning is not None:
+                progress.info(f"warning: {warning}")
             node = self._node_factory(options.settings.get("k3s-image", DEFAULT_K3S_IMAGE))
             node.with_volume_mapping(str(emulation_root), manifests.NODE_EMULATION_ROOT, "rw")
             node.with_volume_mapping(str(images), IMAGES_DIR_IN_NODE, "ro")
@@ -218,20 +228,29 @@ class K3sPlatform:
             # The teardown below still runs; the caller writes the results of what ran.
             record_interrupted(result, scenarios, progress)
         finally:
-            if node is not None and not options.keep_cluster:
-                with timed(progress, "stopping the K3s container", timings):
-                    node.stop()
-            elif node is not None:
-                kubeconfig = work / "kubeconfig"
-                progress.info(
-                    f"kept the K3s container: `kubectl --kubeconfig {kubeconfig} get pods -A`"
-                )
-                self.kept = KeptCluster(kubeconfig, "the K3s container", self._releaser(node, work))
-                result.details["kubeconfig"] = str(kubeconfig)
+            kept = node is not None and options.keep_cluster
+            try:
+                if node is not None and not options.keep_cluster:
+                    with timed(progress, "stopping the K3s container", timings):
+                        node.stop()
+                elif node is not None:
+                    kubeconfig = work / "kubeconfig"
+                    progress.info(
+                        f"kept the K3s container: `kubectl --kubeconfig {kubeconfig} get pods -A`"
+                    )
+                    self.kept = KeptCluster(
+                        kubeconfig, "the K3s container", self._releaser(node, root, work)
+                    )
+                    result.details["kubeconfig"] = str(kubeconfig)
+            finally:
+                # After the container is gone (its bind mount with it), also when the stop was
+                # cut short; a kept container still uses the root: its release unmounts it.
+                if not kept:
+                    leak = root.unmount()
+                    if leak is not None:
+                        result.leaks.append(leak)
+                    remove_work_dir(work, result.details)
             result.details.update(timings)
-            if not options.keep_cluster or node is None:
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(work)
             result.duration_s = round(progress.clock() - started, 3)
         return result
 
@@ -290,12 +309,17 @@ class K3sPlatform:
         return [("fio.tar", image)]
 
     @staticmethod
-    def _releaser(node: K3sNode, work: Path) -> Callable[[Progress], None]:
+    def _releaser(node: K3sNode, root: HostEmulationRoot, work: Path) -> Callable[[Progress], None]:
+        """The kept container's release: stop it, then unmount its emulation root and remove
+        the run directory (also when the stop is interrupted)."""
+        from e2e.platforms.emulation_root import release_work_dir
+
         def release(progress: Progress) -> None:
             progress.info("stopping the K3s container")
-            node.stop()
-            with contextlib.suppress(OSError):
-                shutil.rmtree(work)
+            try:
+                node.stop()
+            finally:
+                release_work_dir(root, work, progress)
 
         return release
 

@@ -2,15 +2,25 @@
 
 Steps (each timed into the run's details; expected budgets in e2e/README.md):
 
-1. create the cluster from fixtures/kind/cluster.yaml (one control plane, two workers, one
-   host directory shared by every node as the Lustre emulation root), named after the run;
+1. mount a tmpfs on the run's emulation root (`<work dir>/emulation-root`), then create the
+   cluster from fixtures/kind/cluster.yaml (one control plane, two workers, that host
+   directory shared by every node as the Lustre emulation root), named after the run. The
+   tmpfs gives the emulated file systems a device of their own, which drivers built on
+   Kubernetes' mount library need to see their bind mounts as mounts; it is mounted before
+   `kind create cluster` because the nodes' bind mounts copy what is mounted there when their
+   containers are created. Without root (or where the mount fails) the run goes on with the
+   plain directory and says so in its details (`emulation_root_warning`); see
+   e2e/platforms/emulation_root.py;
 2. build the image (`docker build`, target `emulated`) and `kind load docker-image` it;
 3. render fixtures/manifests/overlays/emulated, apply it, wait until the emulator, controller
    and node plugins run and the driver is registered on every node;
 4. run the scenarios (e2e.platforms.kube), reaching the emulator through a port-forward to
    prove that file systems are gone;
 5. on failure save events, object dumps, pod logs and `kind export logs` into the report
-   directory; sweep leftovers; delete the cluster unless `--keep-cluster`.
+   directory; sweep leftovers; delete the cluster unless `--keep-cluster`, then unmount the
+   emulation root (the pods' root-owned files go with it) and remove the work directory, on
+   success, failure and Ctrl-C/SIGTERM alike; a kept cluster's release does the same after
+   deleting it.
 
 kind and docker are detected on PATH and never downloaded.
 
@@ -34,17 +44,16 @@ the local docker), `fio-image`, `kind-config` (another cluster config with the s
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from e2e.platforms import Prerequisite, RunOptions
 
 if TYPE_CHECKING:
     from e2e.platforms.commands import CommandRunner
+    from e2e.platforms.emulation_root import HostEmulationRoot
     from e2e.platforms.kube.clients import KubeClients
     from e2e.platforms.kube.fsx_access import FsxClientFactory, PortForward
     from e2e.platforms.kube.orchestration import KeptCluster
@@ -244,6 +253,7 @@ class KindPlatform:
     ) -> RunResult:
         from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
+        from e2e.platforms.emulation_root import HostEmulationRoot, remove_work_dir
         from e2e.platforms.kube import clients as kube_clients
         from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
         from e2e.platforms.kube.orchestration import (
@@ -270,12 +280,18 @@ class KindPlatform:
         kubeconfig = work / "kubeconfig"
         emulation_root = work / "emulation-root"
         emulation_root.mkdir()
+        root = HostEmulationRoot(emulation_root, runner)
         created = False
         clients: KubeClients | None = None
         diagnostics = [manifests.DRIVER_NAMESPACE]
         try:
             # Another driver's manifests are read and checked before the cluster exists.
             user = load_user_driver(runner, options, progress, result.details, emulated=True)
+            # Before `kind create cluster`: the nodes' bind mounts copy what is mounted on the
+            # directory when their containers are created (e2e/platforms/emulation_root.py).
+            warning = root.mount(result.details)
+            if warning is not None:
+                progress.info(f"warning: {warning}")
             config_path = work / "kind-config.yaml"
             template = Path(options.settings.get("kind-config", str(manifests.KIND_CONFIG)))
             config_path.write_text(manifests.kind_config(emulation_root, template))
@@ -337,31 +353,59 @@ class KindPlatform:
             # The teardown below still runs; the caller writes the results of what ran.
             record_interrupted(result, scenarios, progress)
         finally:
-            if options.report_dir is not None and created and not result.passed:
-                self._export_logs(runner, name, options.report_dir / "kind-logs")
-            if created and not options.keep_cluster:
-                with timed(progress, f"deleting kind cluster {name}", timings):
-                    self._delete_cluster(runner, name, kubeconfig)
-            elif created:
-                progress.info(
-                    f"kept kind cluster {name}: `kubectl --kubeconfig {kubeconfig} get pods -A`; "
-                    f"delete it with `kind delete cluster --name {name}`"
-                )
-
-                def release(progress: Progress) -> None:
-                    progress.info(f"deleting kind cluster {name}")
-                    self._delete_cluster(runner, name, kubeconfig)
-                    self._remove_work_dir(work, {})
-
-                self.kept = KeptCluster(kubeconfig, f"kind cluster {name}", release)
+            kept = created and options.keep_cluster
+            try:
+                if options.report_dir is not None and created and not result.passed:
+                    self._export_logs(runner, name, options.report_dir / "kind-logs")
+                if created and not options.keep_cluster:
+                    with timed(progress, f"deleting kind cluster {name}", timings):
+                        self._delete_cluster(runner, name, kubeconfig)
+                elif created:
+                    progress.info(
+                        f"kept kind cluster {name}: `kubectl --kubeconfig {kubeconfig} get pods "
+                        f"-A`; delete it with `kind delete cluster --name {name}`"
+                    )
+                    self.kept = KeptCluster(
+                        kubeconfig,
+                        f"kind cluster {name}",
+                        self._releaser(runner, name, kubeconfig, root, work),
+                    )
+            finally:
+                # After the delete (the nodes' bind mounts are gone with their containers), and
+                # also when a second Ctrl-C cut the delete short: nothing of the run stays
+                # mounted. A kept cluster still uses the root: its release unmounts it.
+                if not kept:
+                    leak = root.unmount()
+                    if leak is not None:
+                        result.leaks.append(leak)
+                    remove_work_dir(work, result.details)
             result.details.update(timings)
             result.details["cluster"] = name
-            if options.keep_cluster:
+            if kept:
                 result.details["kubeconfig"] = str(kubeconfig)
-            else:
-                self._remove_work_dir(work, result.details)
             result.duration_s = round(progress.clock() - started, 3)
         return result
+
+    def _releaser(
+        self,
+        runner: CommandRunner,
+        name: str,
+        kubeconfig: Path,
+        root: HostEmulationRoot,
+        work: Path,
+    ) -> Callable[[Progress], None]:
+        """The kept cluster's release: delete it, then unmount its emulation root and remove
+        the run directory (also when the delete is interrupted)."""
+        from e2e.platforms.emulation_root import release_work_dir
+
+        def release(progress: Progress) -> None:
+            progress.info(f"deleting kind cluster {name}")
+            try:
+                self._delete_cluster(runner, name, kubeconfig)
+            finally:
+                release_work_dir(root, work, progress)
+
+        return release
 
     def _image(
         self,
@@ -424,16 +468,6 @@ class KindPlatform:
             timeout_s=300.0,
             check=False,
         )
-
-    @staticmethod
-    def _remove_work_dir(work: Path, details: dict[str, Any]) -> None:
-        # Files the pods wrote through the emulation root belong to root on the host.
-        with contextlib.suppress(OSError):
-            shutil.rmtree(work)
-        if work.exists():
-            details["work_dir_left"] = (
-                f"{work} (files written by the pods are owned by root; remove with sudo)"
-            )
 
 
 def create_platform() -> KindPlatform:

@@ -185,8 +185,11 @@ def test_kind_runs_cluster_image_deploy_scenarios_and_deletes_the_cluster(
     assert result.leaks == [] and result.passed
     name = "fsx-e2e-20250101-120000-abc123"
     commands = runner.without_kustomize()
-    work = Path(commands[0][commands[0].index("--config") + 1]).parent
+    work = Path(commands[1][commands[1].index("--config") + 1]).parent
+    root = str(work / "emulation-root")
+    # The tmpfs is on the shared directory before the nodes exist, and off it once they are gone.
     assert commands == [
+        ["mount", "-t", "tmpfs", "-o", "mode=0755", "fsx-emulation", root],
         [
             "kind",
             "create",
@@ -213,7 +216,10 @@ def test_kind_runs_cluster_image_deploy_scenarios_and_deletes_the_cluster(
         ],
         ["kind", "load", "docker-image", "fsx-csi-harness:kind-e2e", "--name", name],
         ["kind", "delete", "cluster", "--name", name, "--kubeconfig", str(work / "kubeconfig")],
+        ["umount", "--recursive", "--lazy", root],
     ]
+    assert result.details["emulation_root"] == f"a tmpfs of its own on {root}, shared by every node"
+    assert "emulation_root_warning" not in result.details
     assert [
         "kubectl",
         "kustomize",
@@ -435,10 +441,12 @@ def test_kind_setup_failure_marks_every_scenario_and_still_deletes_the_cluster(
     assert [s.outcome for s in result.scenarios] == [Outcome.ERROR, Outcome.ERROR]
     assert "building image fsx-csi-harness:kind-e2e failed" in result.scenarios[0].message
     assert "ERROR: failed to solve" in result.scenarios[0].message
-    assert [c[:3] for c in runner.commands][-2:] == [
+    assert [c[:3] for c in runner.commands][-3:] == [
         ["kind", "export", "logs"],
         ["kind", "delete", "cluster"],
+        ["umount", "--recursive", "--lazy"],
     ]
+    assert not any(tmp_path.glob("fsx-*")), "the run directory is removed after the unmount"
 
 
 @needs_kubectl
@@ -446,7 +454,8 @@ def test_keep_cluster_leaves_cluster_and_kubeconfig(
     tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
 ) -> None:
     runner = RecordingRunner()
-    result = kind_with(cluster, runner, emulator).run(
+    platform = kind_with(cluster, runner, emulator)
+    result = platform.run(
         scenarios("invalid-parameters"),
         options(tmp_path, keep_cluster=True, settings={"image": "my/fsx:1"}),
         progress,
@@ -454,9 +463,10 @@ def test_keep_cluster_leaves_cluster_and_kubeconfig(
     assert result.passed
     name = "fsx-e2e-20250101-120000-abc123"
     commands = runner.without_kustomize()
-    assert [c[:2] for c in commands[:1]] == [["kind", "create"]]
+    assert [c[:2] for c in commands[:2]] == [["mount", "-t"], ["kind", "create"]]
     # The kept cluster is what a throughput run uses: its fio image is built and loaded too.
-    assert commands[1:] == [
+    # Its emulation root stays mounted: its release unmounts it.
+    assert commands[2:] == [
         ["kind", "load", "docker-image", "my/fsx:1", "--name", name],
         [
             "docker",
@@ -471,7 +481,15 @@ def test_keep_cluster_leaves_cluster_and_kubeconfig(
         ],
         ["kind", "load", "docker-image", "fsx-csi-harness:fio", "--name", name],
     ]
-    assert Path(result.details["kubeconfig"]).parent.exists()
+    work = Path(result.details["kubeconfig"]).parent
+    assert work.exists()
+    assert platform.kept is not None
+    platform.kept.release(progress)
+    assert runner.without_kustomize()[-2:] == [
+        ["kind", "delete", "cluster", "--name", name, "--kubeconfig", str(work / "kubeconfig")],
+        ["umount", "--recursive", "--lazy", str(work / "emulation-root")],
+    ], "the release deletes the kept cluster, then unmounts its emulation root"
+    assert not work.exists()
 
 
 @needs_kubectl
@@ -485,7 +503,7 @@ def test_a_kept_kind_cluster_loads_a_named_fio_image_only_when_docker_has_it(
         scenarios("invalid-parameters"), options(tmp_path, keep_cluster=True, settings=settings),
         progress,
     )  # fmt: skip
-    assert local.without_kustomize()[2:] == [
+    assert local.without_kustomize()[3:] == [
         ["docker", "image", "inspect", "--format", "{{.Id}}", "registry.example/fio:3"],
         ["kind", "load", "docker-image", "registry.example/fio:3", "--name", name],
     ]
@@ -496,7 +514,7 @@ def test_a_kept_kind_cluster_loads_a_named_fio_image_only_when_docker_has_it(
         scenarios("invalid-parameters"), options(tmp_path, keep_cluster=True, settings=settings),
         progress,
     )  # fmt: skip
-    assert remote.without_kustomize()[2:] == [
+    assert remote.without_kustomize()[3:] == [
         ["docker", "image", "inspect", "--format", "{{.Id}}", "registry.example/fio:3"]
     ], "an image the local docker does not have is the nodes' to pull"
 
@@ -506,6 +524,56 @@ def test_a_kept_kind_cluster_loads_a_named_fio_image_only_when_docker_has_it(
         progress,
     )  # fmt: skip
     assert not any("fio" in " ".join(c) for c in unkept.commands), "no throughput follows"
+
+
+MOUNT_REFUSED = CommandResult((), 32, "", 'mount: only root can use "--types" option', 0.0)
+
+
+@needs_kubectl
+def test_kind_without_root_runs_on_a_plain_directory_and_says_what_that_means(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any
+) -> None:
+    runner = RecordingRunner()
+    runner.answers[("mount",)] = MOUNT_REFUSED
+    said = io.StringIO()
+    fast = FastClock()
+
+    result = kind_with(cluster, runner, emulator).run(
+        scenarios("invalid-parameters"),
+        options(tmp_path, settings={"image": "my/fsx:1"}),
+        Progress(stream=said, clock=fast.clock, sleep=fast.sleep),
+    )
+
+    assert result.passed, [s.message for s in result.scenarios]
+    warning = result.details["emulation_root_warning"]
+    assert "is a plain directory on the host's file system, not a tmpfs of its own" in warning
+    assert 'exit 32): mount: only root can use "--types" option' in warning
+    assert "Kubernetes' mount library (device numbers) may judge" in warning
+    assert f"warning: {warning}" in said.getvalue()
+    assert "emulation_root" not in result.details
+    commands = [c[:3] for c in runner.without_kustomize()]
+    assert commands[:2] == [["mount", "-t", "tmpfs"], ["kind", "create", "cluster"]]
+    assert commands[-1] == ["kind", "delete", "cluster"], "nothing to unmount"
+    assert not any(tmp_path.glob("fsx-*"))
+
+
+@needs_kubectl
+def test_an_emulation_root_umount_refuses_is_a_leak_that_fails_the_run(
+    tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
+) -> None:
+    runner = RecordingRunner()
+    runner.answers[("umount",)] = CommandResult((), 32, "", "umount: target is busy.", 0.0)
+
+    result = kind_with(cluster, runner, emulator).run(
+        scenarios("invalid-parameters"), options(tmp_path, settings={"image": "my/fsx:1"}),
+        progress,
+    )  # fmt: skip
+
+    assert [s.outcome for s in result.scenarios] == [Outcome.PASSED]
+    [leak] = result.leaks
+    assert (leak.kind, Path(leak.id).name, leak.removed) == ("mount", "emulation-root", False)
+    assert leak.detail == "umount: umount: target is busy."
+    assert not result.passed
 
 
 # --------------------------------------------------------------------------- cluster
@@ -639,9 +707,14 @@ def test_cluster_deploys_the_emulated_overlay_and_removes_it(
 # --------------------------------------------------------------------------- k3s
 
 
+START, STOP = ["(the K3s container starts)"], ["(the K3s container stops)"]
+
+
 class FakeK3sNode:
-    def __init__(self, image: str) -> None:
+    def __init__(self, image: str, log: list[list[str]] | None = None) -> None:
         self.image = image
+        # Where start and stop are noted (a runner's commands: their order against the mounts).
+        self.log = log if log is not None else []
         self.mappings: list[tuple[str, str, str]] = []
         self.execs: list[list[str]] = []
         self.started = self.stopped = False
@@ -652,10 +725,12 @@ class FakeK3sNode:
 
     def start(self) -> FakeK3sNode:
         self.started = True
+        self.log.append(START)
         return self
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
         self.stopped = True
+        self.log.append(STOP)
 
     def config_yaml(self) -> str:
         return "apiVersion: v1\nkind: Config\n"
@@ -682,7 +757,7 @@ def test_k3s_builds_saves_imports_and_shares_one_node(
     runner = RecordingRunner()
     platform = k3s_platform.K3sPlatform(
         runner=runner,
-        node_factory=lambda image: nodes.append(FakeK3sNode(image)) or nodes[-1],  # type: ignore[func-returns-value]
+        node_factory=lambda image: nodes.append(FakeK3sNode(image, runner.commands)) or nodes[-1],  # type: ignore[func-returns-value]
         connect=lambda path: clients_of(fake),
         port_forward=no_port_forward,
         fsx_client_factory=lambda url, region: emulator,
@@ -707,6 +782,17 @@ def test_k3s_builds_saves_imports_and_shares_one_node(
     assert commands[0][:2] == ["docker", "build"]
     assert commands[1][:3] == ["docker", "save", "--output"]
     assert commands[1][-1] == k3s_platform.DEFAULT_IMAGE
+    root = node.mappings[0][0]
+    assert Path(root).name == "emulation-root"
+    # The tmpfs is on the mapped directory before the container exists, off it once it is gone.
+    assert commands[2:] == [
+        ["mount", "-t", "tmpfs", "-o", "mode=0755", "fsx-emulation", root],
+        START,
+        STOP,
+        ["umount", "--recursive", "--lazy", root],
+    ]
+    assert result.details["emulation_root"] == f"a tmpfs of its own on {root}, shared by every node"
+    assert not Path(root).parent.exists(), "the run directory is removed after the unmount"
 
 
 @needs_kubectl
@@ -718,7 +804,7 @@ def test_a_kept_k3s_container_is_recorded_with_its_fio_image_and_released_after(
     runner = RecordingRunner()
     platform = k3s_platform.K3sPlatform(
         runner=runner,
-        node_factory=lambda image: nodes.append(FakeK3sNode(image)) or nodes[-1],  # type: ignore[func-returns-value]
+        node_factory=lambda image: nodes.append(FakeK3sNode(image, runner.commands)) or nodes[-1],  # type: ignore[func-returns-value]
         connect=lambda path: clients_of(fake),
         port_forward=no_port_forward,
         fsx_client_factory=lambda url, region: emulator,
@@ -737,6 +823,7 @@ def test_a_kept_k3s_container_is_recorded_with_its_fio_image_and_released_after(
         ["k3s", "ctr", "images", "import", "/var/lib/fsx-csi-images/fio.tar"],
     ]
     images = Path(runner.without_kustomize()[1][3]).parent
+    root = str(images.parent / "emulation-root")
     assert runner.without_kustomize()[2:] == [
         [
             "docker",
@@ -750,12 +837,43 @@ def test_a_kept_k3s_container_is_recorded_with_its_fio_image_and_released_after(
             str(REPO),
         ],
         ["docker", "save", "--output", str(images / "fio.tar"), "fsx-csi-harness:fio"],
-    ]
+        ["mount", "-t", "tmpfs", "-o", "mode=0755", "fsx-emulation", root],
+        START,
+    ], "the kept container's emulation root stays mounted until its release"
     kept = platform.kept
     assert kept is not None and kept.kubeconfig == Path(result.details["kubeconfig"])
     assert kept.kubeconfig.read_text().startswith("apiVersion: v1")
     kept.release(progress)
     assert node.stopped and not kept.kubeconfig.parent.exists()
+    assert runner.without_kustomize()[-2:] == [STOP, ["umount", "--recursive", "--lazy", root]]
+
+
+@needs_kubectl
+def test_k3s_without_root_runs_on_a_plain_directory_and_says_so(
+    tmp_path: Path, emulator: Any, progress: Progress
+) -> None:
+    fake = FakeCluster(emulator, nodes=("k3s-server",), control_plane=())
+    runner = RecordingRunner()
+    runner.answers[("mount",)] = MOUNT_REFUSED
+    nodes: list[FakeK3sNode] = []
+    platform = k3s_platform.K3sPlatform(
+        runner=runner,
+        node_factory=lambda image: nodes.append(FakeK3sNode(image, runner.commands)) or nodes[-1],  # type: ignore[func-returns-value]
+        connect=lambda path: clients_of(fake),
+        port_forward=no_port_forward,
+        fsx_client_factory=lambda url, region: emulator,
+        testcontainers_available=lambda: True,
+    )
+
+    result = platform.run(
+        scenarios("invalid-parameters"), options(tmp_path, settings={"image": "my/fsx:1"}),
+        progress,
+    )  # fmt: skip
+
+    assert result.passed, [s.message for s in result.scenarios]
+    assert "not a tmpfs of its own" in result.details["emulation_root_warning"]
+    assert [c[:1] for c in runner.without_kustomize()] == [["docker"], ["mount"], START, STOP]
+    assert not any(tmp_path.glob("k3s-*"))
 
 
 def test_k3s_names_missing_testcontainers_and_docker(tmp_path: Path) -> None:
@@ -1006,7 +1124,10 @@ def test_kind_deploys_a_plain_yaml_directory_beside_the_emulator_and_waits_for_i
     assert storage_class.provisioner == "fsx.csi.aws.com"
     assert result.details["driver"].startswith(f"--manifests 7 objects from 4 files under {driver}")
     assert "manifests_warning" not in result.details, "the controller points at the emulator"
-    assert runner.without_kustomize()[-1][:3] == ["kind", "delete", "cluster"]
+    assert [c[:3] for c in runner.without_kustomize()][-2:] == [
+        ["kind", "delete", "cluster"],
+        ["umount", "--recursive", "--lazy"],
+    ]
 
 
 def kustomize_driver(root: Path, controller_kind: str = "StatefulSet") -> Path:
@@ -1633,7 +1754,11 @@ def test_ctrl_c_keeps_the_results_and_still_deletes_the_cluster(
     ]
     assert "interrupted (Ctrl-C)" in result.scenarios[0].message
     assert result.details["interrupted"] == "Ctrl-C"
-    assert runner.without_kustomize()[-1][:3] == ["kind", "delete", "cluster"]
+    assert [c[:3] for c in runner.without_kustomize()][-2:] == [
+        ["kind", "delete", "cluster"],
+        ["umount", "--recursive", "--lazy"],
+    ]
+    assert not any(tmp_path.glob("fsx-*")), "the run directory is removed after the unmount"
     assert not cluster.claims, "the interrupted scenario's claim was removed"
 
 

@@ -246,6 +246,9 @@ def test_on_kind_the_kept_cluster_has_the_fio_image_and_is_deleted_after_through
     # Deleted once, after the fio Job: by the release, not by the e2e suite.
     deletes = [c for c in commands if c[:3] == ["kind", "delete", "cluster"]]
     assert len(deletes) == 1 and deletes[0] in runner.after_job
+    # The emulation root stays mounted for throughput's pods; unmounted after the delete.
+    unmounts = [c for c in commands if c[0] == "umount"]
+    assert len(unmounts) == 1 and commands.index(unmounts[0]) > commands.index(deletes[0])
     assert "removing kind cluster" in progress
 
 
@@ -261,4 +264,8 @@ def test_on_kind_ctrl_c_in_throughput_deletes_the_kept_cluster(
             kind=runner,
         )  # fmt: skip
 
-    assert [c[:3] for c in runner.without_kustomize()][-1] == ["kind", "delete", "cluster"]
+    # Deleted, then its emulation root unmounted, by the release on the way out.
+    assert [c[:3] for c in runner.without_kustomize()][-2:] == [
+        ["kind", "delete", "cluster"],
+        ["umount", "--recursive", "--lazy"],
+    ]

@@ -120,17 +120,25 @@ class RunResult:
             message = f"the leak sweep found {len(self.leaks)} resource(s) left behind"
         else:
             outcome = Outcome.PASSED
+        # The local platform asks the driver (GetPluginInfo); the Kubernetes ones read what the
+        # driver registered on the nodes and its image (e2e/platforms/kube/identity.py).
+        driver = DriverInfo(
+            self.details.get("driver_name") or UNKNOWN,
+            self.details.get("driver_version") or UNKNOWN,
+        )
+        if outcome is Outcome.PASSED and not driver.known:
+            # Passing scenarios vouch for no driver when nobody knows which one answered.
+            outcome = Outcome.NOT_RUN
+            message = "the run did not record which driver it exercised: " + (
+                self.details.get("driver_identity") or "no identity was read"
+            )
         return SuiteResult(
             name=SUITE,
             outcome=outcome,
             duration_s=self.duration_s,
             message=message,
             tests=tests,
-            # The local platform asks the driver (GetPluginInfo); the Kubernetes ones do not.
-            driver=DriverInfo(
-                self.details.get("driver_name") or UNKNOWN,
-                self.details.get("driver_version") or UNKNOWN,
-            ),
+            driver=driver,
             leaks=list(self.leaks),
             details={
                 "run_id": self.run_id,

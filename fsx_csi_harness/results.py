@@ -29,6 +29,11 @@ RESULT_SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
 
 UNKNOWN = "unknown"
+# How a version that is no GetPluginInfo answer begins. On kind, k3s and cluster the driver's
+# socket is on the nodes, out of the harness's reach: the suites name the version by the node
+# plugin's container image ("image REF (sha256:...)"), so no reader takes it for a
+# vendor_version.
+IMAGE_VERSION_PREFIX = "image "
 
 # Values of the free-form `details` maps: JSON scalars, so every reader can show them as is.
 Detail: TypeAlias = str | int | float | bool
@@ -50,7 +55,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class DriverInfo:
-    """The driver a suite exercised, as its GetPluginInfo answered."""
+    """The driver a suite exercised, as its GetPluginInfo answered (on the Kubernetes
+    platforms: the name the driver registered on the nodes, and its image as the version)."""
 
     name: str = UNKNOWN
     version: str = UNKNOWN
@@ -58,6 +64,18 @@ class DriverInfo:
     @property
     def known(self) -> bool:
         return self.name != UNKNOWN
+
+    @property
+    def version_is_image(self) -> bool:
+        return self.version.startswith(IMAGE_VERSION_PREFIX)
+
+    def same_driver(self, other: DriverInfo) -> bool:
+        """Whether two records name the same driver: the same name, and the same version
+        where both versions are of one kind (two vendor_versions, or two images); an image
+        and a vendor_version cannot be compared."""
+        if self.name != other.name:
+            return False
+        return self.version_is_image != other.version_is_image or self.version == other.version
 
 
 @dataclass(frozen=True)

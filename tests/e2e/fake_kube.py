@@ -28,6 +28,7 @@ made them) and at the wire (`requests`: HTTP method and path).
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import re
@@ -43,6 +44,8 @@ from e2e.platforms.kube.clients import KubeClients
 from fsx_csi_harness import fsx
 
 DRIVER = "fsx.csi.aws.com"
+# The driver image `install_driver` installs (the upstream chart's).
+UPSTREAM_IMAGE: Final = "public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver:v1.2.0"
 HOST: Final = "https://fake-kube.invalid:6443"
 TIMESTAMP: Final = "2026-01-01T00:00:00Z"
 
@@ -373,7 +376,8 @@ class FakeCluster:
             status: dict[str, Any] = {
                 "name": container["name"],
                 "image": container.get("image", ""),
-                "imageID": "",
+                # What containerd reports for an image loaded into the node: its digest.
+                "imageID": image_id(container.get("image", "")),
                 "ready": True,
                 "restartCount": 0,
                 "started": True,
@@ -459,6 +463,80 @@ class FakeCluster:
         self.rollouts.pop((kind, namespace, name), None)
         for key in [k for k, p in self.workload_pods.items() if _owner(p) == (kind, name)]:
             del self.workload_pods[key]
+
+    def install_driver(
+        self,
+        image: str = UPSTREAM_IMAGE,
+        namespace: str = "kube-system",
+        name: str = DRIVER,
+    ) -> None:
+        """A driver installed before the harness came, as the upstream helm chart installs
+        it: its CSIDriver, a controller Deployment and a node plugin DaemonSet (the driver
+        container with node-driver-registrar beside it), rolled out with their pods running,
+        and registered in every node's CSINode."""
+        app = {"app.kubernetes.io/name": "aws-fsx-csi-driver"}
+        self.applied[("CSIDriver", None, name)] = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "CSIDriver",
+            "metadata": {
+                "name": name,
+                "labels": {**app, "helm.sh/chart": "aws-fsx-csi-driver-1.9.0"},
+            },
+            "spec": {"attachRequired": False, "fsGroupPolicy": "ReadWriteOnceWithFSType"},
+        }
+        socket_dir = f"/var/lib/kubelet/plugins/{name}/"
+        sidecars = "public.ecr.aws/eks-distro/kubernetes-csi"
+        node_spec = {
+            "containers": [
+                {
+                    "name": "fsx-plugin",
+                    "image": image,
+                    "volumeMounts": [
+                        {"name": "kubelet-dir", "mountPath": "/var/lib/kubelet",
+                         "mountPropagation": "Bidirectional"},
+                        {"name": "plugin-dir", "mountPath": "/csi"},
+                    ],
+                },
+                {
+                    "name": "node-driver-registrar",
+                    "image": f"{sidecars}/node-driver-registrar:v2.10.1",
+                    "args": [f"--kubelet-registration-path={socket_dir}csi.sock"],
+                    "volumeMounts": [{"name": "plugin-dir", "mountPath": "/csi"}],
+                },
+            ],
+            "volumes": [
+                {"name": "kubelet-dir", "hostPath": {"path": "/var/lib/kubelet"}},
+                {"name": "plugin-dir",
+                 "hostPath": {"path": socket_dir, "type": "DirectoryOrCreate"}},
+            ],
+        }  # fmt: skip
+        controller_spec = {
+            "containers": [
+                {"name": "fsx-plugin", "image": image},
+                {"name": "csi-provisioner",
+                 "image": f"{sidecars}/external-provisioner:v5.0.1"},
+            ]
+        }  # fmt: skip
+        for kind, workload, spec in (
+            ("Deployment", "fsx-csi-controller", controller_spec),
+            ("DaemonSet", "fsx-csi-node", node_spec),
+        ):
+            labels = {"app": workload}
+            body = {
+                "apiVersion": "apps/v1",
+                "kind": kind,
+                "metadata": {"name": workload, "namespace": namespace, "labels": app},
+                "spec": {
+                    "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": spec},
+                },
+            }
+            key = (kind, namespace, workload)
+            self.applied[key] = body
+            wanted = self._wanted(kind, body)
+            self.rollouts[key] = _Rollout(observed=1, updated=wanted, revision=1)
+            self._replace_pods(kind, namespace, workload, body, self.rollouts[key])
+        self.installed_drivers[name] = tuple(self.node_names())
 
     def csi_node(self, name: str) -> dict[str, Any]:
         """node-driver-registrar's record: the drivers whose node plugin runs on the node.
@@ -789,6 +867,11 @@ class FakeCluster:
         elif volume is not None:
             volume["status"] = {"phase": "Released"}
         return claim
+
+
+def image_id(image: str) -> str:
+    """The fake kubelet's imageID of an image: a digest that depends on the image alone."""
+    return "sha256:" + hashlib.sha256(image.encode()).hexdigest() if image else ""
 
 
 def _owner(pod: dict[str, Any]) -> tuple[str, str] | None:

@@ -35,9 +35,11 @@ from e2e.platforms.kube.orchestration import run_scenarios
 from e2e.progress import Progress
 from e2e.results import Outcome, RunResult
 from e2e.scenarios import Scenario, load_scenarios, select_scenarios
+from fsx_csi_harness.results import DriverInfo
 from fsx_emulator.config import EmulatorConfig
 from fsx_emulator.server import EmulatorServer
-from tests.e2e.fake_kube import DRIVER, ContainerHealth, FakeCluster, PodScript
+from tests.e2e import fake_kube
+from tests.e2e.fake_kube import DRIVER, ContainerHealth, FakeCluster, PodScript, image_id
 
 REPO = manifests.REPO_ROOT
 RUN_ID = "e2e-20250101-120000-abc123"
@@ -183,6 +185,13 @@ def test_kind_runs_cluster_image_deploy_scenarios_and_deletes_the_cluster(
         s.message for s in result.scenarios
     ]
     assert result.leaks == [] and result.passed
+    # The suite names the driver it exercised, read from the cluster: the name registered on
+    # the workers and the node plugin's image with the digest the kubelet reported.
+    loaded = "fsx-csi-harness:kind-e2e"
+    assert result.to_suite().driver == DriverInfo(DRIVER, f"image {loaded} ({image_id(loaded)})")
+    assert result.details["driver_controller_image"] == f"fsx-plugin: {loaded} ({image_id(loaded)})"
+    assert "on 2 node(s) (kind-worker, kind-worker2)" in result.details["driver_identity"]
+    assert "(pods app=fsx-csi-node in fsx-csi)" in result.details["driver_identity"]
     name = "fsx-e2e-20250101-120000-abc123"
     commands = runner.without_kustomize()
     work = Path(commands[1][commands[1].index("--config") + 1]).parent
@@ -344,6 +353,7 @@ def test_a_failing_pod_reports_expected_seen_events_and_logs_and_still_cleans_up
         "FailedMount",
         'MountVolume.SetUp failed for volume "pv": mount failed',
     )
+    cluster.install_driver()  # the scenarios run on a driver registered on the nodes
     clients = clients_of(cluster)
     result = RunResult(RUN_ID, "kind", "reference")
     settings = KubeRunSettings(
@@ -394,6 +404,7 @@ def test_the_sweep_deletes_and_lists_what_a_failed_teardown_left(
             raise ApiException(status=500, reason="etcdserver: request timed out")
 
     cluster.before_call = flaky
+    cluster.install_driver()
     clients = clients_of(cluster)
     result = RunResult(RUN_ID, "kind", "reference")
     settings = KubeRunSettings(run_id=RUN_ID, platform="kind", namespace="ns", pod_image="i")
@@ -638,8 +649,8 @@ def test_real_aws_without_credentials_or_installed_driver_is_refused(
 def test_installed_driver_on_real_aws_uses_the_aws_settings_and_deploys_nothing(
     tmp_path: Path, cluster: FakeCluster, emulator: Any, progress: Progress
 ) -> None:
-    # The "installed" driver: a CSIDriver object exists; the fake provisioner plays the driver.
-    cluster.applied[("CSIDriver", None, "fsx.csi.aws.com")] = {"kind": "CSIDriver"}
+    # The "installed" driver, as helm installs it; the fake provisioner plays the driver.
+    cluster.install_driver()
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text("")
     runner = RecordingRunner()
@@ -662,6 +673,17 @@ def test_installed_driver_on_real_aws_uses_the_aws_settings_and_deploys_nothing(
 
     assert result.passed, [s.message for s in result.scenarios]
     assert result.details["aws"] == "real"
+    # The driver exercised, as the cluster shows it: the name its node plugin registered and
+    # the node plugin's image, found through the DaemonSet's socket directory.
+    image = fake_kube.UPSTREAM_IMAGE
+    suite = result.to_suite()
+    assert suite.outcome is Outcome.PASSED
+    assert suite.driver == DriverInfo("fsx.csi.aws.com", f"image {image} ({image_id(image)})")
+    assert result.details["driver_identity"].startswith(
+        "CSINode registration fsx.csi.aws.com on 2 node(s) (kind-worker, kind-worker2); node "
+        f"plugin image fsx-plugin: {image} ({image_id(image)}) on 2 pod(s) (the pods of "
+        "DaemonSet kube-system/fsx-csi-node, found by its socket directory)"
+    )
     assert runner.commands == [], "nothing rendered or deployed for an installed driver"
     assert not [
         n for n in cluster.calls.names("patch_") if n != "patch_namespaced_persistent_volume_claim"

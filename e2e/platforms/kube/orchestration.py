@@ -18,6 +18,7 @@ from e2e.platforms.commands import CommandRunner
 from e2e.platforms.kube.apply import apply_manifests
 from e2e.platforms.kube.clients import ClusterUnreachable, KubeClients
 from e2e.platforms.kube.diagnostics import collect_diagnostics
+from e2e.platforms.kube.identity import record_run_driver
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.observe import schedulable_nodes
 from e2e.platforms.kube.operations import KubeScenarioRunner
@@ -83,6 +84,8 @@ def run_scenarios(
     guard = leaks.FileSystemGuard(fsx_client, progress)
     nodes = schedulable_nodes(clients)
     progress.info(f"schedulable nodes: {', '.join(nodes) or 'none'}")
+    # Which driver the scenarios exercise, read from the cluster before anything is created.
+    record_run_driver(clients, settings, nodes, result.details, progress)
     runner = KubeScenarioRunner(clients, guard, fsx_client, progress, settings, nodes)
     runner.ensure_namespace()
     try:

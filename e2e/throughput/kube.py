@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from e2e.leaks import RUN_ID_TAG, with_run_tags
 from e2e.platforms.kind import DEFAULT_FIO_IMAGE, FIO_IMAGE_SETTING
+from e2e.platforms.manifests import DRIVER_NAME
 from e2e.progress import LineProgress, Probe, WaitTimeout
 from e2e.throughput.engines import MB, time_based_arguments
 from e2e.throughput.workloads import MIB, Kind, Workload, WorkloadPlan
@@ -36,6 +37,8 @@ from fsx_csi_harness.results import (
 )
 
 if TYPE_CHECKING:
+    from e2e.platforms.kube.clients import KubeClients
+    from e2e.platforms.kube.identity import DriverIdentity
     from e2e.throughput.expected import FsxClientFactory, PortForward
     from e2e.throughput.suite import ThroughputBundle
 
@@ -388,6 +391,8 @@ def run_kube_throughput(
         storage_class_parameters=parameters,
         plan=options.plan,
         fio_image=options.settings.get(FIO_IMAGE_SETTING, DEFAULT_FIO_IMAGE),
+        # The driver the e2e suite deployed or found (--manifests, --driver installed).
+        provisioner=options.settings.get("driver-name", DRIVER_NAME),
     )
     objects = render_objects(config)
     manifests = writer.write_raw(
@@ -421,6 +426,23 @@ def run_kube_throughput(
         manifests = writer.write_raw(
             "throughput/fio-objects.yaml",
             yaml.safe_dump_all(render_objects(config), sort_keys=False),
+        )
+    from e2e.platforms.kube.identity import NotRegistered, unknown_details
+
+    try:
+        identity, identity_details = _driver_identity(api, config.provisioner, nodes, progress)
+    except NotRegistered as exc:
+        # No fio pod could mount through a driver that runs on none of the nodes.
+        return SuiteResult(
+            "throughput",
+            Outcome.FAILED,
+            message=str(exc),
+            tests=[
+                TestResult(f"{w.name} x{config.nodes}", Outcome.NOT_RUN, message="no fio ran")
+                for w in config.plan.multi_client()
+            ],
+            raw=[manifests],
+            details=dict(unknown_details(str(exc))),
         )
     region = (
         load_aws_settings(options.aws_settings).region
@@ -478,7 +500,37 @@ def run_kube_throughput(
     suite.leaks = leaks
     suite.duration_s = round(access.clock() - started, 3)
     suite.raw = [manifests]
+    suite.details.update(identity_details)
+    if identity is not None:
+        suite.driver = identity.info()
+    elif suite.outcome is Outcome.PASSED:
+        # Figures of an unknown driver vouch for no driver.
+        suite.outcome = Outcome.NOT_RUN
+        why = identity_details["driver_identity"]
+        suite.message = f"the run did not record which driver it measured: {why}"
     return suite
+
+
+def _driver_identity(
+    api: KubernetesClientApi, provisioner: str, nodes: list[str], progress: Callable[[str], None]
+) -> tuple[DriverIdentity | None, dict[str, str]]:
+    """The driver the fio pods mount through, read from the cluster as the e2e suite reads it
+    (e2e/platforms/kube/identity.py), and the details saying so; unreadable: no identity,
+    and why. Raises NotRegistered when the driver runs on none of `nodes`."""
+    from kubernetes.client.exceptions import ApiException
+
+    from e2e.platforms.kube import identity as kube_identity
+
+    try:
+        identity = kube_identity.read_identity(api.clients(), provisioner, nodes)
+    except kube_identity.NotRegistered:
+        raise  # the caller fails the suite: no fio can run
+    except (kube_identity.IdentityUnknown, ApiException) as exc:
+        details = kube_identity.unknown_details(kube_identity.identity_problem(exc))
+        progress(f"throughput: driver identity {details[kube_identity.IDENTITY_DETAIL]}")
+        return None, details
+    progress(f"throughput: driver under test: {identity.name} {identity.version}")
+    return identity, identity.details()
 
 
 def sweep_file_systems(
@@ -614,13 +666,18 @@ class KubernetesClientApi:
         csi = self._core.read_persistent_volume(volume_name).spec.csi
         return str(csi.volume_handle) if csi is not None else None
 
+    def clients(self) -> KubeClients:
+        """The e2e platforms' API clients on this connection."""
+        from e2e.platforms.kube.clients import KubeClients, StreamPodExec
+
+        apps = self._k8s.client.AppsV1Api(self._client)
+        return KubeClients(self._core, self._storage, apps, None, StreamPodExec(self._core))
+
     def schedulable_nodes(self) -> list[str]:
         """The nodes a fio pod can land on (as the e2e scenarios count them)."""
-        from e2e.platforms.kube.clients import KubeClients, StreamPodExec
         from e2e.platforms.kube.observe import schedulable_nodes
 
-        clients = KubeClients(self._core, self._storage, None, None, StreamPodExec(self._core))
-        return schedulable_nodes(clients)
+        return schedulable_nodes(self.clients())
 
     def pod_logs(self, namespace: str, selector: str) -> dict[str, str]:
         pods: Any = self._core.list_namespaced_pod(namespace, label_selector=selector).items

@@ -27,11 +27,11 @@ from e2e.throughput.kube import (
     run_kube_throughput,
 )
 from e2e.throughput.workloads import MIB, WorkloadPlan
-from fsx_csi_harness.results import Throughput
+from fsx_csi_harness.results import DriverInfo, Throughput
 from fsx_emulator.config import EmulatorConfig
 from fsx_emulator.server import EmulatorServer
 from qualify.report.model import Outcome
-from tests.e2e.fake_kube import FakeCluster, PodScript
+from tests.e2e.fake_kube import DRIVER, UPSTREAM_IMAGE, FakeCluster, PodScript, image_id
 
 KUBERNETES_VERSION = "1.31"
 PLAN = WorkloadPlan(size_bytes=64 * MIB)
@@ -305,6 +305,7 @@ def test_the_fio_job_runs_through_the_real_client_and_leaves_nothing(
     tmp_path: Path, emulator: Any
 ) -> None:
     cluster = FakeCluster(emulator)
+    cluster.install_driver()
     name = KubeThroughputConfig(run_id=RUN_ID).name
     cluster.job_scripts[name] = PodScript(log=pod_log(300_000_000, 500_000_000))
     bundle = Bundle(tmp_path, RUN_ID)
@@ -315,6 +316,18 @@ def test_the_fio_job_runs_through_the_real_client_and_leaves_nothing(
 
     assert suite.outcome is Outcome.PASSED, suite.message
     assert suite.leaks == []
+    # The driver measured, as the e2e suite names it: registered name, node plugin image.
+    assert suite.driver == DriverInfo(
+        DRIVER, f"image {UPSTREAM_IMAGE} ({image_id(UPSTREAM_IMAGE)})"
+    )
+    assert str(suite.details["driver_identity"]).startswith(
+        f"CSINode registration {DRIVER} on 2 node(s) (kind-worker, kind-worker2)"
+    )
+    assert suite.details["csi_driver"] == (
+        f"CSIDriver {DRIVER}: attachRequired=false, podInfoOnMount=false, "
+        "fsGroupPolicy=ReadWriteOnceWithFSType; "
+        "helm.sh/chart=aws-fsx-csi-driver-1.9.0"
+    )
     throughput = bundle.throughput
     assert throughput is not None
     clients = {m.client for m in throughput.measurements if m.target == "published"}
@@ -340,6 +353,7 @@ def test_a_file_system_of_the_run_left_in_fsx_is_swept_and_recorded_as_a_leak(
     tmp_path: Path, emulator: Any
 ) -> None:
     cluster = FakeCluster(emulator)
+    cluster.install_driver()
     name = KubeThroughputConfig(run_id=RUN_ID).name
     cluster.job_scripts[name] = PodScript(log=pod_log(300_000_000, 500_000_000))
     # One the provisioner created and never deleted (a retried CreateVolume, say): it carries
@@ -366,6 +380,7 @@ def test_fio_pods_whose_image_the_nodes_do_not_have_fail_at_once_and_leave_nothi
     tmp_path: Path, emulator: Any
 ) -> None:
     cluster = FakeCluster(emulator)
+    cluster.install_driver()
     name = KubeThroughputConfig(run_id=RUN_ID).name
     cluster.job_scripts[name] = PodScript(waiting_reason="ErrImageNeverPull")
 
@@ -384,6 +399,7 @@ def test_fio_pods_whose_image_the_nodes_do_not_have_fail_at_once_and_leave_nothi
 
 def test_a_one_node_cluster_runs_one_fio_client_and_says_so(tmp_path: Path, emulator: Any) -> None:
     cluster = FakeCluster(emulator, nodes=("k3s-server",), control_plane=())
+    cluster.install_driver()
     cluster.job_scripts[KubeThroughputConfig(run_id=RUN_ID).name] = PodScript(
         log=pod_log(300_000_000, 500_000_000)
     )
@@ -400,3 +416,44 @@ def test_a_one_node_cluster_runs_one_fio_client_and_says_so(tmp_path: Path, emul
     assert clients == {"k3s-server"}
     objects = (bundle.raw_dir / "throughput" / "fio-objects.yaml").read_text()
     assert "parallelism: 1" in objects, "the bundle shows the Job that ran"
+
+
+def test_a_driver_registered_on_no_node_fails_before_any_fio_object_is_applied(
+    tmp_path: Path, emulator: Any
+) -> None:
+    cluster = FakeCluster(emulator)  # no driver installed: every CSINode has drivers null
+
+    suite = run_kube_throughput(
+        ClusterOptions(), Bundle(tmp_path, RUN_ID), lambda line: None, access_to(cluster, emulator)
+    )
+
+    assert suite.outcome is Outcome.FAILED and not suite.driver.known
+    assert (suite.message or "").startswith(
+        f"the provisioner {DRIVER} is registered on none of the run's nodes (kind-worker: "
+        "drivers none, kind-worker2: drivers none)"
+    )
+    assert {t.outcome for t in suite.tests} == {Outcome.NOT_RUN}
+    assert not [m for m in cluster.requests if m[0] == "POST"], "nothing was created"
+
+
+def test_figures_whose_driver_cannot_be_identified_are_not_run_saying_why(
+    tmp_path: Path, emulator: Any
+) -> None:
+    cluster = FakeCluster(emulator)
+    cluster.install_driver()
+    # Registered on the nodes, but its CSIDriver object is gone: the identity is unproven.
+    del cluster.applied[("CSIDriver", None, DRIVER)]
+    cluster.job_scripts[KubeThroughputConfig(run_id=RUN_ID).name] = PodScript(
+        log=pod_log(300_000_000, 500_000_000)
+    )
+
+    suite = run_kube_throughput(
+        ClusterOptions(), Bundle(tmp_path, RUN_ID), lambda line: None, access_to(cluster, emulator)
+    )
+
+    assert suite.outcome is Outcome.NOT_RUN and not suite.driver.known
+    assert suite.message == (
+        "the run did not record which driver it measured: not read from the cluster: no "
+        f"CSIDriver {DRIVER} in the cluster, though the nodes register {DRIVER}"
+    )
+    assert suite.details["driver_identity"] == suite.message.split("measured: ", 1)[1]

@@ -27,6 +27,7 @@ from fsx_csi_harness.aws_settings import load_aws_settings
 from fsx_csi_harness.processes import tied_to_parent
 from fsx_csi_harness.results import (
     UNKNOWN,
+    DriverInfo,
     Outcome,
     ResultFormatError,
     SuiteResult,
@@ -244,16 +245,16 @@ def _require_target(target: Target, suite: SuiteResult, platform: str) -> None:
         suite.message = f"{len(not_run)} of its tests did not run: " + "; ".join(
             f"{t.name}: {t.message}" for t in not_run[:3]
         )
-    elif platform == "local" and not suite.driver.known:
+    elif not suite.driver.known:
+        # Every platform names the driver: GetPluginInfo locally, on kind, k3s and cluster
+        # the name it registered on the nodes and its image.
         suite.outcome = Outcome.NOT_RUN
         suite.message = (
-            "it did not record which driver answered (GetPluginInfo), so it cannot vouch "
-            "for the driver under test"
+            "it did not record which driver answered (GetPluginInfo, or on a cluster its "
+            "CSINode registration), so it cannot vouch for the driver under test"
         )
-    elif (
-        target.driver_name is not None
-        and suite.driver.known
-        and (suite.driver.name, suite.driver.version) != (target.driver_name, target.driver_version)
+    elif target.driver_name is not None and not suite.driver.same_driver(
+        DriverInfo(target.driver_name, target.driver_version or UNKNOWN)
     ):
         suite.outcome = Outcome.FAILED
         suite.message = (
@@ -434,8 +435,47 @@ def run_sanity_suite(
 def run_sanity_in_cluster(
     options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
 ) -> SuiteResult:
-    """Sanity against the driver installed in the cluster, from a pod on a node where it is
-    registered (e2e/platforms/kube/sanity_pod.py); its reports come back in the pod's log."""
+    """Sanity against the driver installed in the cluster. On emulated AWS the driver is
+    pointed at the harness's FSx emulator and Lustre emulation for the suite's duration
+    (e2e/platforms/kube/installed_patch.py), so that sanity's volumes never reach an AWS
+    account; restored after it, whatever happened."""
+    if options.aws == "real":
+        return _sanity_in_cluster(options, writer, work_dir, run_id, reporter)
+    from e2e.platforms.commands import SubprocessRunner
+    from e2e.platforms.kube import clients as kube_clients
+    from e2e.platforms.kube.installed_patch import PATCH_NOTE, installed_on_emulator
+    from e2e.platforms.manifests import DRIVER_NAME
+    from e2e.progress import LineProgress
+
+    driver = options.settings.get("driver-name", DRIVER_NAME)
+    try:
+        clients = kube_clients.connect(options.kubeconfig, options.settings.get("context"))
+        with installed_on_emulator(
+            clients,
+            SubprocessRunner(),
+            driver,
+            run_id,
+            LineProgress(reporter.line, "  sanity: "),
+            float(options.settings.get("wait", "300")),
+            options.settings.get("image"),
+        ):
+            suite = _sanity_in_cluster(options, writer, work_dir, run_id, reporter)
+    except Exception as exc:  # noqa: BLE001 - any setup failure: sanity did not run
+        return SuiteResult(
+            "sanity",
+            Outcome.NOT_RUN,
+            message=f"the installed driver could not be pointed at the FSx emulator "
+            f"({type(exc).__name__}: {exc})",
+        )
+    suite.details["installed driver"] = PATCH_NOTE
+    return suite
+
+
+def _sanity_in_cluster(
+    options: QualifyOptions, writer: BundleWriter, work_dir: Path, run_id: str, reporter: Reporter
+) -> SuiteResult:
+    """Sanity from a pod on a node where the installed driver is registered
+    (e2e/platforms/kube/sanity_pod.py); its reports come back in the pod's log."""
     from kubernetes.client.exceptions import ApiException
 
     from e2e.platforms.kube import clients as kube_clients

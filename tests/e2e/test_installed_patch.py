@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,13 @@ from e2e.platforms.kube.lustre_helper import (
     patched_node_plugin,
 )
 from e2e.platforms.kube.objects import KubeRunSettings
+from e2e.platforms.kube.sanity_pod import MARKER
 from e2e.platforms.kube.sweep import sweep_run
 from e2e.platforms.user_manifests import EMULATOR_ENVIRONMENT
 from e2e.progress import Progress
 from e2e.results import Outcome
 from tests.e2e import test_kube_platforms as kube_tests
-from tests.e2e.fake_kube import FakeCluster
+from tests.e2e.fake_kube import FakeCluster, PodScript
 from tests.e2e.test_kube_platforms import (
     RUN_ID,
     RecordingRunner,
@@ -492,3 +494,47 @@ def test_the_emulator_environment_is_what_the_emulated_overlay_gives_the_referen
                 env.update({k: base64.b64decode(v).decode() for k, v in data.items()})
         env.update({e["name"]: e["value"] for e in container.get("env") or [] if "value" in e})
     assert {k: env.get(k) for k in EMULATOR_ENVIRONMENT} == EMULATOR_ENVIRONMENT
+
+
+@needs_kubectl
+def test_qualify_sanity_on_emulated_aws_runs_between_the_patch_and_the_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeCluster, progress: Progress
+) -> None:
+    from e2e.platforms.kube import clients as kube_clients
+    from qualify.run import QualifyOptions, run_qualify
+    from tests.e2e import test_sanity_pod as sanity_tests
+
+    before = installed(fake, progress)
+    fake.pod_scripts[sanity_tests.POD] = PodScript(
+        log=sanity_tests.framed("sanity.json", sanity_tests.sanity_report())
+        + f"\n{MARKER} exit 0\n"
+    )
+    monkeypatch.setattr(kube_clients, "connect", lambda path, context=None: fake.clients())
+    # qualify's progress waits in real time: the fake's controllers answer at the first read.
+    fake.reads_before_transition = 0
+    run_qualify(
+        QualifyOptions(
+            platform="cluster",
+            driver="installed",
+            suites=("sanity",),
+            report_dir=tmp_path / "reports",
+            work_dir=tmp_path / "work",
+            run_id=sanity_tests.RUN_ID,
+            kubeconfig=tmp_path / "kubeconfig",
+            stream=io.StringIO(),
+        )
+    )
+
+    summary = json.loads((tmp_path / "reports" / sanity_tests.RUN_ID / "summary.json").read_text())
+    [suite] = [s for s in summary["suites"] if s["name"] == "sanity"]
+    assert suite["outcome"] == "passed", suite
+    assert suite["details"]["installed driver"] == ip.PATCH_NOTE
+    names = [(name, args.get("args", ())[:1]) for name, args in fake.calls]
+    node_patches = [
+        i
+        for i, call in enumerate(names)
+        if call == ("patch_namespaced_daemon_set", ("fsx-csi-node",))
+    ]
+    pod = [name for name, _ in names].index("create_namespaced_pod")
+    assert node_patches[0] < pod < node_patches[-1], "sanity ran on the patched driver only"
+    assert_restored(fake, before)

@@ -192,6 +192,9 @@ def qualify_sanity(
         QualifyOptions(
             platform="cluster",
             driver="installed",
+            # The driver as installed; on emulated AWS it is first pointed at the emulator
+            # (tests/e2e/test_installed_patch.py).
+            aws="real",
             suites=("sanity",),
             report_dir=tmp_path / "reports",
             work_dir=tmp_path / "work",

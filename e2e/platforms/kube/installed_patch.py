@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -566,3 +567,37 @@ def emulator_manifests(
     if creation_delay_s is not None:
         objects = with_emulator_creation_delay(objects, creation_delay_s)
     return with_labels(objects, {RUN_ID_LABEL: kube_name(run_id)})
+
+
+@contextmanager
+def installed_on_emulator(
+    clients: KubeClients,
+    runner: CommandRunner,
+    driver_name: str,
+    run_id: str,
+    progress: Progress,
+    timeout_s: float,
+    image: str | None = None,
+) -> Iterator[InstalledPatch]:
+    """The emulator deployed and the installed driver patched for the `with` block, both
+    undone after it whatever happens (qualify's sanity pod talks to the driver in between).
+    Raises PatchError, StepError or ApiException when the setup fails (after undoing it)."""
+    from e2e.platforms.kube.observe import schedulable_nodes
+    from e2e.platforms.manifests import DRIVER_NAMESPACE, EMULATOR_DEPLOYMENT
+
+    patch = plan_installed_patch(clients, driver_name, run_id)
+    objects = emulator_manifests(runner, image, run_id, None)
+    nodes = schedulable_nodes(clients)
+    try:
+        apply_manifests(clients, objects, progress)
+        emulator = ObjectRef("Deployment", EMULATOR_DEPLOYMENT, DRIVER_NAMESPACE)
+        apply_installed_patch(clients, patch, progress, timeout_s, nodes, also_wait=[emulator])
+        yield patch
+    finally:
+        problems = restore_installed_patch(clients, patch, progress, timeout_s, nodes)
+        problems += delete_manifests(clients, objects, progress)
+        progress.info(
+            "the installed driver is restored and the emulator removed"
+            if not problems
+            else f"NOT fully restored: {'; '.join(problems)}"
+        )

@@ -196,7 +196,7 @@ def timeline_figures(path: Path, launched: float, wall: float) -> dict[str, Any]
 def run_sanity(
     endpoint: str,
     workdir: Path,
-    workers: int,
+    workers: int | str,
     profile: str,
     tag: str,
     stack_pids: list[int],
@@ -285,9 +285,15 @@ def run_figures(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def figures_of(
-    serial: dict[str, Any] | None, parallel: dict[str, Any] | None, workers: int, profile: str
+    serial: dict[str, Any] | None,
+    parallel: dict[str, Any] | None,
+    workers: int | str,
+    profile: str,
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {"profile": profile, "workers": workers, "cpu_cores": os.cpu_count()}
+    if parallel is not None:
+        # The processes of the parallel run less its controller: what -n auto started.
+        figures["parallel_workers_started"] = parallel["timeline"]["processes"] - 1
     if serial is not None:
         figures["serial"] = run_figures(serial)
     if parallel is not None:
@@ -308,7 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers",
+        type=lambda text: text if text == "auto" else int(text),
+        default=4,
+        help="the parallel run's -n: a number, or auto (what `fsx-csi sanity -n auto` starts)",
+    )
     parser.add_argument("--creation-delay", type=float, default=1.0)
     parser.add_argument("--profile", choices=("none", "fsx", "strict", "both"), default="both")
     parser.add_argument(

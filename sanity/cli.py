@@ -78,12 +78,14 @@ def _workers(text: str) -> int | str:
         ) from None
 
 
-def worker_count(numprocesses: int | str) -> int:
-    """-n as a number: auto sizes for waiting, not cores (sanity/schedule.py)."""
+def worker_count(numprocesses: int | str, profile: str | None) -> int:
+    """-n as a number: auto sizes for waiting, not cores: a worker for each case of the
+    `profile` that provisions (sanity/schedule.py)."""
     if numprocesses == "auto":
-        from sanity.schedule import auto_workers
+        from sanity.config import profile_names
+        from sanity.schedule import auto_workers, slow_case_count
 
-        return auto_workers()
+        return auto_workers(slow_case_count(profile_names(profile or "none")))
     return int(numprocesses)
 
 
@@ -92,7 +94,7 @@ def fork_server(numprocesses: int | str, spawn: bool) -> Iterator[Callable[[], s
     """Start the fork server for -n workers; yields a call that waits until it serves and
     returns the launcher command, or None (serial, --spawn-workers, or it did not start:
     the workers then start the ordinary way, and the run says so)."""
-    if not numprocesses or spawn or worker_count(numprocesses) < 2:
+    if not numprocesses or spawn or (numprocesses != "auto" and int(numprocesses) < 2):
         yield lambda: None
         return
     import subprocess
@@ -175,7 +177,8 @@ def pytest_arguments(args: argparse.Namespace, fork_launcher: str | None = None)
         if fork_launcher is not None:
             # xdist's -n N is N plain popen gateways; these are the same gateways started
             # by another command. --tx needs an explicit --dist, added below.
-            argv += ["--tx", f"{worker_count(args.numprocesses)}*popen//python={fork_launcher}"]
+            workers = worker_count(args.numprocesses, args.csi_profile)
+            argv += ["--tx", f"{workers}*popen//python={fork_launcher}"]
         else:
             argv += ["-n", str(args.numprocesses)]
         if not any(arg.startswith(("--dist", "-d", "--maxschedchunk")) for arg in extra):

@@ -28,6 +28,13 @@ FSX_TEST_VOLUME_EXPAND_SIZE = 2400 * GIB
 # Profiles add cases to csi-sanity's: fsx (FSx for Lustre conformance) and strict (what the
 # CSI spec requires and csi-sanity does not check). They combine: "strict,fsx".
 PROFILES = ("none", "fsx", "strict")
+
+
+def profile_names(profile: str) -> frozenset[str]:
+    """The extra profiles a --csi.profile value switches on ("none" switches on nothing)."""
+    return frozenset(name.strip() for name in profile.split(",")) - {"none", ""}
+
+
 ACCESS_TYPES = ("mount", "block")
 
 # Secret names as csi-sanity's secrets YAML spells them (pkg/sanity/sanity.go CSISecrets).
@@ -158,7 +165,7 @@ class SanityConfig:
     @property
     def profiles(self) -> frozenset[str]:
         """The extra profiles switched on ("none" switches on nothing)."""
-        return frozenset(name.strip() for name in self.profile.split(",")) - {"none", ""}
+        return profile_names(self.profile)
 
     @property
     def access_type(self) -> str:

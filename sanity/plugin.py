@@ -317,12 +317,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto` for a sanity run: sized for waiting, not for cores (sanity/schedule.py)."""
+    """`-n auto` for a sanity run: a worker per case that provisions, not per core
+    (sanity/schedule.py)."""
     if not _is_sanity_run(config):
         return None
-    from sanity.schedule import auto_workers
+    from sanity.config import profile_names
+    from sanity.schedule import auto_workers, slow_case_count
 
-    return auto_workers()
+    profile = raw_settings(config).get("profile") or "none"
+    return auto_workers(slow_case_count(profile_names(profile)))
 
 
 # --- reporting ------------------------------------------------------------------------------

@@ -27,18 +27,58 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sanity.spec import EXCLUSIVE_ATTRIBUTE, PROVISIONS_ATTRIBUTE
+from sanity.spec import EXCLUSIVE_ATTRIBUTE, PROFILE_ATTRIBUTE, PROVISIONS_ATTRIBUTE
 
 # A worker runs a case once it has the next one (or the shutdown signal): two in its queue.
 QUEUE_DEPTH = 2
-# `-n auto`: workers mostly wait on the driver, so their number follows what a worker costs
-# (about 1 s of CPU to start, 60 MB of memory), not the cores: 8 per core, at most 16.
-WORKERS_PER_CORE, MAX_AUTO_WORKERS = 8, 16
+# `-n auto`: workers mostly wait on the driver, so there is one per slow case (the run is then
+# as long as its longest case), bounded by what a worker costs: about 0.3 s of CPU to start
+# (forked from the fork server) and 60 MB of memory: 16 per core, at most 48.
+WORKERS_PER_CORE, MAX_AUTO_WORKERS = 16, 48
+CASES_PACKAGE = "sanity.cases"
 
 
-def auto_workers(cores: int | None = None) -> int:
-    """How many workers `-n auto` starts for a sanity run."""
-    return max(2, min(MAX_AUTO_WORKERS, WORKERS_PER_CORE * (cores or os.cpu_count() or 1)))
+def auto_workers(slow_cases: int, cores: int | None = None) -> int:
+    """How many workers `-n auto` starts for a sanity run with `slow_cases` cases that
+    provision or count (see `slow_case_count`)."""
+    bound = min(MAX_AUTO_WORKERS, WORKERS_PER_CORE * (cores or os.cpu_count() or 1))
+    return max(2, min(bound, slow_cases))
+
+
+def slow_case_count(profiles: frozenset[str]) -> int:
+    """How many cases of the suite provision or count when the extra `profiles` (fsx,
+    strict) are on: a case class of a profile that is off skips all its cases at once.
+    An upper bound of the cases that wait on CreateVolume: a case whose driver lacks the
+    capability skips too, which only the run can tell."""
+    import pkgutil
+
+    package = importlib.import_module(CASES_PACKAGE)
+    count = 0
+    for module_info in pkgutil.iter_modules(package.__path__):
+        if not module_info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"{CASES_PACKAGE}.{module_info.name}")
+        for name, case_class in vars(module).items():
+            if not (
+                name.startswith("Test")
+                and isinstance(case_class, type)
+                and case_class.__module__ == module.__name__
+            ):
+                continue
+            profile = getattr(case_class, PROFILE_ATTRIBUTE, None)
+            if profile is not None and profile not in profiles:
+                continue
+            count += sum(
+                1
+                for attribute in dir(case_class)
+                if attribute.startswith("test")
+                and (case := getattr(case_class, attribute))
+                and (
+                    getattr(case, PROVISIONS_ATTRIBUTE, False)
+                    or getattr(case, EXCLUSIVE_ATTRIBUTE, False)
+                )
+            )
+    return count
 
 
 class Worker(Protocol):

@@ -16,6 +16,8 @@ IT_ATTRIBUTE = "__csi_sanity_it__"
 EXCLUSIVE_ATTRIBUTE = "__csi_sanity_exclusive__"
 EXCLUSIVE_CONDITION_ATTRIBUTE = "__csi_sanity_exclusive_if__"
 PROVISIONS_ATTRIBUTE = "__csi_sanity_provisions__"
+# On a case class: the profile (fsx, strict) whose cases it holds; none for csi-sanity's own.
+PROFILE_ATTRIBUTE = "PROFILE"
 
 
 def it(text: str) -> Callable[[F], F]:

@@ -145,10 +145,11 @@ def fsx_request(
 
 class _FsxProfile:
     SERVICE = SERVICE
+    PROFILE = "fsx"
 
     @pytest.fixture(autouse=True)
     def _gate(self, sanity: SanityContext) -> None:
-        if "fsx" not in sanity.config.profiles:
+        if self.PROFILE not in sanity.config.profiles:
             pytest.skip("FSx profile not enabled (--csi.profile fsx)")
         require_controller(sanity, ControllerRpc.CREATE_DELETE_VOLUME, "CreateVolume")
 

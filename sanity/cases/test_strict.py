@@ -32,10 +32,11 @@ PAGING_VOLUMES, PAGE_SIZE = 3, 2
 
 class _StrictProfile:
     SERVICE = SERVICE
+    PROFILE = "strict"
 
     @pytest.fixture(autouse=True)
     def _profile(self, sanity: SanityContext) -> None:
-        if "strict" not in sanity.config.profiles:
+        if self.PROFILE not in sanity.config.profiles:
             pytest.skip("strict profile not enabled (--csi.profile strict)")
 
 

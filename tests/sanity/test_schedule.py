@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sanity.schedule import WaitingScheduling, auto_workers, is_slow_case
+from sanity.schedule import (
+    MAX_AUTO_WORKERS,
+    WaitingScheduling,
+    auto_workers,
+    is_slow_case,
+    slow_case_count,
+)
 
 # Eight cases: the even ones slow (they provision), the odd ones quick.
 CASES = [f"case{i}" for i in range(8)]
@@ -95,7 +102,29 @@ def test_a_worker_that_collected_other_cases_gets_none() -> None:
 
 
 def test_auto_sizes_for_waiting_not_for_cores() -> None:
-    assert [auto_workers(cores) for cores in (1, 2, 4, 64)] == [8, 16, 16, 16]
+    # A worker per slow case, so that every CreateVolume waits at once; bounded per core
+    # (start-up CPU) and in all (memory); never fewer than two.
+    assert [auto_workers(19, cores) for cores in (1, 2, 4)] == [16, 19, 19]
+    assert auto_workers(200, 64) == MAX_AUTO_WORKERS
+    assert auto_workers(0, 2) == 2
+
+
+def test_slow_cases_are_counted_per_enabled_profile() -> None:
+    # The profiles' classes skip as a whole when off, so their slow cases do not count.
+    default = slow_case_count(frozenset())
+    fsx, strict = slow_case_count(frozenset({"fsx"})), slow_case_count(frozenset({"strict"}))
+    both = slow_case_count(frozenset({"fsx", "strict"}))
+    assert 0 < default < fsx < both and default < strict < both
+    assert both - default == (fsx - default) + (strict - default)
+    marked = sum(
+        is_slow_case(f"sanity/cases/{module}.py::{cls.__name__}::{name}")
+        for module in ("test_controller", "test_node")
+        for cls in vars(importlib.import_module(f"sanity.cases.{module}")).values()
+        if isinstance(cls, type) and cls.__name__.startswith("Test")
+        for name in dir(cls)
+        if name.startswith("test")
+    )
+    assert 0 < marked < default
 
 
 def test_slow_cases_are_found_by_their_markers() -> None:
@@ -123,3 +152,19 @@ def test_cases_a_worker_gives_back_are_handed_out_again() -> None:
     sched.remove_pending_tests_from_node(giver, [1])
     held = sched.node2pending[giver] + sched.node2pending[other]
     assert held.count(1) == 1 and (giver.sent + other.sent).count(1) == 2
+
+
+def test_fsx_csi_sanity_n_auto_starts_a_worker_per_slow_case_of_its_profile() -> None:
+    import argparse
+
+    from sanity.cli import add_arguments, pytest_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for profile in ("none", "strict,fsx"):
+        args = parser.parse_args(
+            ["--csi.endpoint=unix:///csi.sock", "-n", "auto", "--profile", profile]
+        )
+        argv = pytest_arguments(args, fork_launcher="LAUNCHER")
+        expected = auto_workers(slow_case_count(frozenset(profile.split(",")) - {"none"}))
+        assert argv[argv.index("--tx") + 1] == f"{expected}*popen//python=LAUNCHER"

@@ -50,6 +50,16 @@ WARNING_KEY: Final = "emulation_root_warning"
 _MOUNT_TIMEOUT_S: Final = 30.0
 
 
+def misjudged_mounts_warning(situation: str, shared: str) -> str:
+    """The emulation_root_warning of every platform: `situation` says where the emulation root
+    is not a file system of its own and why, `shared` whose file system it shares instead."""
+    return (
+        f"{situation}: the emulated file systems share {shared}, so a driver built on "
+        "Kubernetes' mount library (device numbers) may judge its emulated Lustre mounts as "
+        "not mounted; the reference driver reads mountinfo and is not affected"
+    )
+
+
 def mount_command(root: Path) -> list[str]:
     # No size: a tmpfs takes memory only for what is written, up to half the RAM by default.
     return ["mount", "-t", "tmpfs", "-o", "mode=0755", TMPFS_SOURCE, str(root)]
@@ -95,12 +105,10 @@ class HostEmulationRoot:
         return None
 
     def _warn(self, details: dict[str, str], why: str) -> str:
-        warning = (
+        warning = misjudged_mounts_warning(
             f"the emulation root {self.path} is a plain directory on the host's file system, "
-            f"not a tmpfs of its own ({why}; mounting one needs root on Linux): the emulated "
-            "file systems share the host's file system, so a driver built on Kubernetes' "
-            "mount library (device numbers) may judge its emulated Lustre mounts as not "
-            "mounted; the reference driver reads mountinfo and is not affected"
+            f"not a tmpfs of its own ({why}; mounting one needs root on Linux)",
+            "the host's file system",
         )
         details[WARNING_KEY] = warning
         return warning

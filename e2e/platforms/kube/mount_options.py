@@ -21,7 +21,7 @@ selectors do not find), the options are NOT checked, with the reason.
 from __future__ import annotations
 
 import shlex
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from kubernetes.client.exceptions import ApiException
 
@@ -77,10 +77,21 @@ def _volume_of(clients: KubeClients, pod: Any, namespace: str) -> tuple[str, str
     return str(pv.metadata.name), str(pv.spec.csi.volume_handle)
 
 
-def _emulating_node_plugin(
+class NodePluginContainer(NamedTuple):
+    """The node plugin container on a node that has the Lustre emulation's root mounted."""
+
+    namespace: str
+    pod: str
+    container: str
+    # Its volumeMounts (kubernetes client models): where it sees kubelet's directory.
+    volume_mounts: list[Any]
+
+
+def emulating_node_plugin(
     clients: KubeClients, settings: KubeRunSettings, node: str
-) -> tuple[str, str, str] | None:
-    """(namespace, pod, container) of the node plugin on `node` that has the emulation root."""
+) -> NodePluginContainer | None:
+    """The node plugin container on `node` that has the emulation root (the one that runs the
+    driver's mounts there: lustre_helper patches the root into that container only)."""
     for namespace, selector in settings.node_pods:
         pods = clients.core.list_namespaced_pod(
             namespace, label_selector=selector, field_selector=f"spec.nodeName={node}"
@@ -89,8 +100,11 @@ def _emulating_node_plugin(
             if pod.spec.node_name != node:
                 continue
             for container in pod.spec.containers:
-                if any(m.name == ROOT_VOLUME for m in container.volume_mounts or []):
-                    return namespace, str(pod.metadata.name), str(container.name)
+                mounts = list(container.volume_mounts or [])
+                if any(m.name == ROOT_VOLUME for m in mounts):
+                    return NodePluginContainer(
+                        namespace, str(pod.metadata.name), str(container.name), mounts
+                    )
     return None
 
 
@@ -134,7 +148,7 @@ def _from_emulation_record(
 ) -> MountOptions:
     pod = clients.core.read_namespaced_pod(pod_name, settings.namespace)
     pv_name, volume_handle = _volume_of(clients, pod, settings.namespace)
-    plugin = _emulating_node_plugin(clients, settings, node)
+    plugin = emulating_node_plugin(clients, settings, node)
     if plugin is None:
         selectors = ", ".join(f"{ns}/{selector}" for ns, selector in settings.node_pods)
         return MountOptions(
@@ -143,7 +157,7 @@ def _from_emulation_record(
             f"plugin pod on {node} ({selectors}) has the Lustre emulation's root, where its "
             "mount.lustre records the options of each mount",
         )
-    namespace, plugin_pod, container = plugin
+    namespace, plugin_pod, container, _ = plugin
     script = read_records_script(str(pod.metadata.uid), pv_name)
     code, output = clients.exec.exec(
         namespace, plugin_pod, container, ["sh", "-c", script], EXEC_TIMEOUT_S

@@ -13,6 +13,15 @@
   nodes that share the emulation root, as the kind config arranges), and removed at the end
   unless `--keep-cluster`.
 
+On emulated AWS (all three: ours, `--manifests`, `--driver installed`) the emulation root is
+the nodes' /var/lib/fsx-csi-emulation, whatever it is: the harness does not mount a tmpfs
+there as kind and k3s do, which could break the sharing between nodes the user arranged.
+Once the driver is ready it checks it in the node plugin container of each node the
+scenarios use (e2e/platforms/kube/emulation_check.py): the same device as kubelet's pods
+directory is `emulation_root_warning` (a warning, not a refusal: see that module), a marker
+the FSx emulator writes that a node does not see is `emulation_root_not_shared`, both printed
+with the fix before any scenario runs; what cannot be checked is said so.
+
 Real-AWS settings come from a settings file (`--aws-settings`, see
 fixtures/aws-settings/example.yaml, read by fsx_csi_harness.aws_settings): region, StorageClass
 parameters (subnetId, securityGroupIds, deploymentType, ...), timeouts.
@@ -219,6 +228,7 @@ class ClusterPlatform:
         from e2e.platforms.commands import CommandFailed
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.kube.apply import apply_manifests, delete_manifests
+        from e2e.platforms.kube.emulation_check import checked_settings
         from e2e.platforms.kube.fsx_access import in_cluster_emulator
         from e2e.platforms.kube.installed_patch import (
             PATCH_NOTE,
@@ -339,6 +349,9 @@ class ClusterPlatform:
                 file_system_delete_timeout_s=timeout,
                 **run_settings,
             )
+            if not real:
+                # The nodes' emulation root is theirs, not the harness's to mount: checked.
+                settings = checked_settings(clients, settings, scenarios, result.details, progress)
             with timed(progress, "running the scenarios", timings):
                 if real:
                     fsx = self._fsx_factory()(None, region)

@@ -105,6 +105,40 @@ def test_volume_lifecycle_with_real_bind_mounts(
 
 
 @needs_root
+def test_unpublish_unmounts_every_layer_of_the_volume_and_no_other(
+    emulated_driver: EmulatedDriver,
+) -> None:
+    # After each unmount the driver tries rmdir instead of reading the mount table again: the
+    # kernel's EBUSY must send it back to the table while a layer is left, its own or not.
+    csi = emulated_driver.csi
+    volume = csi.controller.CreateVolume(create_request("pvc-layers")).volume
+    targets = emulated_driver.targets
+    stacked, over_foreign = targets / "stacked", targets / "over-foreign"
+    try:
+        publish(csi, volume, stacked)
+        subprocess.run(["mount", "--bind", str(stacked), str(stacked)], check=True)
+        assert len([e for e in mountinfo.read() if e.mount_point == str(stacked)]) == 2
+        unpublish(csi, volume.volume_id, stacked)
+        assert not stacked.exists() and not is_mount_point(stacked)
+        # The volume over something else: its layer goes, the other one stays, and it says so.
+        publish(csi, volume, stacked)
+        over_foreign.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "other-fs", str(over_foreign)], check=True)
+        subprocess.run(["mount", "--bind", str(stacked), str(over_foreign)], check=True)
+        error = rpc_error(unpublish, csi, volume.volume_id, over_foreign)
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "tmpfs other-fs" in error.details() and "refusing to unmount" in error.details()
+        entry = mountinfo.mount_at(mountinfo.read(), str(over_foreign))
+        assert entry is not None and entry.source == "other-fs"
+    finally:
+        for path in (over_foreign, stacked):
+            while is_mount_point(path):
+                subprocess.run(["umount", str(path)], check=True)
+    unpublish(csi, volume.volume_id, over_foreign)
+    assert not over_foreign.exists()
+
+
+@needs_root
 def test_mounting_a_file_system_that_is_not_available_leaves_nothing_behind(
     emulated_driver: EmulatedDriver,
 ) -> None:

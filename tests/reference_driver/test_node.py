@@ -138,6 +138,38 @@ def test_unpublish_refuses_to_unmount_something_else(
     assert target in driver.mounter.foreign
 
 
+def test_the_mount_table_is_read_only_where_the_kernel_does_not_answer(
+    driver: InProcessDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read of /proc/self/mountinfo costs milliseconds on a busy node: a target that does not
+    # exist yet has nothing mounted at it, and a target removed by rmdir right after its
+    # unmount has no layer left (rmdir of a mount point is EBUSY).
+    asked: list[Path] = []
+    real = driver.mounter.mounted_at
+
+    def mounted_at(target: Path) -> object:
+        asked.append(target)
+        return real(target)
+
+    monkeypatch.setattr(driver.mounter, "mounted_at", mounted_at)
+    target = tmp_path / "pods" / "p1" / "volume"
+    unpublish = csi_pb2.NodeUnpublishVolumeRequest(volume_id=FS_ID, target_path=str(target))
+    driver.csi.node.NodePublishVolume(publish_request(target))
+    assert asked == [] and target in driver.mounter.mounts
+    driver.csi.node.NodeUnpublishVolume(unpublish)
+    assert asked == [target] and not target.exists()
+    driver.csi.node.NodeUnpublishVolume(unpublish)  # gone: nothing to read either
+    assert asked == [target]
+    # A target that exists is checked: republishing there is idempotent, as before.
+    target.mkdir()
+    driver.csi.node.NodePublishVolume(publish_request(target))
+    driver.csi.node.NodePublishVolume(publish_request(target))
+    assert asked == [target, target, target]
+    assert [c for c in driver.mounter.calls if c[0] == "mount"] == [
+        ("mount", f"{CONTEXT['dnsname']}@tcp:/abcdwxyz {target} flock")
+    ] * 2
+
+
 def test_volume_stats_report_statvfs_and_not_found_when_not_mounted(
     driver: InProcessDriver, tmp_path: Path
 ) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -141,15 +142,20 @@ class CommandRunner(Protocol):
 
 
 class SubprocessRunner:
-    """Runs a command as an argument list, never through a shell, with a time limit."""
+    """Runs a command as an argument list, never through a shell, with a time limit; `env`
+    is set over this process's environment for the command."""
 
-    def __init__(self, timeout_seconds: float = 120.0) -> None:
+    def __init__(
+        self, timeout_seconds: float = 120.0, env: Mapping[str, str] | None = None
+    ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.env = dict(env or {})
 
     def run(self, argv: Sequence[str]) -> CommandResult:
         try:
             completed = subprocess.run(
                 list(argv),
+                env={**os.environ, **self.env} if self.env else None,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

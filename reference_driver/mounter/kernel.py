@@ -31,6 +31,9 @@ from reference_driver.mounter.base import (
 )
 
 MountTable = Callable[[], list[mountinfo.MountEntry]]
+# mount(8) and umount(8) in the C locale: their words are the ones matched below on every node,
+# and they start without loading locale files (a dozen opens and maps per command).
+COMMAND_ENVIRONMENT = {"LC_ALL": "C"}
 
 # `<nid>[:<nid>...]:/<path>`; a NID is `<address>@<network>` (10.0.0.1@tcp, dns@tcp1).
 _LUSTRE_SOURCE = re.compile(r"^(?P<nids>[^\s/]*@[^\s/:]+(?::[^\s/]*@[^\s/:]+)*):/(?P<path>\S*)$")
@@ -83,7 +86,7 @@ class KernelMounter:
     def __init__(
         self, runner: CommandRunner | None = None, mount_table: MountTable = mountinfo.read
     ) -> None:
-        self.runner = runner or SubprocessRunner()
+        self.runner = runner or SubprocessRunner(env=COMMAND_ENVIRONMENT)
         self.mount_table = mount_table
 
     def mount(self, source: LustreSource, target: Path, flags: Sequence[str]) -> None:

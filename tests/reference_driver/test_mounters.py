@@ -15,7 +15,7 @@ import pytest
 
 from fsx_csi_harness import mountinfo
 from reference_driver.errors import InvalidArgument
-from reference_driver.mounter.base import CommandResult, LustreSource, MountError
+from reference_driver.mounter.base import CommandResult, LustreSource, MountError, SubprocessRunner
 from reference_driver.mounter.kernel import KernelMounter
 
 FS_ID = "fs-0123456789abcdef0"
@@ -199,3 +199,21 @@ def test_targets_of_finds_every_mount_of_a_source() -> None:
         Path("/mnt/lustre-sub"),
     ]
     assert kernel.targets_of(LustreSource(SOURCE.dns_name, "other")) == []
+
+
+def test_mount_commands_run_in_the_c_locale_with_the_rest_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The words matched in mount(8)'s output ("unknown filesystem type") are the C locale's;
+    # the command still finds its tools on this process's PATH.
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    runner = KernelMounter().runner
+    assert isinstance(runner, SubprocessRunner)
+    said = runner.run(["sh", "-c", 'echo "$LC_ALL $LANG"; command -v env'])
+    assert said.returncode == 0
+    locale, env_path = said.output.splitlines()
+    assert locale == "C de_DE.UTF-8" and env_path.endswith("/env")
+    # Without an environment of its own, a runner passes this process's unchanged.
+    plain = SubprocessRunner().run(["sh", "-c", 'echo "$LC_ALL"'])
+    assert plain.output == "de_DE.UTF-8"

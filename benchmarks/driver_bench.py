@@ -13,7 +13,11 @@ HTTP. Targets:
 - CreateVolume with creation delay D returns within D + 1.5 s
 - NodePublishVolume + NodeUnpublishVolume on emulated Lustre p50 <= 30 ms (needs root); this
   now includes mount(8) running the mount.lustre helper (a shell script), where the old
-  in-driver emulated mounter called mount --bind itself
+  in-driver emulated mounter called mount --bind itself. A cycle is four processes (mount(8),
+  the helper's sh, its mount --bind, umount(8); 1-2.5 ms each on a small VM, mostly
+  util-linux's start-up) and one read of the mount table (~1 ms with the ~280 mounts the
+  CreateVolume runs leave): p50 10-18 ms, p99 14-22 ms on 2 noisy cores, 0.6-0.7 x the
+  15-26 ms of three reads and every command loading the locale, compared within one run
 """
 
 from __future__ import annotations

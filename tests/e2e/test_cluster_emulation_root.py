@@ -8,6 +8,7 @@ for kubelet's pods directory (on the same file system as the root, or /proc: ano
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -26,9 +27,10 @@ from e2e.platforms.kube.apply import apply_manifests
 from e2e.platforms.kube.lustre_helper import CONTAINER_ROOT, patched_node_plugin
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.progress import Progress
+from e2e.results import Outcome
 from e2e.scenarios import load_scenarios, select_scenarios
 from tests.e2e import test_kube_platforms as kube_tests
-from tests.e2e.fake_kube import FakeCluster
+from tests.e2e.fake_kube import FakeCluster, PodScript
 from tests.e2e.test_kube_platforms import (
     RUN_ID,
     FastClock,
@@ -182,7 +184,9 @@ def settings() -> KubeRunSettings:
     )
 
 
-def run_check(nodes: Nodes, names: Sequence[str] = NODES) -> tuple[str | None, dict[str, Any], str]:
+def run_check(
+    nodes: Nodes, names: Sequence[str] = NODES
+) -> tuple[check.NotShared | None, dict[str, Any], str]:
     clients = nodes.cluster.clients()
     nodes.delegate, clients.exec = clients.exec, nodes
     stream = io.StringIO()
@@ -264,15 +268,16 @@ def test_nodes_that_do_not_share_the_root_are_said_up_front(tmp_path: Path) -> N
 
     problem, details, said = run_check(nodes)
 
-    assert problem is not None and problem == details[check.NOT_SHARED_KEY]
-    assert problem.startswith(
+    assert problem is not None and problem.reason == details[check.NOT_SHARED_KEY]
+    assert problem.nodes == ("kind-worker2",)  # kind-worker runs the emulator: it sees it
+    assert problem.reason.startswith(
         "the nodes do not share the emulation root /var/lib/fsx-csi-emulation: a marker the "
         "FSx emulator fsx-csi/fsx-emulator-1-0 (emulator) on kind-worker wrote into it is not "
         "in /run/fsx-emulation of the node plugin on kind-worker2; the file systems the "
         "emulator creates do not exist there, so mounts on those nodes fail and scenarios "
         "that need a second node cannot pass; fix:"
     ), problem
-    assert f"warning: {problem}\n" in said
+    assert f"warning: {problem.reason}\n" in said
     assert WARNING_KEY not in details  # the devices differ: only the sharing is wrong
 
 
@@ -289,9 +294,20 @@ def test_checked_settings_add_the_sharing_problem_to_the_pods_failure_notes(
     )
     details: dict[str, Any] = {}
 
-    after = check.checked_settings(clients, before, [scenario], details, quiet_progress())
+    stream = io.StringIO()
+
+    after = check.checked_settings(clients, before, [scenario], details, Progress(stream=stream))
 
     assert after.mount_hint == f"earlier; {details[check.NOT_SHARED_KEY]}"
+    # What KubeOperations.nodes_for marks NOT RUN by: the node, with the reason.
+    assert (after.unshared_nodes, after.unshared_reason) == (
+        ("kind-worker2",),
+        details[check.NOT_SHARED_KEY],
+    )
+    assert (
+        "scenarios that need a second node and would use kind-worker2 will be NOT RUN: the "
+        "cluster's set-up, not the driver, keeps them from passing; scenarios on one node run\n"
+    ) in stream.getvalue()
     assert [pod for pod, _, _ in nodes.plugin_calls()] == ["fsx-csi-node-1-0", "fsx-csi-node-1-1"]
     # A scenario on one node checks that node alone (the runner's first node).
     nodes.calls.clear()
@@ -299,6 +315,24 @@ def test_checked_settings_add_the_sharing_problem_to_the_pods_failure_notes(
     same = check.checked_settings(clients, before, [single], {}, quiet_progress())
     assert [pod for pod, _, _ in nodes.plugin_calls()] == ["fsx-csi-node-1-0"]
     assert same is before  # kind-worker sees the emulator's marker: nothing to add
+
+
+def test_sharing_not_checked_keeps_the_cross_node_scenarios_running(tmp_path: Path) -> None:
+    """No marker written (exec into the emulator refused): nothing is known of the sharing,
+    so the settings, and with them today's run of every scenario, stay as they were."""
+    nodes = deployed(tmp_path, shared=False)
+    nodes.refused = {"fsx-emulator-1-0"}
+    clients = nodes.cluster.clients()
+    nodes.delegate, clients.exec = clients.exec, nodes
+    (scenario,) = select_scenarios(load_scenarios(), ["dynamic"])
+    before = settings()
+    details: dict[str, Any] = {}
+
+    after = check.checked_settings(clients, before, [scenario], details, quiet_progress())
+
+    assert after is before and after.unshared_nodes == ()
+    assert check.NOT_SHARED_KEY not in details
+    assert "sharing between the nodes NOT checked: writing a marker" in details[DETAILS_KEY]
 
 
 def test_exec_refused_is_not_checked_with_the_reason(tmp_path: Path) -> None:
@@ -381,18 +415,27 @@ def test_kubelet_pods_directory_from_the_bidirectional_mount(
     assert check.kubelet_pods_dir(models) == expected
 
 
-@needs_kubectl
-def test_cluster_on_emulated_aws_records_what_it_found_before_the_scenarios(
-    tmp_path: Path, emulator: Any
-) -> None:
+def run_cluster(
+    tmp_path: Path, emulator: Any, names: Sequence[str], own_root: Sequence[str] = ()
+) -> tuple[Any, str, Nodes]:
+    """`--platform cluster` on emulated AWS, the reference driver deployed on the fake
+    cluster, kubelet's pods directory beside the root (the same file system). The nodes share
+    one emulation root (the FSx emulator runs on kind-control-plane), but those in `own_root`
+    have one of their own."""
     cluster = FakeCluster(emulator)
+    # What the pods of `dynamic` say (the fake runs no pod): both writes read on each node.
+    two_lines = "a hello from FSx\nb hello from FSx\n"
+    cluster.pod_scripts["fsx-app"] = PodScript(exec_results=[(0, two_lines)])
+    cluster.pod_scripts["fsx-app-other-node"] = PodScript(log=two_lines)
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text("")
     (tmp_path / "pods").mkdir()
+    roots = {}
+    for name in cluster.node_names():
+        roots[name] = tmp_path / (name if name in own_root else "shared")
+        roots[name].mkdir(exist_ok=True)
     nodes = Nodes(
-        cluster,
-        roots={n: tmp_path for n in cluster.node_names()},
-        kubelet={n: str(tmp_path / "pods") for n in cluster.node_names()},
+        cluster, roots=roots, kubelet={n: str(tmp_path / "pods") for n in cluster.node_names()}
     )
 
     def connect(path: Path | None, context: str | None) -> Any:
@@ -409,14 +452,118 @@ def test_cluster_on_emulated_aws_records_what_it_found_before_the_scenarios(
     )
     stream, clock = io.StringIO(), FastClock()
     result = platform.run(
-        select_scenarios(load_scenarios(), ["invalid-parameters"]),
+        select_scenarios(load_scenarios(), list(names)),
         options(tmp_path, kubeconfig=kubeconfig),
         Progress(stream=stream, clock=clock.clock, sleep=clock.sleep),
     )
+    return result, stream.getvalue(), nodes
 
-    assert result.passed, [s.message for s in result.scenarios]
+
+def scenario_mutations(nodes: Nodes, scenario: str) -> list[str]:
+    """The create/patch/delete calls of a scenario's objects (its claim, StorageClass, PV and
+    pods carry its name)."""
+    return [call for call in nodes.cluster.calls.mutations() if scenario in call]
+
+
+@needs_kubectl
+def test_cluster_on_emulated_aws_records_what_it_found_before_the_scenarios(
+    tmp_path: Path, emulator: Any
+) -> None:
+    result, said, nodes = run_cluster(tmp_path, emulator, ["dynamic", "invalid-parameters"])
+
+    # Shared: every scenario runs, the cross-node one too.
+    assert [(s.name, s.outcome) for s in result.scenarios] == [
+        ("dynamic", Outcome.PASSED),
+        ("invalid-parameters", Outcome.PASSED),
+    ], [s.message for s in result.scenarios]
+    assert result.passed
     # The reference driver's node plugin, as the emulated overlay deploys and patches it.
-    assert result.details[WARNING_KEY].startswith("on node(s) kind-worker the emulation root")
+    assert result.details[WARNING_KEY].startswith(
+        "on node(s) kind-worker, kind-worker2 the emulation root"
+    )
     assert "shared: the marker the FSx emulator" in result.details[DETAILS_KEY]
-    said = stream.getvalue()
+    assert check.NOT_SHARED_KEY not in result.details and "will be NOT RUN" not in said
     assert said.index("warning: on node(s) kind-worker") < said.index("running the scenarios")
+    # Both nodes were checked: the cross-node scenario uses both.
+    summary = result.details[DETAILS_KEY]
+    assert summary.startswith("kind-worker: ") and "; kind-worker2: " in summary, summary
+    assert summary.endswith("on kind-control-plane wrote is seen on kind-worker, kind-worker2")
+    assert len(nodes.plugin_calls()) == 2
+
+
+@needs_kubectl
+def test_nodes_not_sharing_the_root_leave_the_cross_node_scenarios_not_run(
+    tmp_path: Path, emulator: Any
+) -> None:
+    result, said, nodes = run_cluster(
+        tmp_path, emulator, ["dynamic", "invalid-parameters", "static"], own_root=["kind-worker2"]
+    )
+
+    reason = result.details[check.NOT_SHARED_KEY]
+    assert "is not in /run/fsx-emulation of the node plugin on kind-worker2;" in reason
+    not_run = (
+        f"needs 2 nodes, and the cluster's set-up keeps it from passing on kind-worker2: {reason}"
+    )
+    outcomes = [(s.name, s.outcome, s.message) for s in result.scenarios]
+    assert outcomes == [
+        ("dynamic", Outcome.NOT_RUN, not_run),
+        ("invalid-parameters", Outcome.PASSED, ""),
+        ("static", Outcome.NOT_RUN, not_run),
+    ], outcomes
+    # Not run at all: no step, no object of theirs created; the single-node one was.
+    assert [s.steps for s in result.scenarios if s.outcome is Outcome.NOT_RUN] == [[], []]
+    assert scenario_mutations(nodes, "dynamic") == []
+    assert scenario_mutations(nodes, "static") == []
+    assert scenario_mutations(nodes, "invalid-parameters")
+    # No failure is put on the driver: the suite is not FAILED.
+    suite = result.to_suite()
+    assert suite.outcome is Outcome.PASSED and not suite.failed
+    # Said before the scenarios, then for each of them.
+    ahead = (
+        "scenarios that need a second node and would use kind-worker2 will be NOT RUN: the "
+        "cluster's set-up, not the driver, keeps them from passing; scenarios on one node run"
+    )
+    assert (
+        said.index(f"warning: {reason}") < said.index(ahead) < said.index("running the scenarios")
+    )
+    assert f"scenario dynamic: not_run ({not_run})\n" in said
+    assert "scenario invalid-parameters: passed" in said
+
+
+def test_kube_operations_leave_a_scenario_to_run_whose_nodes_all_see_the_root() -> None:
+    """nodes_for decides by the nodes the scenario's pods land on: one with two nodes that
+    both see the emulator's root runs on a larger cluster whose third node does not."""
+    from e2e import leaks
+    from e2e.platforms.kube.operations import KubeOperations
+    from e2e.results import ScenarioRecorder
+
+    cluster = FakeCluster(None, nodes=("w1", "w2", "w3"), control_plane=())
+    progress = quiet_progress()
+    # nodes_for calls no FSx API: nothing answers it here.
+    no_fsx: Any = None
+
+    def placed(nodes: Sequence[str], unshared: tuple[str, ...], name: str) -> Any:
+        runs = dataclasses.replace(settings(), unshared_nodes=unshared, unshared_reason="why")
+        operations = KubeOperations(
+            cluster.clients(),
+            leaks.FileSystemGuard(no_fsx, progress),
+            no_fsx,
+            progress,
+            runs,
+            nodes,
+        )
+        (scenario,) = select_scenarios(load_scenarios(), [name])
+        recorder = ScenarioRecorder(scenario.name, "cluster")
+        return operations.nodes_for(scenario, recorder), recorder.result
+
+    assert placed(["w1", "w2", "w3"], ("w3",), "dynamic")[0] == ["w1", "w2"]
+    chosen, result = placed(["w1", "w2", "w3"], ("w2", "w3"), "dynamic")
+    assert chosen is None and result.outcome is Outcome.NOT_RUN
+    assert (
+        result.message == "needs 2 nodes, and the cluster's set-up keeps it from passing on w2: why"
+    )
+    # One node: its pods share it, and they cannot see the emulator's root there either.
+    chosen, result = placed(["w3"], ("w3",), "dynamic")
+    assert chosen is None and result.outcome is Outcome.NOT_RUN
+    # A scenario on one node runs (its failure notes carry the reason).
+    assert placed(["w2"], ("w2",), "invalid-parameters")[0] == ["w2"]

@@ -20,8 +20,12 @@ directory, an NFS export). So it checks, after the driver is ready, and says wha
 * the sharing: a marker file the FSx emulator's pod writes into its emulation root (where
   it creates every file system's directory) must be visible in /run/fsx-emulation on each of
   those nodes. A node that does not see it cannot mount the file systems the emulator
-  creates, and scenarios that need a second node cannot pass: said up front (and added to
-  the pods' failure messages) rather than as a pod that fails to mount later.
+  creates, and scenarios that need a second node cannot pass: said up front, and those
+  scenarios whose nodes include one that does not see it are NOT RUN with that reason
+  (KubeOperations.nodes_for, as a scenario the cluster cannot run): a failure there would
+  blame the driver for the cluster's set-up. Scenarios on one node still run (their pods'
+  failure messages carry the reason). A node whose marker could not be looked at is NOT
+  checked, and its scenarios run as before.
 
 Same device is a warning, for every driver, not a failed prerequisite: the check can only run
 once the driver is deployed, and refusing then would turn every scenario into an error, also
@@ -166,6 +170,15 @@ class NodeFinding:
         )
 
 
+@dataclass(frozen=True)
+class NotShared:
+    """Nodes that do not see the marker the FSx emulator wrote into its emulation root."""
+
+    nodes: tuple[str, ...]
+    # What is wrong and the fix, as details[NOT_SHARED_KEY] and progress say it.
+    reason: str
+
+
 @dataclass
 class _Emulator:
     namespace: str
@@ -303,7 +316,7 @@ def check_emulation_root(
     nodes: Sequence[str],
     details: dict[str, Any],
     progress: Progress,
-) -> str | None:
+) -> NotShared | None:
     """Check the emulation root on `nodes` (see the module's docstring); the findings go into
     `details` and onto `progress`. Returns the sharing problem, None when there is none or it
     could not be checked."""
@@ -338,7 +351,7 @@ def check_emulation_root(
         details[WARNING_KEY] = f"{warning}; {_FIX}"
         progress.info(f"warning: {details[WARNING_KEY]}")
 
-    not_shared = None
+    not_shared: NotShared | None = None
     if emulator is None:
         summary.append(f"sharing between the nodes NOT checked: {wrote}")
     else:
@@ -346,15 +359,16 @@ def check_emulation_root(
         looked = [finding for finding in findings if finding.marker is not None]
         missing = [finding.node for finding in looked if finding.marker != token]
         if missing:
-            not_shared = (
+            reason = (
                 f"the nodes do not share the emulation root {NODE_EMULATION_ROOT}: a marker the "
                 f"FSx emulator {wrote} wrote into it is not in {CONTAINER_ROOT} of the node "
                 f"plugin on {', '.join(missing)}; the file systems the emulator creates do "
                 "not exist there, so mounts on those nodes fail and scenarios that need a "
                 f"second node cannot pass; {_FIX}"
             )
-            details[NOT_SHARED_KEY] = not_shared
-            progress.info(f"warning: {not_shared}")
+            details[NOT_SHARED_KEY] = reason
+            progress.info(f"warning: {reason}")
+            not_shared = NotShared(tuple(missing), reason)
         elif looked:
             seen_on = ", ".join(finding.node for finding in looked)
             summary.append(
@@ -378,10 +392,22 @@ def checked_settings(
     progress: Progress,
 ) -> KubeRunSettings:
     """Check the emulation root on the nodes the scenarios use; `settings` with the sharing
-    problem, if any, added to what the pods' failure messages note (mount_hint)."""
+    problem, if any, added to what the pods' failure messages note (mount_hint) and naming
+    the nodes on which the scenarios that need a second node are NOT RUN."""
     nodes = scenario_nodes(schedulable_nodes(clients), scenarios)
     not_shared = check_emulation_root(clients, settings, nodes, details, progress)
     if not_shared is None:
         return settings
-    hint = "; ".join(text for text in (settings.mount_hint, not_shared) if text)
-    return dataclasses.replace(settings, mount_hint=hint)
+    # Which scenarios that is: KubeOperations.nodes_for decides, on the nodes it places them.
+    progress.info(
+        "scenarios that need a second node and would use "
+        f"{', '.join(not_shared.nodes)} will be NOT RUN: the cluster's set-up, not the driver, "
+        "keeps them from passing; scenarios on one node run"
+    )
+    hint = "; ".join(text for text in (settings.mount_hint, not_shared.reason) if text)
+    return dataclasses.replace(
+        settings,
+        mount_hint=hint,
+        unshared_nodes=not_shared.nodes,
+        unshared_reason=not_shared.reason,
+    )

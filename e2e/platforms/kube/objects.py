@@ -49,6 +49,11 @@ class KubeRunSettings:
     # data (for example: a third-party driver on emulated Lustre cannot mount).
     provisioning_hint: str | None = None
     mount_hint: str | None = None
+    # Nodes that do not see the emulation root the FSx emulator writes to, and why
+    # (emulation_check): a scenario that needs a second node cannot pass on them whatever the
+    # driver does, so one placed on any of them is NOT RUN with that reason.
+    unshared_nodes: tuple[str, ...] = ()
+    unshared_reason: str = ""
 
     @property
     def labels(self) -> dict[str, str]:

@@ -7,18 +7,25 @@ import io
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
+from e2e.platforms.kube.apply import apply_manifests
 from e2e.platforms.kube.identity import (
+    CONTROLLER_IMAGE_DETAIL,
     NotRegistered,
     image_digest,
     read_identity,
     record_run_driver,
 )
+from e2e.platforms.kube.installed_patch import plan_installed_patch
 from e2e.platforms.kube.objects import KubeRunSettings
+from e2e.platforms.kube.readiness import wait_workloads_ready
+from e2e.platforms.manifests import ObjectRef
 from e2e.progress import Progress
 from e2e.results import Outcome, RunResult, ScenarioResult, StepError
 from fsx_csi_harness.results import DriverInfo
 from tests.e2e.fake_kube import DRIVER, UPSTREAM_IMAGE, FakeCluster, image_id
+from tests.e2e.test_kube_platforms import FastClock
 
 WORKERS = ("kind-worker", "kind-worker2")
 VERSION = f"image {UPSTREAM_IMAGE} ({image_id(UPSTREAM_IMAGE)})"
@@ -140,3 +147,204 @@ def test_an_image_and_a_vendor_version_of_one_name_are_the_same_driver() -> None
     assert not e2e.same_driver(DriverInfo(DRIVER, "image other:1"))
     assert not sanity.same_driver(DriverInfo(DRIVER, "v1.3.0"))
     assert not e2e.same_driver(DriverInfo("fsx.example.com", VERSION))
+
+
+# --- the controller of an installed driver (no selector of the run names it) ---------------
+
+NS = "kube-system"
+CONTROLLER = f"{UPSTREAM_IMAGE} ({image_id(UPSTREAM_IMAGE)})"
+EBS_IMAGE = "public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.30.0"
+EKS_CSI = "public.ecr.aws/eks-distro/kubernetes-csi"
+
+
+def fast_progress() -> Progress:
+    clock = FastClock()
+    return Progress(stream=io.StringIO(), clock=clock.clock, sleep=clock.sleep)
+
+
+def controller_deployment(name: str, driver_image: str) -> dict[str, Any]:
+    """A controller as a helm chart writes one: the driver container and the sidecars, as
+    EKS Distro names their images (the upstream FSx chart's default)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {"name": "driver", "image": driver_image},
+                        {"name": "csi-provisioner",
+                         "image": f"{EKS_CSI}/external-provisioner:v5.0.1"},
+                        {"name": "csi-resizer", "image": f"{EKS_CSI}/external-resizer:v1.11.1"},
+                        {"name": "liveness-probe", "image": f"{EKS_CSI}/livenessprobe:v2.13.0"},
+                    ]
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+def deploy(cluster: FakeCluster, *bodies: dict[str, Any]) -> None:
+    """Server-side applied and rolled out, their pods running (as after `helm install`)."""
+    progress = fast_progress()
+    apply_manifests(cluster.clients(), list(bodies), progress)
+    refs = [ObjectRef("Deployment", b["metadata"]["name"], NS) for b in bodies]
+    wait_workloads_ready(cluster.clients(), progress, refs, DRIVER, WORKERS, 60)
+
+
+def pod_selectors(cluster: FakeCluster) -> list[str | None]:
+    return [args.get("label_selector") for name, args in cluster.calls if name.endswith("_pod")]
+
+
+def test_an_installed_drivers_controller_is_found_as_the_live_patch_finds_it(
+    cluster: FakeCluster,
+) -> None:
+    # --driver installed on real AWS: the run's settings keep the reference driver's
+    # selectors (namespace fsx-csi), which the helm chart's objects in kube-system miss.
+    settings = KubeRunSettings(run_id="r", platform="cluster", namespace="ns", pod_image="i")
+    details: dict[str, str] = {}
+    progress = Progress(stream=io.StringIO())
+    identity = record_run_driver(cluster.clients(), settings, WORKERS, details, progress)
+    assert identity is not None
+    assert details[CONTROLLER_IMAGE_DETAIL] == f"fsx-plugin: {CONTROLLER}"
+    assert [(c.pod, c.container) for c in identity.controller] == [
+        ("fsx-csi-controller-1-0", "fsx-plugin")
+    ]
+    assert identity.controller_source == (
+        "the pods of Deployment kube-system/fsx-csi-controller, which runs the node plugin's "
+        "image, found by the installed driver's rule"
+    )
+    assert (
+        "controller image on 1 pod(s) (the pods of Deployment kube-system/fsx-csi-controller"
+        in details["driver_identity"]
+    )
+    # The run's own selector first; then the rule's lists, read only, and that Deployment's pods.
+    assert pod_selectors(cluster) == [
+        "app=fsx-csi-node",
+        "app=fsx-csi-node",
+        "app=fsx-csi-controller",
+        "app=fsx-csi-controller",
+    ]
+    assert "list_deployment_for_all_namespaces" in cluster.calls.names()
+    assert cluster.calls.mutations() == []
+    # The node plugin's identity is what it was.
+    assert identity.info() == DriverInfo(DRIVER, VERSION)
+
+
+def test_the_throughput_suite_and_emulated_aws_record_the_same_controller(
+    cluster: FakeCluster,
+) -> None:
+    # The throughput suite names no pods at all.
+    bare = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert bare.details()[CONTROLLER_IMAGE_DETAIL] == f"fsx-plugin: {CONTROLLER}"
+    # --driver installed on emulated AWS: the live patch's plan gives the run its selectors.
+    plan = plan_installed_patch(cluster.clients(), DRIVER, "r")
+    settings = KubeRunSettings(
+        run_id="r", platform="cluster", namespace="ns", pod_image="i", **plan.run_settings()
+    )
+    details: dict[str, str] = {}
+    record_run_driver(cluster.clients(), settings, WORKERS, details, Progress(stream=io.StringIO()))
+    assert details[CONTROLLER_IMAGE_DETAIL] == f"fsx-plugin: {CONTROLLER}"
+    assert "(pods app=fsx-csi-controller in kube-system)" in details["driver_identity"]
+
+
+def test_an_unrelated_deployment_with_another_image_beside_it_is_not_taken(
+    cluster: FakeCluster,
+) -> None:
+    # Another driver's controller in the same namespace, with a provisioner of its own.
+    deploy(cluster, controller_deployment("ebs-csi-controller", EBS_IMAGE))
+    cluster.calls.clear()
+    identity = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert identity.details()[CONTROLLER_IMAGE_DETAIL] == f"fsx-plugin: {CONTROLLER}"
+    assert {c.pod for c in identity.controller} == {"fsx-csi-controller-1-0"}
+    # Its pods were not even listed.
+    assert "app=ebs-csi-controller" not in pod_selectors(cluster)
+
+
+def test_a_controller_on_another_image_is_the_only_one_with_a_provisioner(
+    cluster: FakeCluster,
+) -> None:
+    # A controller pulled from a mirror: not the node plugin's repository. EKS Distro's
+    # external-provisioner is the csi-provisioner sidecar; it and the other sidecars are not
+    # the driver container.
+    mirror = "registry.example.com/mirror/aws-fsx-csi-driver:v1.2.0"
+    cluster.delete_applied("Deployment", NS, "fsx-csi-controller")
+    deploy(cluster, controller_deployment("fsx-csi-controller", mirror))
+    identity = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert identity.details()[CONTROLLER_IMAGE_DETAIL] == f"driver: {mirror} ({image_id(mirror)})"
+    assert len(identity.controller) == 2  # both replicas
+    assert identity.controller_source == (
+        "the pods of Deployment kube-system/fsx-csi-controller, which is the only one there with "
+        "a csi-provisioner sidecar (none runs the node plugin's image), found by the installed "
+        "driver's rule"
+    )
+    # Beside another driver's controller that has one too, there is no single one to take.
+    deploy(cluster, controller_deployment("ebs-csi-controller", EBS_IMAGE))
+    ambiguous = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert ambiguous.controller == ()
+    assert ambiguous.details()[CONTROLLER_IMAGE_DETAIL] == (
+        "unknown: no controller found (by the installed driver's rule: expected the controller "
+        "of fsx.csi.aws.com in kube-system: a Deployment or StatefulSet running the node "
+        "plugin's image (public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver), or else the only "
+        "one with a csi-provisioner sidecar; seen Deployment kube-system/ebs-csi-controller, "
+        "Deployment kube-system/fsx-csi-controller)"
+    )
+
+
+def test_no_controller_found_is_said_and_the_node_plugin_identity_stands(
+    cluster: FakeCluster,
+) -> None:
+    cluster.delete_applied("Deployment", NS, "fsx-csi-controller")
+    settings = KubeRunSettings(run_id="r", platform="cluster", namespace="ns", pod_image="i")
+    details: dict[str, str] = {}
+    identity = record_run_driver(
+        cluster.clients(), settings, WORKERS, details, Progress(stream=io.StringIO())
+    )
+    assert identity is not None and identity.info() == DriverInfo(DRIVER, VERSION)
+    assert details["driver_version"] == VERSION
+    assert details[CONTROLLER_IMAGE_DETAIL] == (
+        "unknown: no controller found (none among pods app=fsx-csi-controller in fsx-csi; by "
+        "the installed driver's rule: expected the controller of fsx.csi.aws.com in "
+        "kube-system: a Deployment or StatefulSet running the node plugin's image "
+        "(public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver), or else the only one with a "
+        "csi-provisioner sidecar; seen none)"
+    )
+    assert "; controller image unknown: no controller found (" in details["driver_identity"]
+    # Not a failure of the run: a passing run still names its driver.
+    result = RunResult("r", "cluster", "installed")
+    result.details.update(details)
+    result.scenarios.append(ScenarioResult("dynamic", "cluster", Outcome.PASSED))
+    assert result.to_suite().outcome is Outcome.PASSED
+
+
+def test_a_controller_without_a_running_pod_is_named(cluster: FakeCluster) -> None:
+    # Its pods gone (evicted, not yet rescheduled): the workload is known, its image is not.
+    for key in [k for k in cluster.workload_pods if k[1].startswith("fsx-csi-controller-")]:
+        del cluster.workload_pods[key]
+    identity = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert identity.details()[CONTROLLER_IMAGE_DETAIL] == (
+        "unknown: no running pod of Deployment kube-system/fsx-csi-controller, which runs the "
+        "node plugin's image (found by the installed driver's rule)"
+    )
+
+
+def test_a_controller_the_api_will_not_list_is_said_and_the_identity_stands(
+    cluster: FakeCluster,
+) -> None:
+    def forbid(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "list_deployment_for_all_namespaces":
+            exc = ApiException(status=403, reason="Forbidden")
+            exc.body = '{"kind": "Status", "message": "deployments.apps is forbidden"}'
+            raise exc
+
+    cluster.before_call = forbid
+    identity = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert identity.info() == DriverInfo(DRIVER, VERSION)
+    assert identity.details()[CONTROLLER_IMAGE_DETAIL] == (
+        "unknown: no controller found (by the installed driver's rule: the API answered HTTP "
+        "403: deployments.apps is forbidden)"
+    )

@@ -11,13 +11,18 @@ cluster shows instead:
 - the version: the node plugin's container image, as the pod spec names it, with the digest
   the kubelet reported (`status.containerStatuses[].imageID`), written
   "image REF (sha256:...)" (fsx_csi_harness.results.IMAGE_VERSION_PREFIX) so that no reader
-  takes it for GetPluginInfo's vendor_version; the controller's image goes into the details.
+  takes it for GetPluginInfo's vendor_version; the controller's image, with its digest from
+  a running controller pod, goes into the details (no controller found: the details say so,
+  and the node plugin's identity stands).
 
 The node plugin pods are the ones the run knows (its settings' label selectors); failing
 that (an installed driver labelled otherwise, the throughput suite), the DaemonSet found by its
 socket directory under the kubelet's plugins directory, as the in-cluster sanity pod finds it.
 The driver container of a pod is the one the Lustre emulation is given (the one mounting with
-Bidirectional propagation).
+Bidirectional propagation). The controller likewise: the run's selectors; failing that (none
+given, as in the throughput suite, or the reference driver's defaults, which an installed
+driver does not match), the controller the live patch of an installed driver finds
+(`driver_workloads.find_controllers`: beside the node plugin, running its image).
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 
 from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.driver_workloads import (
+    driver_containers,
+    find_controllers,
+    image_repository,
+    workload_selector,
+)
 from e2e.platforms.kube.lustre_helper import PatchError, node_plugin_container
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.sanity_pod import node_plugin_daemon_sets
@@ -84,6 +95,8 @@ class DriverIdentity:
     # How the node plugin pods were found (or why none were).
     node_plugin_source: str
     controller: tuple[ContainerImage, ...]
+    # How the controller pods were found (or why none were).
+    controller_source: str
 
     @property
     def version(self) -> str:
@@ -110,9 +123,15 @@ class DriverIdentity:
             )
         else:
             image = f"node plugin image unknown: {self.node_plugin_source}"
+        if self.controller:
+            controller = (
+                f"controller image on {len(self.controller)} pod(s) ({self.controller_source})"
+            )
+        else:
+            controller = f"controller image unknown: {self.controller_source}"
         return (
-            f"{registration}; {image}; the version is the node plugin's container image, not "
-            "GetPluginInfo's vendor_version (the driver's socket is on the nodes)"
+            f"{registration}; {image}; {controller}; the version is the node plugin's container "
+            "image, not GetPluginInfo's vendor_version (the driver's socket is on the nodes)"
         )
 
     def details(self) -> dict[str, str]:
@@ -122,10 +141,11 @@ class DriverIdentity:
             IDENTITY_DETAIL: self.describe(),
             CSI_DRIVER_DETAIL: self.csi_driver,
         }
-        if self.controller:
-            details[CONTROLLER_IMAGE_DETAIL] = ", ".join(
-                sorted({f"{c.container}: {c.reference}" for c in self.controller})
-            )
+        details[CONTROLLER_IMAGE_DETAIL] = (
+            ", ".join(sorted({f"{c.container}: {c.reference}" for c in self.controller}))
+            if self.controller
+            else f"{UNKNOWN}: {self.controller_source}"
+        )
         return details
 
 
@@ -157,13 +177,12 @@ def read_identity(
         )
     csi_driver = _csi_driver(clients, provisioner)
     on_nodes = set(registered)
-    node_plugin, source = _node_plugin(clients, provisioner, on_nodes, node_pods, node_containers)
-    images = {c.image for c in node_plugin}
-    controller = tuple(
-        image
-        for namespace, selector in controller_pods
-        for pod in _pods(clients, namespace, selector)
-        if (image := _image(pod, _controller_container(pod, controller_containers, images)))
+    daemon_sets = _DaemonSets(clients, provisioner)
+    node_plugin, source = _node_plugin(
+        clients, provisioner, on_nodes, node_pods, node_containers, daemon_sets
+    )
+    controller, controller_source = _controller(
+        clients, provisioner, node_plugin, controller_pods, controller_containers, daemon_sets
     )
     return DriverIdentity(
         name=provisioner,
@@ -173,7 +192,22 @@ def read_identity(
         node_plugin=node_plugin,
         node_plugin_source=source,
         controller=controller,
+        controller_source=controller_source,
     )
+
+
+class _DaemonSets:
+    """The driver's node plugin DaemonSets, listed once and only when a fallback needs them."""
+
+    def __init__(self, clients: KubeClients, provisioner: str) -> None:
+        self._clients = clients
+        self._provisioner = provisioner
+        self._listed: list[dict[str, Any]] | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        if self._listed is None:
+            self._listed = node_plugin_daemon_sets(self._clients, self._provisioner)
+        return self._listed
 
 
 def _registrations(
@@ -226,6 +260,7 @@ def _node_plugin(
     nodes: set[str],
     node_pods: Sequence[tuple[str, str]],
     containers: Sequence[str] | None,
+    daemon_sets: _DaemonSets,
 ) -> tuple[tuple[ContainerImage, ...], str]:
     def on_nodes(pods: Iterable[dict[str, Any]]) -> tuple[ContainerImage, ...]:
         return tuple(
@@ -240,10 +275,9 @@ def _node_plugin(
         if found:
             return found, f"pods {selector} in {namespace}"
     looked = [f"{selector} in {namespace}" for namespace, selector in node_pods]
-    for daemon_set in node_plugin_daemon_sets(clients, provisioner):
+    for daemon_set in daemon_sets():
         namespace = str(field(daemon_set, "metadata", "namespace") or "default")
-        labels = field(daemon_set, "spec", "selector", "matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        selector = workload_selector(daemon_set)
         where = f"DaemonSet {namespace}/{field(daemon_set, 'metadata', 'name')}"
         found = on_nodes(_pods(clients, namespace, selector)) if selector else ()
         if found:
@@ -253,6 +287,51 @@ def _node_plugin(
         f"no running node plugin pod of {provisioner} on {', '.join(sorted(nodes))} "
         f"(looked at: {', '.join(looked) or 'no DaemonSet with its socket directory'})"
     )
+
+
+def _controller(
+    clients: KubeClients,
+    provisioner: str,
+    node_plugin: Sequence[ContainerImage],
+    controller_pods: Sequence[tuple[str, str]],
+    containers: Sequence[str] | None,
+    daemon_sets: _DaemonSets,
+) -> tuple[tuple[ContainerImage, ...], str]:
+    """The controller's driver container(s) in running pods, and where they were found (or
+    why none were): the run's selectors first, else the installed driver's rule."""
+    repositories = {image_repository(c.image) for c in node_plugin}
+    found = tuple(
+        image
+        for namespace, selector in controller_pods
+        for pod in _pods(clients, namespace, selector)
+        for name in _controller_containers(pod, containers, repositories)
+        if (image := _image(pod, name))
+    )
+    looked = ", ".join(f"{selector} in {namespace}" for namespace, selector in controller_pods)
+    if found:
+        return found, f"pods {looked}"
+    # The run's selectors found none (or it gave none): the installed driver's rule.
+    before = f"none among pods {looked}; " if looked else ""
+    try:
+        controllers = find_controllers(clients, provisioner, daemon_sets())
+        found = tuple(
+            image
+            for controller in controllers
+            # No matchLabels: an empty selector would take every pod of the namespace.
+            if controller.selector
+            for pod in _pods(clients, controller.ref.namespace or "default", controller.selector)
+            for name in controller.containers
+            if (image := _image(pod, name))
+        )
+    except (PatchError, ApiException) as exc:
+        # Not the run's failure: the node plugin's identity stands without it (who may not
+        # list Deployments cluster-wide still gets the driver's name and version).
+        problem = identity_problem(exc)
+        return (), f"no controller found ({before}by the installed driver's rule: {problem})"
+    where = "; ".join(f"{c.ref}, which {c.found_by}" for c in controllers)
+    if found:
+        return found, f"the pods of {where}, found by the installed driver's rule"
+    return (), f"no running pod of {where} ({before}found by the installed driver's rule)"
 
 
 def _pods(clients: KubeClients, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -277,16 +356,16 @@ def _node_container(pod: Mapping[str, Any], containers: Sequence[str] | None) ->
         return None
 
 
-def _controller_container(
-    pod: Mapping[str, Any], containers: Sequence[str] | None, node_images: set[str]
-) -> str | None:
-    """The controller's driver container: the named one, else the one running the node
-    plugin's image (sidecars such as csi-provisioner run images of their own)."""
-    specs = items(pod, "spec", "containers")
-    names = [str(c.get("name")) for c in specs]
+def _controller_containers(
+    pod: Mapping[str, Any], containers: Sequence[str] | None, repositories: set[str]
+) -> list[str]:
+    """The controller's driver container(s): the first named one present, else those running
+    the node plugin's image (sidecars such as csi-provisioner run images of their own)."""
+    specs = [c for c in items(pod, "spec", "containers") if isinstance(c, dict)]
     if containers:
-        return next((name for name in containers if name in names), None)
-    return next((str(c.get("name")) for c in specs if c.get("image") in node_images), None)
+        names = [str(c.get("name")) for c in specs]
+        return [name for name in containers if name in names][:1]
+    return driver_containers(specs, repositories)
 
 
 def _image(pod: Mapping[str, Any], container: str | None) -> ContainerImage | None:

@@ -9,7 +9,8 @@ and mounts with a real Lustre client. To test it on emulated AWS the run
 2. finds the driver's workloads from its CSIDriver name: the node plugin DaemonSet(s) (a
    hostPath under the kubelet's plugins directory named after the driver, the rule sanity's pod
    uses) and, in the same namespace, the controller Deployment or StatefulSet that runs the
-   same driver image (failing that, the only one there with an external-provisioner sidecar);
+   same driver image (failing that, the only one there with a csi-provisioner sidecar; the
+   rule is `driver_workloads.find_controllers`, which the driver identity uses too);
 3. patches their pod templates in place: the node plugin gets the Lustre emulation
    (`lustre_helper.patched_node_plugin`, with the helper's ConfigMap in its namespace), the
    controller's driver container(s) the environment that points them at the emulator
@@ -44,6 +45,14 @@ from kubernetes.client.exceptions import ApiException
 from e2e.platforms.commands import CommandRunner
 from e2e.platforms.kube.apply import apply_manifests, delete_manifests
 from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.driver_workloads import (
+    LIST_FOR_ALL_NAMESPACES,
+    Controller,
+    find_controllers,
+    template_containers,
+    workload_ref,
+    workload_selector,
+)
 from e2e.platforms.kube.lustre_helper import (
     PatchError,
     helper_config_map,
@@ -71,20 +80,6 @@ from fsx_csi_harness.results import Leak
 ORIGINAL_ANNOTATION: Final = "fsx-csi-harness/original-template"
 RUN_ANNOTATION: Final = "fsx-csi-harness/patched-by-run"
 JSON_PATCH: Final = "application/json-patch+json"
-CONTROLLER_KINDS: Final = ("Deployment", "StatefulSet")
-# Kubernetes' CSI sidecars (registry.k8s.io/sig-storage/<name>): never the driver container.
-SIDECARS: Final = frozenset(
-    {
-        "csi-provisioner",
-        "csi-attacher",
-        "csi-resizer",
-        "csi-snapshotter",
-        "livenessprobe",
-        "csi-node-driver-registrar",
-        "csi-external-health-monitor-controller",
-    }
-)
-PROVISIONER_SIDECAR: Final = "csi-provisioner"
 # Said in progress, in result.details and in failure hints: the report must tell it.
 PATCH_NOTE: Final = (
     "the installed driver was temporarily pointed at the harness's FSx emulator and Lustre "
@@ -100,11 +95,6 @@ _PATCH: Final = {
     "DaemonSet": "patch_namespaced_daemon_set",
     "Deployment": "patch_namespaced_deployment",
     "StatefulSet": "patch_namespaced_stateful_set",
-}
-_LIST: Final = {
-    "DaemonSet": "list_daemon_set_for_all_namespaces",
-    "Deployment": "list_deployment_for_all_namespaces",
-    "StatefulSet": "list_stateful_set_for_all_namespaces",
 }
 
 
@@ -174,21 +164,6 @@ class InstalledPatch:
         ]
 
 
-def _image_repository(image: str) -> str:
-    """`registry/path/name` of an image reference, without tag or digest."""
-    name = image.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
-
-
-def _is_sidecar(image: str) -> bool:
-    return _image_repository(image).rsplit("/", 1)[-1] in SIDECARS
-
-
-def _containers(template: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in items(template, "spec", "containers") if isinstance(c, dict)]
-
-
 def _saved(workload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """The original template an earlier patch saved on the workload, and that run's id."""
     annotations = json_field(workload, "metadata", "annotations") or {}
@@ -201,17 +176,10 @@ def _saved(workload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | No
     return original, annotations.get(RUN_ANNOTATION)
 
 
-def _selector(workload: Mapping[str, Any]) -> str:
-    labels = json_field(workload, "spec", "selector", "matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _ref(kind: str, workload: Mapping[str, Any]) -> ObjectRef:
-    return ObjectRef(
-        kind,
-        str(json_field(workload, "metadata", "name")),
-        str(json_field(workload, "metadata", "namespace") or "default"),
-    )
+def _original(workload: Mapping[str, Any]) -> dict[str, Any]:
+    """The driver's own pod template: the one an earlier patch saved, else the live one."""
+    saved, _ = _saved(workload)
+    return saved if saved is not None else json_field(workload, "spec", "template") or {}
 
 
 def with_emulator_environment(
@@ -220,7 +188,7 @@ def with_emulator_environment(
     """`template` with EMULATOR_ENVIRONMENT in `containers`, replacing any setting of the
     same names (a helm value's AWS_REGION, credentials from a Secret)."""
     patched = copy.deepcopy(dict(template))
-    for container in _containers(patched):
+    for container in template_containers(patched):
         if container.get("name") not in containers:
             continue
         kept = [e for e in container.get("env") or [] if e.get("name") not in EMULATOR_ENVIRONMENT]
@@ -232,7 +200,7 @@ def with_emulator_environment(
 
 
 def _node_target(daemon_set: dict[str, Any]) -> PatchTarget:
-    ref = _ref("DaemonSet", daemon_set)
+    ref = workload_ref("DaemonSet", daemon_set)
     strategy = json_field(daemon_set, "spec", "updateStrategy", "type") or "RollingUpdate"
     if strategy != "RollingUpdate":
         raise PatchError(
@@ -240,42 +208,37 @@ def _node_target(daemon_set: dict[str, Any]) -> PatchTarget:
             "reach its pods; expected RollingUpdate (the helm chart's default)"
         )
     live = json_field(daemon_set, "spec", "template") or {}
-    saved, earlier = _saved(daemon_set)
-    original = saved if saved is not None else live
+    _, earlier = _saved(daemon_set)
+    original = _original(daemon_set)
     # patched_node_plugin works on a whole DaemonSet; only its pod template is ours to set.
     shell = {"kind": "DaemonSet", "metadata": {"name": ref.name}, "spec": {"template": original}}
     container = node_plugin_container(shell)
     patched = patched_node_plugin(shell)["spec"]["template"]
     return PatchTarget(
-        ref, "node plugin", (container,), live, original, patched, earlier, _selector(daemon_set)
+        ref,
+        "node plugin",
+        (container,),
+        live,
+        original,
+        patched,
+        earlier,
+        workload_selector(daemon_set),
     )
 
 
-def _controller_target(
-    kind: str, workload: dict[str, Any], driver_repositories: set[str] | None
-) -> PatchTarget:
-    ref = _ref(kind, workload)
-    live = json_field(workload, "spec", "template") or {}
-    saved, earlier = _saved(workload)
-    original = saved if saved is not None else live
-    names = [
-        str(c["name"])
-        for c in _containers(original)
-        if (
-            _image_repository(str(c.get("image", ""))) in driver_repositories
-            if driver_repositories is not None
-            else not _is_sidecar(str(c.get("image", "")))
-        )
-    ]
-    if not names:
-        raise PatchError(
-            f"{ref}: expected a driver container (not one of Kubernetes' CSI sidecars) to "
-            "point at the FSx emulator, seen containers "
-            + ", ".join(f"{c.get('name')} ({c.get('image')})" for c in _containers(original))
-        )
-    patched = with_emulator_environment(original, names)
+def _controller_target(controller: Controller) -> PatchTarget:
+    live = json_field(controller.workload, "spec", "template") or {}
+    _, earlier = _saved(controller.workload)
+    original = _original(controller.workload)
     return PatchTarget(
-        ref, "controller", tuple(names), live, original, patched, earlier, _selector(workload)
+        controller.ref,
+        "controller",
+        controller.containers,
+        live,
+        original,
+        with_emulator_environment(original, controller.containers),
+        earlier,
+        controller.selector,
     )
 
 
@@ -283,52 +246,13 @@ def plan_installed_patch(clients: KubeClients, driver_name: str, run_id: str) ->
     """What the run patches in the installed driver `driver_name`. Raises PatchError (what was
     expected, what was seen) when its workloads cannot be found or patched."""
     node_plugins = node_plugin_daemon_sets(clients, driver_name)
-    if not node_plugins:
-        raise PatchError(
-            f"expected a node plugin DaemonSet of {driver_name} (a hostPath volume under "
-            f"/var/lib/kubelet/plugins/{driver_name}), seen none in any namespace"
-        )
     targets = [_node_target(d) for d in node_plugins]
+    # The rule judges the driver's own templates (an earlier run's leftover patch aside).
+    controllers = [
+        _controller_target(c)
+        for c in find_controllers(clients, driver_name, node_plugins, template_of=_original)
+    ]
     namespaces = sorted({t.ref.namespace or "default" for t in targets})
-    # The driver's image, as its node plugin runs it: the controller runs the same one.
-    repositories = set()
-    for target in targets:
-        for container in _containers(target.original):
-            if container.get("name") in target.containers:
-                repositories.add(_image_repository(str(container.get("image", ""))))
-    candidates: list[tuple[str, dict[str, Any]]] = []
-    for kind in CONTROLLER_KINDS:
-        listed = read_json(getattr(clients.apps, _LIST[kind]))
-        candidates += [
-            (kind, w)
-            for w in items(listed, "items")
-            if (json_field(w, "metadata", "namespace") or "default") in namespaces
-        ]
-
-    def images(workload: dict[str, Any]) -> set[str]:
-        saved, _ = _saved(workload)
-        template = saved if saved is not None else json_field(workload, "spec", "template")
-        return {_image_repository(str(c.get("image", ""))) for c in _containers(template or {})}
-
-    same_image = [(k, w) for k, w in candidates if images(w) & repositories]
-    if same_image:
-        controllers = [_controller_target(k, w, repositories) for k, w in same_image]
-    else:
-        with_provisioner = [
-            (k, w)
-            for k, w in candidates
-            if any(r.rsplit("/", 1)[-1] == PROVISIONER_SIDECAR for r in images(w))
-        ]
-        if len(with_provisioner) != 1:
-            seen = ", ".join(str(_ref(k, w)) for k, w in with_provisioner) or "none"
-            raise PatchError(
-                f"expected the controller of {driver_name} in {', '.join(namespaces)}: a "
-                f"Deployment or StatefulSet running the node plugin's image "
-                f"({', '.join(sorted(repositories))}), or else the only one with a "
-                f"{PROVISIONER_SIDECAR} sidecar; seen {seen}"
-            )
-        kind, workload = with_provisioner[0]
-        controllers = [_controller_target(kind, workload, None)]
     config_maps = with_labels(
         [helper_config_map(namespace) for namespace in namespaces],
         {RUN_ID_LABEL: kube_name(run_id)},
@@ -515,7 +439,7 @@ def restore_leftovers(
     found = []
     for kind in _READ:
         try:
-            listed = read_json(getattr(clients.apps, _LIST[kind]))
+            listed = read_json(getattr(clients.apps, LIST_FOR_ALL_NAMESPACES[kind]))
         except ApiException as exc:
             if exc.status == 403:
                 # Who may not list them cannot have patched them either.
@@ -525,7 +449,7 @@ def restore_leftovers(
             saved, run = _saved(workload)
             if saved is None or run == run_id:
                 continue
-            ref = _ref(kind, workload)
+            ref = workload_ref(kind, workload)
             name = f"{ref.namespace}/{ref.name}"
             try:
                 restore_workload(clients, ref)

@@ -20,8 +20,8 @@ Once the driver is ready it checks it in the node plugin container of each node 
 scenarios use (e2e/platforms/kube/emulation_check.py): the same device as kubelet's pods
 directory is `emulation_root_warning` (a warning, not a refusal: see that module), a marker
 the FSx emulator writes that a node does not see is `emulation_root_not_shared`, both printed
-with the fix before any scenario runs (the scenarios that need a second node and would use
-such a node are then NOT RUN); what cannot be checked is said so.
+with the fix before any scenario runs (the scenarios with pods on such a node are then NOT
+RUN); what cannot be checked is said so.
 
 Real-AWS settings come from a settings file (`--aws-settings`, see
 fixtures/aws-settings/example.yaml, read by fsx_csi_harness.aws_settings): region, StorageClass

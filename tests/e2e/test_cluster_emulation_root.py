@@ -305,8 +305,8 @@ def test_checked_settings_add_the_sharing_problem_to_the_pods_failure_notes(
         details[check.NOT_SHARED_KEY],
     )
     assert (
-        "scenarios that need a second node and would use kind-worker2 will be NOT RUN: the "
-        "cluster's set-up, not the driver, keeps them from passing; scenarios on one node run\n"
+        "scenarios with pods that would use kind-worker2 will be NOT RUN: the "
+        "cluster's set-up, not the driver, keeps them from passing; the others run\n"
     ) in stream.getvalue()
     assert [pod for pod, _, _ in nodes.plugin_calls()] == ["fsx-csi-node-1-0", "fsx-csi-node-1-1"]
     # A scenario on one node checks that node alone (the runner's first node).
@@ -492,7 +492,7 @@ def test_cluster_on_emulated_aws_records_what_it_found_before_the_scenarios(
 
 
 @needs_kubectl
-def test_nodes_not_sharing_the_root_leave_the_cross_node_scenarios_not_run(
+def test_nodes_not_sharing_the_root_leave_the_scenarios_with_pods_there_not_run(
     tmp_path: Path, emulator: Any
 ) -> None:
     result, said, nodes = run_cluster(
@@ -502,7 +502,8 @@ def test_nodes_not_sharing_the_root_leave_the_cross_node_scenarios_not_run(
     reason = result.details[check.NOT_SHARED_KEY]
     assert "is not in /run/fsx-emulation of the node plugin on kind-worker2;" in reason
     not_run = (
-        f"needs 2 nodes, and the cluster's set-up keeps it from passing on kind-worker2: {reason}"
+        "its pods would run on kind-worker2, and the cluster's set-up keeps it from passing "
+        f"there: {reason}"
     )
     outcomes = [(s.name, s.outcome, s.message) for s in result.scenarios]
     assert outcomes == [
@@ -520,8 +521,8 @@ def test_nodes_not_sharing_the_root_leave_the_cross_node_scenarios_not_run(
     assert suite.outcome is Outcome.PASSED and not suite.failed
     # Said before the scenarios, then for each of them.
     ahead = (
-        "scenarios that need a second node and would use kind-worker2 will be NOT RUN: the "
-        "cluster's set-up, not the driver, keeps them from passing; scenarios on one node run"
+        "scenarios with pods that would use kind-worker2 will be NOT RUN: the "
+        "cluster's set-up, not the driver, keeps them from passing; the others run"
     )
     assert (
         said.index(f"warning: {reason}") < said.index(ahead) < said.index("running the scenarios")
@@ -559,11 +560,11 @@ def test_kube_operations_leave_a_scenario_to_run_whose_nodes_all_see_the_root() 
     assert placed(["w1", "w2", "w3"], ("w3",), "dynamic")[0] == ["w1", "w2"]
     chosen, result = placed(["w1", "w2", "w3"], ("w2", "w3"), "dynamic")
     assert chosen is None and result.outcome is Outcome.NOT_RUN
-    assert (
-        result.message == "needs 2 nodes, and the cluster's set-up keeps it from passing on w2: why"
+    assert result.message == (
+        "its pods would run on w2, and the cluster's set-up keeps it from passing there: why"
     )
     # One node: its pods share it, and they cannot see the emulator's root there either.
     chosen, result = placed(["w3"], ("w3",), "dynamic")
     assert chosen is None and result.outcome is Outcome.NOT_RUN
-    # A scenario on one node runs (its failure notes carry the reason).
+    # A scenario without pods mounts nothing: it runs wherever it lands.
     assert placed(["w2"], ("w2",), "invalid-parameters")[0] == ["w2"]

@@ -20,12 +20,12 @@ directory, an NFS export). So it checks, after the driver is ready, and says wha
 * the sharing: a marker file the FSx emulator's pod writes into its emulation root (where
   it creates every file system's directory) must be visible in /run/fsx-emulation on each of
   those nodes. A node that does not see it cannot mount the file systems the emulator
-  creates, and scenarios that need a second node cannot pass: said up front, and those
-  scenarios whose nodes include one that does not see it are NOT RUN with that reason
+  creates, and scenarios that need a second node cannot pass: said up front, and the
+  scenarios with pods on a node that does not see it are NOT RUN with that reason
   (KubeOperations.nodes_for, as a scenario the cluster cannot run): a failure there would
-  blame the driver for the cluster's set-up. Scenarios on one node still run (their pods'
-  failure messages carry the reason). A node whose marker could not be looked at is NOT
-  checked, and its scenarios run as before.
+  blame the driver for the cluster's set-up. Scenarios without pods (refused parameters)
+  mount nothing and still run. A node whose marker could not be looked at is NOT checked,
+  and its scenarios run as before.
 
 Same device is a warning, for every driver, not a failed prerequisite: the check can only run
 once the driver is deployed, and refusing then would turn every scenario into an error, also
@@ -393,16 +393,16 @@ def checked_settings(
 ) -> KubeRunSettings:
     """Check the emulation root on the nodes the scenarios use; `settings` with the sharing
     problem, if any, added to what the pods' failure messages note (mount_hint) and naming
-    the nodes on which the scenarios that need a second node are NOT RUN."""
+    the nodes on which the scenarios with pods are NOT RUN."""
     nodes = scenario_nodes(schedulable_nodes(clients), scenarios)
     not_shared = check_emulation_root(clients, settings, nodes, details, progress)
     if not_shared is None:
         return settings
     # Which scenarios that is: KubeOperations.nodes_for decides, on the nodes it places them.
     progress.info(
-        "scenarios that need a second node and would use "
+        "scenarios with pods that would use "
         f"{', '.join(not_shared.nodes)} will be NOT RUN: the cluster's set-up, not the driver, "
-        "keeps them from passing; scenarios on one node run"
+        "keeps them from passing; the others run"
     )
     hint = "; ".join(text for text in (settings.mount_hint, not_shared.reason) if text)
     return dataclasses.replace(

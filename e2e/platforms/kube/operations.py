@@ -101,13 +101,15 @@ class KubeOperations:
         needed = scenario.node_count
         # The nodes its pods land on (below: the first `needed`, or all of them, shared).
         unshared = sorted(set(self._nodes[:needed]) & set(self._settings.unshared_nodes))
-        if needed > 1 and unshared:
-            # Its second pod cannot see what the first wrote whatever the driver does: the
-            # cluster's set-up, found before the scenarios (emulation_check), is no verdict.
+        if scenario.pods and unshared:
+            # A pod there mounts a file system whose directory the emulator made on another
+            # node, and a second pod cannot see what the first wrote, whatever the driver
+            # does: the cluster's set-up, found before the scenarios (emulation_check), is no
+            # verdict. A scenario without pods (refused parameters) mounts nothing and runs.
             recorder.result.outcome = Outcome.NOT_RUN
             recorder.result.message = (
-                f"needs {needed} nodes, and the cluster's set-up keeps it from passing on "
-                f"{', '.join(unshared)}: {self._settings.unshared_reason}"
+                f"its pods would run on {', '.join(unshared)}, and the cluster's set-up keeps "
+                f"it from passing there: {self._settings.unshared_reason}"
             )
             return None
         if len(self._nodes) >= needed:

@@ -490,7 +490,8 @@ class Node(csi_pb2_grpc.NodeServicer):
         if read_only and FAULT != "ignore-ro":
             options.insert(0, "ro")
         if FAULT == "wrong-directory":
-            elsewhere = tempfile.mkdtemp(prefix="other-fsx-wrong-")
+            # Beside the target, in the run's own directory, so that it goes with the run.
+            elsewhere = tempfile.mkdtemp(prefix=f"{target.name}.wrong-", dir=target.parent)
             run(["mount", "--bind", elsewhere, str(target)])
             return csi_pb2.NodePublishVolumeResponse()
         command = ["mount", "-t", "lustre"]

@@ -29,7 +29,6 @@ from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.progress import Progress
 from e2e.results import Outcome
 from e2e.scenarios import load_scenarios, select_scenarios
-from tests.e2e import test_kube_platforms as kube_tests
 from tests.e2e.fake_kube import FakeCluster, PodScript
 from tests.e2e.test_kube_platforms import (
     RUN_ID,
@@ -39,9 +38,6 @@ from tests.e2e.test_kube_platforms import (
     no_port_forward,
     options,
 )
-
-# The FSx emulator over HTTP, for the platform's run.
-emulator = kube_tests.emulator
 
 NS = "fsx-csi"
 KUBELET_PODS = "/var/lib/kubelet/pods"

@@ -48,9 +48,8 @@ from tests.e2e.test_kube_platforms import (
     scenarios,
 )
 
-# The kube platform tests' fixtures: the FSx emulator over HTTP, a fast clock, a fake cluster
-# whose scenario pods answer as a working driver's would.
-emulator = kube_tests.emulator
+# The kube platform tests' fixtures (the FSx emulator over HTTP is tests/conftest.py's): a fast
+# clock, a fake cluster whose scenario pods answer as a working driver's would.
 progress = kube_tests.progress
 cluster = kube_tests.cluster
 

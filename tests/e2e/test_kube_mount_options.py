@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import io
 import subprocess
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import boto3
-import pytest
 
 from e2e import leaks
 from e2e.platforms.kube import mount_options
@@ -30,40 +26,14 @@ from e2e.results import Outcome, ScenarioResult
 from e2e.scenarios import load_scenarios, select_scenarios
 from fsx_csi_harness import mountinfo
 from fsx_emulator import lustre
-from fsx_emulator.config import EmulatorConfig
-from fsx_emulator.server import EmulatorServer
 from tests.e2e.fake_kube import FakeCluster, PodScript
+from tests.e2e.test_kube_platforms import FastClock
 
 RUN_ID = "e2e-20250101-120000-abc123"
 NAMESPACE = "fsx-csi-e2e"
 KUBELET = "/var/lib/kubelet"
 PLUGIN_POD = "fsx-csi-node-1-0"
 MOUNTINFO = "cat /proc/self/mountinfo"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        time.sleep(0.002)  # lets the emulator's lifecycle move
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
-    with EmulatorServer(config) as server:
-        yield boto3.client(
-            "fsx",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="emulated",
-            aws_secret_access_key="emulated",
-        )
 
 
 @dataclass
@@ -174,7 +144,8 @@ def run_mount_options(
     add_node_plugin(cluster, "kind-worker", node.plugin_has_root)
     clients = cluster.clients()
     clients.exec = node  # the fake cluster's API, exec answered by this node
-    progress = Progress(stream=io.StringIO(), clock=Clock().clock, sleep=Clock().sleep)
+    clock = FastClock()
+    progress = Progress(stream=io.StringIO(), clock=clock.clock, sleep=clock.sleep)
     settings = KubeRunSettings(run_id=RUN_ID, platform="kind", namespace=NAMESPACE, pod_image="i")
     runner = KubeScenarioRunner(
         clients,

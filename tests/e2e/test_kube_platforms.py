@@ -106,19 +106,6 @@ class FastClock:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Any]:
-    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
-    with EmulatorServer(config) as server:
-        yield boto3.client(
-            "fsx",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="emulated",
-            aws_secret_access_key="emulated",
-        )
-
-
-@pytest.fixture
 def progress() -> Progress:
     fast = FastClock()
     return Progress(stream=io.StringIO(), clock=fast.clock, sleep=fast.sleep)

@@ -13,11 +13,9 @@ import json
 import os
 import socket as unix_socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from e2e.platforms.kube import clients as kube_clients
@@ -25,8 +23,6 @@ from e2e.platforms.kube import sanity_pod
 from e2e.platforms.kube.sanity_pod import MARKER, DriverSocket, parse_pod_log, pod_script
 from e2e.platforms.manifests import kube_name
 from fsx_csi_harness.results import DriverInfo, Outcome, SuiteResult, TestResult, to_json
-from fsx_emulator.config import EmulatorConfig
-from fsx_emulator.server import EmulatorServer
 from qualify.run import QualifyOptions, run_qualify
 from tests.e2e.fake_kube import DRIVER, FakeCluster, PodScript
 
@@ -138,19 +134,6 @@ def test_the_pod_script_says_when_the_socket_is_missing(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- against the fake API
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
-    with EmulatorServer(config) as server:
-        yield boto3.client(
-            "fsx",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="emulated",
-            aws_secret_access_key="emulated",
-        )
 
 
 def installed(cluster: FakeCluster, registration_arg: bool = True) -> None:

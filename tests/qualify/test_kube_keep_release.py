@@ -9,11 +9,9 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 import e2e.platforms
@@ -23,8 +21,6 @@ from e2e.platforms import kind as kind_platform
 from e2e.throughput import kube as kube_throughput
 from e2e.throughput.kube import ClusterAccess, KubernetesClientApi, KubeThroughputConfig
 from e2e.throughput.workloads import MIB, WorkloadPlan
-from fsx_emulator.config import EmulatorConfig
-from fsx_emulator.server import EmulatorServer
 from qualify.run import QualifyOptions, run_qualify
 from tests.e2e.fake_kube import FakeCluster, PodScript
 from tests.e2e.test_kube_platforms import RecordingRunner, needs_kubectl, no_port_forward
@@ -36,19 +32,6 @@ DRIVER_WORKLOADS = {
     ("Deployment", "fsx-csi", "fsx-csi-controller"),
     ("DaemonSet", "fsx-csi", "fsx-csi-node"),
 }
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
-    with EmulatorServer(config) as server:
-        yield boto3.client(
-            "fsx",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="emulated",
-            aws_secret_access_key="emulated",
-        )
 
 
 class WatchingApi(KubernetesClientApi):

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from e2e import leaks
@@ -28,8 +27,6 @@ from e2e.throughput.kube import (
 )
 from e2e.throughput.workloads import MIB, WorkloadPlan
 from fsx_csi_harness.results import DriverInfo, Throughput
-from fsx_emulator.config import EmulatorConfig
-from fsx_emulator.server import EmulatorServer
 from qualify.report.model import Outcome
 from tests.e2e.fake_kube import DRIVER, UPSTREAM_IMAGE, FakeCluster, PodScript, image_id
 
@@ -262,19 +259,6 @@ class Bundle:
 
 
 RUN_ID = "qualify-20260101-000000-abcdef"
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    config = EmulatorConfig(creation_delay=0.0, deletion_delay=0.0, update_delay=0.0)
-    with EmulatorServer(config) as server:
-        yield boto3.client(
-            "fsx",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="emulated",
-            aws_secret_access_key="emulated",
-        )
 
 
 @contextmanager

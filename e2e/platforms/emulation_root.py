@@ -146,6 +146,17 @@ def remove_work_dir(work: Path, details: dict[str, Any]) -> None:
         )
 
 
+def tear_down_work_dir(
+    root: HostEmulationRoot, work: Path, leaks: list[Leak], details: dict[str, Any]
+) -> None:
+    """A run's teardown, once the cluster is gone: unmount the emulation root (a refusal is a
+    leak of the run) and remove the run directory (what is left is named in `details`)."""
+    leak = root.unmount()
+    if leak is not None:
+        leaks.append(leak)
+    remove_work_dir(work, details)
+
+
 def release_work_dir(root: HostEmulationRoot, work: Path, progress: Progress) -> None:
     """A kept cluster's release, once the cluster is gone: unmount the emulation root, remove
     the run directory, and say on `progress` what could not be (no run result is open)."""

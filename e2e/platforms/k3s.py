@@ -128,7 +128,7 @@ class K3sPlatform:
     ) -> RunResult:
         from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
-        from e2e.platforms.emulation_root import HostEmulationRoot, remove_work_dir
+        from e2e.platforms.emulation_root import HostEmulationRoot, tear_down_work_dir
         from e2e.platforms.kind import load_user_driver
         from e2e.platforms.kube import clients as kube_clients
         from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
@@ -246,10 +246,7 @@ class K3sPlatform:
                 # After the container is gone (its bind mount with it), also when the stop was
                 # cut short; a kept container still uses the root: its release unmounts it.
                 if not kept:
-                    leak = root.unmount()
-                    if leak is not None:
-                        result.leaks.append(leak)
-                    remove_work_dir(work, result.details)
+                    tear_down_work_dir(root, work, result.leaks, result.details)
             result.details.update(timings)
             result.duration_s = round(progress.clock() - started, 3)
         return result

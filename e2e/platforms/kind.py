@@ -253,7 +253,7 @@ class KindPlatform:
     ) -> RunResult:
         from e2e.platforms import manifests
         from e2e.platforms.commands import CommandFailed
-        from e2e.platforms.emulation_root import HostEmulationRoot, remove_work_dir
+        from e2e.platforms.emulation_root import HostEmulationRoot, tear_down_work_dir
         from e2e.platforms.kube import clients as kube_clients
         from e2e.platforms.kube.fsx_access import boto3_fsx_client, in_cluster_emulator
         from e2e.platforms.kube.orchestration import (
@@ -375,10 +375,7 @@ class KindPlatform:
                 # also when a second Ctrl-C cut the delete short: nothing of the run stays
                 # mounted. A kept cluster still uses the root: its release unmounts it.
                 if not kept:
-                    leak = root.unmount()
-                    if leak is not None:
-                        result.leaks.append(leak)
-                    remove_work_dir(work, result.details)
+                    tear_down_work_dir(root, work, result.leaks, result.details)
             result.details.update(timings)
             result.details["cluster"] = name
             if kept:

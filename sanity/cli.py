@@ -82,10 +82,9 @@ def worker_count(numprocesses: int | str, profile: str | None) -> int:
     """-n as a number: auto sizes for waiting, not cores: a worker for each case of the
     `profile` that provisions (sanity/schedule.py)."""
     if numprocesses == "auto":
-        from sanity.config import profile_names
-        from sanity.schedule import auto_workers, slow_case_count
+        from sanity.schedule import auto_workers_for
 
-        return auto_workers(slow_case_count(profile_names(profile or "none")))
+        return auto_workers_for(profile)
     return int(numprocesses)
 
 

@@ -321,11 +321,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     (sanity/schedule.py)."""
     if not _is_sanity_run(config):
         return None
-    from sanity.config import profile_names
-    from sanity.schedule import auto_workers, slow_case_count
+    from sanity.schedule import auto_workers_for
 
-    profile = raw_settings(config).get("profile") or "none"
-    return auto_workers(slow_case_count(profile_names(profile)))
+    return auto_workers_for(raw_settings(config).get("profile"))
 
 
 # --- reporting ------------------------------------------------------------------------------

@@ -45,6 +45,13 @@ def auto_workers(slow_cases: int, cores: int | None = None) -> int:
     return max(2, min(bound, slow_cases))
 
 
+def auto_workers_for(profile: str | None) -> int:
+    """`-n auto` for a run with this --csi.profile value (None: the default profile)."""
+    from sanity.config import profile_names
+
+    return auto_workers(slow_case_count(profile_names(profile or "none")))
+
+
 def slow_case_count(profiles: frozenset[str]) -> int:
     """How many cases of the suite provision or count when the extra `profiles` (fsx,
     strict) are on: a case class of a profile that is off skips all its cases at once.

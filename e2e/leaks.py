@@ -177,8 +177,14 @@ class ProcessTracker:
     def __init__(self) -> None:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, argv: list[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(tied_to_parent(argv), start_new_session=True, **popen_kwargs)
+    def start(
+        self, name: str, argv: list[str], death_signal: str = "TERM", **popen_kwargs: Any
+    ) -> subprocess.Popen[bytes]:
+        """Start `argv` in a session of its own; it gets `death_signal` if the harness dies
+        (see fsx_csi_harness.processes.tied_to_parent)."""
+        process = subprocess.Popen(
+            tied_to_parent(argv, death_signal), start_new_session=True, **popen_kwargs
+        )
         self._processes[name] = process
         return process
 

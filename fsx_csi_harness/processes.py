@@ -4,7 +4,9 @@ The harness starts long-lived children (driver processes, pods, the sanity run,
 port-forwards). Normal exits and Ctrl-C stop them through context managers; a harness killed
 with SIGKILL runs no cleanup at all, so each child also asks the kernel to send it SIGTERM
 when its parent dies (PR_SET_PDEATHSIG). SIGTERM, not SIGKILL: the reference driver answers it
-by finishing calls in flight and removing its socket.
+by finishing calls in flight and removing its socket. A child that ignores SIGTERM asks for
+SIGKILL instead: the local platform's pods, whose `unshare --fork` leaves SIGTERM to its child
+and would otherwise live on, the pod with it.
 
 The setting is made by util-linux's `setpriv --pdeathsig`, which then execs the command (same
 pid; the setting survives exec). Not by a subprocess `preexec_fn`: that runs Python between
@@ -18,8 +20,9 @@ import shutil
 from collections.abc import Sequence
 
 
-def tied_to_parent(argv: Sequence[str]) -> list[str]:
-    """`argv`, run so that it gets SIGTERM when the process that starts it dies.
+def tied_to_parent(argv: Sequence[str], death_signal: str = "TERM") -> list[str]:
+    """`argv`, run so that it gets `death_signal` (SIGTERM) when the process that starts it
+    dies.
 
     Unchanged where setpriv is missing (not Linux, no util-linux): the child then relies on
     the harness's normal cleanup alone.
@@ -27,4 +30,4 @@ def tied_to_parent(argv: Sequence[str]) -> list[str]:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return list(argv)
-    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
+    return [setpriv, "--pdeathsig", death_signal, "--", *argv]

@@ -136,9 +136,11 @@ class PodRunner:
                     str(pod_dir / "root"), str(target), "ro" if read_only else "rw",
                     str(pid_file), command,
                 ]  # fmt: skip
+                # SIGKILL if the harness dies: `unshare --fork` ignores SIGTERM, and its
+                # --kill-child takes the pod's shell with it only when unshare itself dies.
                 process = self._tracker.start(
-                    process_name, argv, stdout=output, stderr=subprocess.STDOUT, env=env,
-                    stdin=subprocess.DEVNULL,
+                    process_name, argv, death_signal="KILL", stdout=output,
+                    stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
                 )  # fmt: skip
             else:
                 process = self._tracker.start(

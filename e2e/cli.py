@@ -19,7 +19,7 @@ _EPILOG = """\
 platforms:
   local    no cluster: the harness plays external-provisioner and kubelet over CSI against
            driver processes (1 controller, 2 nodes) and the embedded FSx emulator (real
-           mounts: as root, or in a private user+mount namespace made for other users)
+           mounts, in a private mount namespace: user+mount when not root)
   kind     a kind cluster from fixtures/kind/ (needs docker and kind on PATH)
   cluster  any kubeconfig (EKS, an existing kind); --aws-settings for real AWS
   k3s      a throwaway K3s cluster through testcontainers (needs a Docker engine)
@@ -120,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-# Why a local run needs root or a private user+mount namespace (fsx_csi_harness/userns.py).
+# Why a local run makes mounts, in a private mount namespace of its own (fsx_csi_harness/userns.py).
 LOCAL_PLATFORM_MOUNTS = "the local platform's emulated Lustre volumes and pods are real mounts"
 
 

@@ -10,8 +10,8 @@ their dependencies) into its memory or its start-up time. Each module exposes:
     add_arguments(parser) -> None               its flags (stdlib imports only at module level)
     run(args) -> int                            the exit code
     mount_namespace_reason(args) -> str | None  optional: why this run makes mounts itself, so
-                                                a non-root user needs a private user+mount
-                                                namespace (fsx_csi_harness/userns.py acts on it)
+                                                it runs in a private mount namespace (a user+mount
+                                                one when not root; fsx_csi_harness/userns.py)
 
 This module is the only place that reads the command line; everything inward gets the parsed
 namespace or a frozen config built from it.

@@ -1,14 +1,24 @@
-"""Real mounts without root: re-run the command in a private user + mount namespace.
+"""Each run that mounts gets a mount namespace of its own: re-run the command inside one.
 
 The local platform's emulated Lustre volumes are real bind mounts, and its pods are mount
-namespaces with a chroot; the kernel lets only root make those, or a process that is root in
-a user namespace of its own (`unshare --user --map-root-user --mount`). So when a non-root user
-runs a command that says it mounts (its module's `mount_namespace_reason`, see
-fsx_csi_harness/cli.py: `qualify`, `e2e` and `throughput` on the local platform), the CLI
-re-executes that same command inside such a namespace, once (`GUARD_ENV` marks the re-executed
-process). Everything the harness starts there (the FSx emulator, the driver processes, the
-pods, the sanity run) is its child and shares the namespace, so they see each other's mounts;
-the host sees none of them, and they all vanish with the namespace, even after a crash.
+namespaces with a chroot. When a command says it mounts (its module's `mount_namespace_reason`,
+see fsx_csi_harness/cli.py: `qualify`, `e2e` and `throughput` on the local platform), the CLI
+re-executes that same command once (`GUARD_ENV` marks the re-executed process) inside a new
+mount namespace:
+
+* as root: `unshare --mount --propagation slave`. The harness's own clean-up unmounts what it
+  mounted, but a run killed mid-way (SIGKILL, or every process signalled at once) cannot run
+  it; here its tmpfs and bind mounts vanish with the namespace, when its last process (the
+  drivers follow the harness, see processes.tied_to_parent) is gone. Where the namespace
+  cannot be made (a container without CAP_SYS_ADMIN), root runs in place as before, and one
+  line says so.
+* as any other user: `unshare --user --map-root-user --mount`, since the kernel lets only
+  root, or a process that is root in a user namespace of its own, make those mounts. Without
+  it the command cannot run, and the message says what to try.
+
+Everything the harness starts there (the FSx emulator, the driver processes, the pods, the
+sanity run) is its child and shares the namespace, so they see each other's mounts; the host
+sees none of them. The leak sweep still runs inside and fails a run that left any.
 
 `fsx-csi driver` is never re-executed: a driver alone in a namespace of its own would publish
 volumes that kubelet (or whoever asked) cannot see.
@@ -27,33 +37,45 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-# Set (to "1") in the environment of the re-executed command: it never re-executes again.
+# Set (to "1") in the environment of the re-executed command: it never re-executes again. A
+# caller may set it to run a command in place (the tests of the harness's own clean-up do).
 GUARD_ENV = "FSX_CSI_IN_USERNS"
 
 # Propagation `slave`, not `private`: mounts made on the host (say an external driver given by
 # --csi.endpoint publishing into the run's work dir) still show up inside, while nothing
 # mounted inside ever reaches the host.
-UNSHARE_OPTIONS = ("--user", "--map-root-user", "--mount", "--propagation", "slave")
+ROOT_UNSHARE_OPTIONS = ("--mount", "--propagation", "slave")
+UNSHARE_OPTIONS = ("--user", "--map-root-user", *ROOT_UNSHARE_OPTIONS)
 
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[str]]
 Exec = Callable[[str, list[str], Mapping[str, str]], None]
 
 
-def reexec_reason(mount_reason: str | None, euid: int, environ: Mapping[str, str]) -> str | None:
-    """Why this process should re-run itself in a user + mount namespace, or None.
+def reexec_reason(mount_reason: str | None, environ: Mapping[str, str]) -> str | None:
+    """Why this process should re-run itself in a mount namespace of its own, or None.
 
     `mount_reason` is the command's own answer (its module's `mount_namespace_reason`, see
     fsx_csi_harness/cli.py): this module knows no command's flags.
     """
-    if euid == 0 or environ.get(GUARD_ENV):
-        return None  # root mounts directly; the re-executed process is already inside
+    if environ.get(GUARD_ENV):
+        return None  # the re-executed process is already inside
     return mount_reason
 
 
-def unshare_command(argv: Sequence[str]) -> list[str]:
-    """The command line that runs `fsx-csi ARGV` in a new user + mount namespace."""
+def unshare_options(euid: int) -> tuple[str, ...]:
+    """Root needs a mount namespace only; any other user a user namespace around it."""
+    return ROOT_UNSHARE_OPTIONS if euid == 0 else UNSHARE_OPTIONS
+
+
+def namespace_kind(euid: int) -> str:
+    return "mount" if euid == 0 else "user+mount"
+
+
+def unshare_command(argv: Sequence[str], euid: int) -> list[str]:
+    """The command line that runs `fsx-csi ARGV` in a new mount (and, not root, user) namespace."""
     unshare = shutil.which("unshare") or "unshare"
-    return [unshare, *UNSHARE_OPTIONS, "--", sys.executable, "-m", "fsx_csi_harness", *argv]
+    options = unshare_options(euid)
+    return [unshare, *options, "--", sys.executable, "-m", "fsx_csi_harness", *argv]
 
 
 # Root's tools (chroot, and on some systems mount helpers) live here; a user's PATH on Debian
@@ -82,9 +104,9 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def probe(run: Runner = _run) -> str | None:
-    """None when a user + mount namespace with a working bind mount can be made here;
-    otherwise what failed, in the tool's own words."""
+def probe(euid: int, run: Runner = _run) -> str | None:
+    """None when the namespace `euid` needs (see unshare_options), with a working bind mount,
+    can be made here; otherwise what failed, in the tool's own words."""
     if shutil.which("unshare") is None:
         return "the unshare command (util-linux) is not on PATH"
     if shutil.which("mount") is None:
@@ -95,7 +117,7 @@ def probe(run: Runner = _run) -> str | None:
         scratch = tempfile.mkdtemp(prefix="fsx-csi-userns-probe-")
     except OSError as exc:
         return f"no scratch directory for the probe in {tempfile.gettempdir()} ({exc}); set TMPDIR"
-    argv = ["unshare", *UNSHARE_OPTIONS, "--", "mount", "--bind", scratch, scratch]
+    argv = ["unshare", *unshare_options(euid), "--", "mount", "--bind", scratch, scratch]
     try:
         completed = run(argv)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -135,28 +157,40 @@ def enter_if_needed(
     execve: Exec = os.execve,
     stderr: TextIO | None = None,
 ) -> int | None:
-    """Re-execute `fsx-csi ARGV` in a user + mount namespace when the command needs it
-    (`mount_reason`: why it makes mounts itself, None when it makes none).
+    """Re-execute `fsx-csi ARGV` in a mount namespace of its own (and, not as root, a user
+    namespace) when the command needs it (`mount_reason`: why it makes mounts itself, None
+    when it makes none).
 
-    Returns None when the command should simply go on in this process, an exit code (2) when
-    it needs a namespace that cannot be made here (the message is printed), and does not
-    return at all when it re-executes (execve replaces this process, pid and terminal kept,
-    so Ctrl-C and the exit code behave as if nothing happened).
+    Returns None when the command should simply go on in this process (root, when the
+    namespace cannot be made), an exit code (2) when another user's run needs a namespace that
+    cannot be made here (the message is printed), and does not return at all when it
+    re-executes (execve replaces this process, pid and terminal kept, so Ctrl-C and the exit
+    code behave as if nothing happened).
     """
     euid = os.geteuid() if euid is None else euid
     environ = os.environ if environ is None else environ
     stderr = sys.stderr if stderr is None else stderr
-    reason = reexec_reason(mount_reason, euid, environ)
+    reason = reexec_reason(mount_reason, environ)
     if reason is None:
         return None
-    failure = probe(run)
+    kind = namespace_kind(euid)
+    failure = probe(euid, run)
+    if failure is not None and euid == 0:
+        print(
+            f"fsx-csi: no private mount namespace for this run ({failure}): its mounts are "
+            "made in the host's, and a run killed before its clean-up leaves them there",
+            file=stderr,
+            flush=True,
+        )
+        return None
     if failure is not None:
         print(unavailable_message(reason, failure, euid), file=stderr)
         return 2
-    command = unshare_command(argv)
+    command = unshare_command(argv, euid)
     print(
-        f"fsx-csi: running in a private user+mount namespace (unshare {' '.join(UNSHARE_OPTIONS)})"
-        f" as uid {euid}: {reason}; its mounts are invisible to the host and vanish with it",
+        f"fsx-csi: running in a private {kind} namespace (unshare "
+        f"{' '.join(unshare_options(euid))}) as uid {euid}: {reason}; its mounts are invisible "
+        "to the host and vanish with it",
         file=stderr,
         flush=True,
     )

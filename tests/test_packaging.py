@@ -52,7 +52,7 @@ def _uv() -> str | None:
 def _no_mounts_reason() -> str | None:
     if os.geteuid() == 0:
         return None
-    failure = userns.probe()
+    failure = userns.probe(os.geteuid())
     return None if failure is None else f"not root and no user namespaces: {failure}"
 
 

@@ -1,7 +1,8 @@
-"""The re-exec decision: which commands run themselves in a user + mount namespace (each
-command's own `mount_namespace_reason`, through the dispatcher), when, and what the user sees
-when it cannot be made. The real re-exec (as nobody) is exercised in
-tests/e2e/test_unprivileged.py."""
+"""The re-exec decision: which commands run themselves in a mount namespace of their own (each
+command's own `mount_namespace_reason`, through the dispatcher), of which kind (root: mount
+only; other users: user + mount), when, and what the user sees when it cannot be made. The real
+re-exec is exercised as nobody in tests/e2e/test_unprivileged.py and as root (a SIGKILLed run
+leaves no mount) in tests/qualify/test_any_driver.py."""
 
 from __future__ import annotations
 
@@ -65,13 +66,12 @@ def test_qualify_names_the_suites_that_mount() -> None:
     assert reason is not None and reason.startswith("qualify (sanity, throughput)")
 
 
-def test_root_and_the_re_executed_process_do_not_re_execute() -> None:
+def test_the_re_executed_process_does_not_re_execute() -> None:
     reason = reason_of(["e2e"])
-    assert userns.reexec_reason(reason, euid=0, environ={}) is None
-    assert userns.reexec_reason(reason, euid=1000, environ={userns.GUARD_ENV: "1"}) is None
-    assert userns.reexec_reason(reason, euid=1000, environ={}) == reason is not None
+    assert userns.reexec_reason(reason, environ={userns.GUARD_ENV: "1"}) is None
+    assert userns.reexec_reason(reason, environ={}) == reason is not None
     # A command that mounts nothing is never re-executed.
-    assert userns.reexec_reason(None, euid=1000, environ={}) is None
+    assert userns.reexec_reason(None, environ={}) is None
 
 
 class FakeExec:
@@ -145,18 +145,44 @@ def test_when_user_namespaces_are_refused_the_message_says_what_and_what_to_try(
         assert expected in message
 
 
-def test_root_runs_in_place_without_probing() -> None:
-    execve, run = FakeExec(), FakeRunner(0)
+def test_root_re_executes_in_a_mount_namespace_without_a_user_namespace() -> None:
+    argv = ["qualify"]
+    execve, stderr, run = FakeExec(), io.StringIO(), FakeRunner(0)
     outcome = userns.enter_if_needed(
-        reason_of(["e2e"]), ["e2e"], euid=0, environ={}, run=run,
-        execve=execve, stderr=io.StringIO(),
+        reason_of(argv), argv, euid=0, environ={"PATH": "/usr/bin"}, run=run,
+        execve=execve, stderr=stderr,
     )  # fmt: skip
-    assert outcome is None and execve.calls == [] and run.seen == []
+    assert outcome is None
+    [(_, command, env)] = execve.calls
+    assert command[1:5] == ["--mount", "--propagation", "slave", "--"]
+    assert "--user" not in command and "--map-root-user" not in command
+    assert command[5:] == [sys.executable, "-m", "fsx_csi_harness", *argv]
+    assert env[userns.GUARD_ENV] == "1"
+    [probe] = run.seen
+    assert probe[1:5] == ["--mount", "--propagation", "slave", "--"] and probe[-3] == "--bind"
+    line = stderr.getvalue()
+    assert line.count("\n") == 1 and "running in a private mount namespace" in line
+    assert "uid 0" in line and "vanish with it" in line
+
+
+def test_root_without_a_mount_namespace_runs_in_place_and_says_so() -> None:
+    # A container without CAP_SYS_ADMIN: root mounted in place before the namespace existed,
+    # so it still does, and is told what a killed run may leave.
+    execve, stderr = FakeExec(), io.StringIO()
+    outcome = userns.enter_if_needed(
+        reason_of(["e2e"]), ["e2e"], euid=0, environ={},
+        run=FakeRunner(1, "unshare: unshare failed: Operation not permitted\n"),
+        execve=execve, stderr=stderr,
+    )  # fmt: skip
+    assert outcome is None and execve.calls == []
+    line = stderr.getvalue()
+    assert line.count("\n") == 1 and "Operation not permitted" in line
+    assert "made in the host's" in line and "leaves them there" in line
 
 
 def test_a_missing_unshare_command_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert userns.probe(FakeRunner(0)) == "the unshare command (util-linux) is not on PATH"
+    assert userns.probe(1000, FakeRunner(0)) == "the unshare command (util-linux) is not on PATH"
 
 
 def test_in_user_namespace_reads_the_uid_map(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Against tests/drivers/other_fsx_driver (an FSx driver that is not the reference 
 processes on the local platform: every suite passes on it; each fault it can switch on fails
 the matching e2e scenario and the verdict; a driver that only pretends to mount, a missing
 endpoint, a driver that dies at start, never serves or crashes mid-run are never PASSED and
-leave nothing running or mounted; SIGTERM cleans up as Ctrl-C does.
+leave nothing running or mounted; SIGTERM cleans up as Ctrl-C does; a SIGKILLed run's mounts go
+with its mount namespace.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from fsx_csi_harness import userns
 from fsx_csi_harness.cli import main as fsx_csi
 from fsx_csi_harness.results import DriverInfo
 from qualify.run import QualifyOptions, run_qualify
@@ -466,10 +468,28 @@ def test_real_aws_without_credentials_says_so_before_anything_starts(tmp_path: P
 def test_sigterm_cleans_up_as_ctrl_c_does(short_dir: Path, argv: list[str], running: str) -> None:
     temp = short_dir / "tmp"
     temp.mkdir()
+    # In place (the guard says "already inside"), not in the run's own mount namespace: what
+    # is checked here is the harness's own clean-up, which the host must see.
+    process = start_until(argv, running, short_dir, temp, {userns.GUARD_ENV: "1"})
+    # Mid-run: drivers up, volumes provisioned or mounted, the temp directory in use.
+    assert processes_mentioning(str(temp)), "expected the run's drivers to be running"
+    process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert "terminated (SIGTERM)" in rest, rest[-2000:]
+    assert_nothing_left(short_dir)
+    assert list(temp.iterdir()) == [], "the run's temp directory was left behind"
+
+
+def start_until(
+    argv: list[str], running: str, short_dir: Path, temp: Path, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """`fsx-csi ARGV` with TMPDIR=temp, once its stderr has said `running`."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fsx_csi_harness", *argv, "--report-dir", str(short_dir / "r")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=PROJECT_ROOT,
-        env={**os.environ, "TMPDIR": str(temp)},
+        env={**os.environ, "TMPDIR": str(temp), **env},
     )  # fmt: skip
     assert process.stderr is not None
     seen = []
@@ -479,14 +499,44 @@ def test_sigterm_cleans_up_as_ctrl_c_does(short_dir: Path, argv: list[str], runn
         if running in line or time.monotonic() > deadline:
             break
     assert any(running in line for line in seen), "".join(seen)
-    # Mid-run: drivers up, volumes provisioned or mounted, the temp directory in use.
-    assert processes_mentioning(str(temp)), "expected the run's drivers to be running"
-    process.send_signal(signal.SIGTERM)
-    rest = process.stderr.read()
-    assert process.wait(timeout=120) == 128 + signal.SIGTERM
-    assert "terminated (SIGTERM)" in rest, rest[-2000:]
+    return process
+
+
+def processes_in_mount_namespace(namespace: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "ns" / "mnt") == namespace:
+                found.append(entry.name)
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def test_a_sigkilled_run_leaves_no_mount_and_no_process(short_dir: Path) -> None:
+    # SIGKILL leaves the harness no clean-up at all: its mounts must go with its namespace.
+    temp = short_dir / "tmp"
+    temp.mkdir()
+    argv = ["e2e", "--platform", "local", "--scenario", "dynamic"]
+    process = start_until(argv, "in pod fsx-app", short_dir, temp, {})
+    namespace = os.readlink(f"/proc/{process.pid}/ns/mnt")
+    assert namespace != os.readlink("/proc/self/ns/mnt"), "the run is not in a namespace of its own"
+    inside = [
+        line.split()[4]
+        for line in Path(f"/proc/{process.pid}/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(str(temp))
+    ]
+    # Mid-run: the run directory, the emulation root, the helper's layer, a published target.
+    assert len(inside) >= 4, inside
+    assert mounts_under(temp) == [], "the run's mounts reached the host"
+    process.kill()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30  # the drivers and pods get SIGTERM as their parent dies
+    while processes_in_mount_namespace(namespace) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_in_mount_namespace(namespace) == [], "the namespace, and its mounts, live on"
     assert_nothing_left(short_dir)
-    assert list(temp.iterdir()) == [], "the run's temp directory was left behind"
+    # What SIGKILL does leave: the run directory, as plain directories (the fixture removes it).
 
 
 # -- honest verdicts: the suites must have exercised the one target ---------------------------

@@ -15,8 +15,9 @@ host may have no /sbin/mount.lustre to bind over, and creating one would write t
   parent) and an overlay with the helper as its upper layer covers /sbin. The overlay dies
   with the driver's namespace; the host's /sbin never changes.
 
-As real root the harness itself runs in the host's mount namespace; as another user it runs
-in a private user + mount namespace (fsx_csi_harness/userns.py). Both work the same way here.
+The harness itself runs in a private mount namespace of its own (as another user than root, in a
+user + mount namespace; fsx_csi_harness/userns.py), or, as root where none can be made, in the
+host's. All work the same way here.
 """
 
 from __future__ import annotations

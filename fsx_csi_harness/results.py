@@ -69,14 +69,6 @@ class DriverInfo:
     def version_is_image(self) -> bool:
         return self.version.startswith(IMAGE_VERSION_PREFIX)
 
-    def same_driver(self, other: DriverInfo) -> bool:
-        """Whether two records name the same driver: the same name, and the same version
-        where both versions are of one kind (two vendor_versions, or two images); an image
-        and a vendor_version cannot be compared."""
-        if self.name != other.name:
-            return False
-        return self.version_is_image != other.version_is_image or self.version == other.version
-
 
 @dataclass(frozen=True)
 class Leak:

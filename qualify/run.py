@@ -222,7 +222,9 @@ def describe_target(target: Target) -> str:
     }.get(target.source, target.source)
     if target.driver_name is None:
         return f"{how} (it never answered GetPluginInfo: name and version unknown)"
-    return f"{target.driver_name} {target.driver_version or UNKNOWN} ({how})"
+    if target.driver_version is None:
+        return f"{target.driver_name} {UNKNOWN} ({how})"
+    return f"{target.describe_driver()} ({how})"
 
 
 def _require_target(target: Target, suite: SuiteResult, platform: str) -> None:
@@ -253,22 +255,49 @@ def _require_target(target: Target, suite: SuiteResult, platform: str) -> None:
             "it did not record which driver answered (GetPluginInfo, or on a cluster its "
             "CSINode registration), so it cannot vouch for the driver under test"
         )
-    elif target.driver_name is not None and not suite.driver.same_driver(
-        DriverInfo(target.driver_name, target.driver_version or UNKNOWN)
-    ):
+    elif target.driver_name is not None and _substituted(target, suite.driver):
         suite.outcome = Outcome.FAILED
         suite.message = (
             f"it exercised {suite.driver.name} {suite.driver.version}, and the driver under "
-            f"test answered as {target.driver_name} {target.driver_version} in the suites "
-            "before it: another driver was substituted for the target"
+            f"test answered as {target.describe_driver()} in the suites before it: another "
+            "driver was substituted for the target"
         )
 
 
+def _substituted(target: Target, driver: DriverInfo) -> bool:
+    """Whether `driver` is another than the one the earlier suites exercised: another name, or
+    another version of a kind they recorded (with none of its kind yet, the name decides)."""
+    recorded = _recorded_version(target, driver)
+    return driver.name != target.driver_name or recorded not in (None, driver.version)
+
+
+def _recorded_version(target: Target, driver: DriverInfo) -> str | None:
+    """What the earlier suites recorded of the kind `driver`'s version is (an image, or a
+    vendor_version), so that each suite is held to the first of its kind: an image and a
+    vendor_version cannot be compared, and two images can."""
+    for version in (target.driver_version, target.driver_image):
+        if version is not None and DriverInfo(driver.name, version).version_is_image == (
+            driver.version_is_image
+        ):
+            return version
+    return None
+
+
 def _record_driver(target: Target, suite: SuiteResult) -> None:
-    """The target's name and version: the first suite that asked the driver tells."""
-    if target.driver_name is None and suite.driver.known:
+    """The target's name and versions: the first suite that named the driver gives its name
+    and version, the first to give the other kind of version (an image beside a
+    vendor_version, or the reverse) that one too."""
+    if not suite.driver.known or target.driver_name not in (None, suite.driver.name):
+        return
+    if target.driver_name is None:
         target.driver_name = suite.driver.name
         target.driver_version = suite.driver.version
+    elif _recorded_version(target, suite.driver) is None:
+        if suite.driver.version_is_image:
+            target.driver_image = suite.driver.version
+        else:
+            # The vendor_version is what GetPluginInfo names: it leads, the image follows.
+            target.driver_image, target.driver_version = target.driver_version, suite.driver.version
 
 
 def _fail_on_leaks(suite: SuiteResult) -> None:

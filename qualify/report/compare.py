@@ -207,9 +207,7 @@ def _name(outcome: Outcome | None) -> str:
 
 
 def _driver(summary: Summary) -> str:
-    return (
-        f"{summary.target.driver_name or 'unknown'} {summary.target.driver_version or ''}".strip()
-    )
+    return summary.target.describe_driver()
 
 
 def _suite_outcome(suite: SuiteResult) -> Outcome:

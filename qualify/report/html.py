@@ -58,8 +58,7 @@ def _header(summary: Summary) -> str:
         ("Started / finished", f"{summary.started} / {summary.finished or 'not finished'}"),
         (
             "Driver",
-            f"{summary.target.driver_name or 'unknown'} {summary.target.driver_version or ''}"
-            f" ({summary.target.source})",
+            f"{summary.target.describe_driver()} ({summary.target.source})",
         ),
         ("Endpoint / manifests", summary.target.endpoint or summary.target.manifests or "-"),
         ("Platform / AWS", f"{summary.platform} / {summary.aws_mode}"),

@@ -52,8 +52,9 @@ _T = TypeVar("_T")
 # Bump the minor version for added optional fields, the major one for anything a reader of
 # an older version would misread. 1.1: every suite carries its driver, leaks and details.
 # 1.2: a ratio is published/raw of its two medians, with the paired runs' range; expected
-# figures name the file system they were computed from (DescribeFileSystems).
-SCHEMA_VERSION = "1.2"
+# figures name the file system they were computed from (DescribeFileSystems). 1.3: the target
+# keeps its image (`driver_image`) beside its vendor_version.
+SCHEMA_VERSION = "1.3"
 
 
 class Verdict(StrEnum):
@@ -72,10 +73,20 @@ class Target:
     # (deployed from the user's manifests) or "installed" (already in the cluster).
     source: str
     driver_name: str | None = None
+    # GetPluginInfo's vendor_version, from the first suite that asked (on kind, k3s and
+    # cluster, when none did, the image, as older bundles have it).
     driver_version: str | None = None
     endpoint: str | None = None
     manifests: str | None = None
     command: str | None = None
+    # On kind, k3s and cluster: the node plugin's image, `image REF (DIGEST)`, from the first
+    # suite that ran pods, when a suite also gave the vendor_version.
+    driver_image: str | None = None
+
+    def describe_driver(self) -> str:
+        """`NAME VERSION`, and the image where both are known; "unknown" for no name."""
+        versions = ", ".join(v for v in (self.driver_version, self.driver_image) if v)
+        return f"{self.driver_name or 'unknown'} {versions}".strip()
 
 
 @dataclass

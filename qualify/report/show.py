@@ -67,8 +67,7 @@ def format_summary(summary: Summary, bundle: str, max_failures: int = 30) -> str
     lines += [
         f"Report {summary.run_id}: {state}",
         f"  bundle:      {bundle}",
-        f"  driver:      {target.driver_name or 'unknown'} {target.driver_version or ''}"
-        f" ({target.source})"
+        f"  driver:      {target.describe_driver()} ({target.source})"
         + (f", {target.endpoint}" if target.endpoint else "")
         + (f", manifests {target.manifests}" if target.manifests else ""),
         f"  platform:    {summary.platform}, AWS {summary.aws_mode}",

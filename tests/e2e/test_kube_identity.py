@@ -18,6 +18,7 @@ from e2e.platforms.kube.identity import (
     record_run_driver,
 )
 from e2e.platforms.kube.installed_patch import plan_installed_patch
+from e2e.platforms.kube.lustre_helper import PatchError
 from e2e.platforms.kube.objects import KubeRunSettings
 from e2e.platforms.kube.readiness import wait_workloads_ready
 from e2e.platforms.manifests import ObjectRef
@@ -276,8 +277,8 @@ def test_a_controller_on_another_image_is_the_only_one_with_a_provisioner(
     assert len(identity.controller) == 2  # both replicas
     assert identity.controller_source == (
         "the pods of Deployment kube-system/fsx-csi-controller, which is the only one there with "
-        "a csi-provisioner sidecar (none runs the node plugin's image), found by the installed "
-        "driver's rule"
+        "a csi-provisioner sidecar that runs no other driver's node plugin image (none runs this "
+        "node plugin's image), found by the installed driver's rule"
     )
     # Beside another driver's controller that has one too, there is no single one to take.
     deploy(cluster, controller_deployment("ebs-csi-controller", EBS_IMAGE))
@@ -287,9 +288,68 @@ def test_a_controller_on_another_image_is_the_only_one_with_a_provisioner(
         "unknown: no controller found (by the installed driver's rule: expected the controller "
         "of fsx.csi.aws.com in kube-system: a Deployment or StatefulSet running the node "
         "plugin's image (public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver), or else the only "
-        "one with a csi-provisioner sidecar; seen Deployment kube-system/ebs-csi-controller, "
-        "Deployment kube-system/fsx-csi-controller)"
+        "one with a csi-provisioner sidecar and no other driver's image; seen Deployment "
+        "kube-system/ebs-csi-controller, Deployment kube-system/fsx-csi-controller)"
     )
+    # With EBS's node plugin installed, its controller is known for another driver's.
+    install_ebs_node_plugin(cluster)
+    resolved = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert resolved.details()[CONTROLLER_IMAGE_DETAIL] == f"driver: {mirror} ({image_id(mirror)})"
+
+
+def install_ebs_node_plugin(cluster: FakeCluster) -> None:
+    """EBS's node plugin DaemonSet beside FSx's, in kube-system, as its helm chart writes it."""
+    socket_dir = "/var/lib/kubelet/plugins/ebs.csi.aws.com/"
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "ebs-csi-node", "namespace": NS},
+        "spec": {
+            "selector": {"matchLabels": {"app": "ebs-csi-node"}},
+            "template": {
+                "metadata": {"labels": {"app": "ebs-csi-node"}},
+                "spec": {
+                    "containers": [
+                        {"name": "ebs-plugin", "image": EBS_IMAGE, "volumeMounts": [
+                            {"name": "kubelet-dir", "mountPath": "/var/lib/kubelet",
+                             "mountPropagation": "Bidirectional"}]},
+                        {"name": "node-driver-registrar",
+                         "image": f"{EKS_CSI}/node-driver-registrar:v2.10.1"},
+                    ],
+                    "volumes": [
+                        {"name": "kubelet-dir", "hostPath": {"path": "/var/lib/kubelet"}},
+                        {"name": "plugin-dir", "hostPath": {"path": socket_dir}},
+                        # Staging: the kubelet's own directory, which names no driver.
+                        {"name": "staging", "hostPath": {
+                            "path": "/var/lib/kubelet/plugins/kubernetes.io/csi"}},
+                    ],
+                },
+            },
+        },
+    }  # fmt: skip
+    apply_manifests(cluster.clients(), [body], fast_progress())
+
+
+def test_another_drivers_controller_is_never_taken_for_a_missing_one(
+    cluster: FakeCluster,
+) -> None:
+    # EKS's kube-system: FSx's controller is gone, EBS's (node plugin and controller) is there.
+    cluster.delete_applied("Deployment", NS, "fsx-csi-controller")
+    install_ebs_node_plugin(cluster)
+    deploy(cluster, controller_deployment("ebs-csi-controller", EBS_IMAGE))
+    identity = read_identity(cluster.clients(), DRIVER, WORKERS)
+    assert identity.controller == ()
+    assert identity.details()[CONTROLLER_IMAGE_DETAIL] == (
+        "unknown: no controller found (by the installed driver's rule: expected the controller "
+        "of fsx.csi.aws.com in kube-system: a Deployment or StatefulSet running the node "
+        "plugin's image (public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver), or else the only "
+        "one with a csi-provisioner sidecar and no other driver's image; seen none (not taken: "
+        "Deployment kube-system/ebs-csi-controller, which runs the image of the node plugin of "
+        "ebs.csi.aws.com (DaemonSet kube-system/ebs-csi-node)))"
+    )
+    # And the live patch of --driver installed refuses rather than patching EBS's controller.
+    with pytest.raises(PatchError, match="not taken: Deployment kube-system/ebs-csi-controller"):
+        plan_installed_patch(cluster.clients(), DRIVER, "r")
 
 
 def test_no_controller_found_is_said_and_the_node_plugin_identity_stands(
@@ -308,7 +368,7 @@ def test_no_controller_found_is_said_and_the_node_plugin_identity_stands(
         "the installed driver's rule: expected the controller of fsx.csi.aws.com in "
         "kube-system: a Deployment or StatefulSet running the node plugin's image "
         "(public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver), or else the only one with a "
-        "csi-provisioner sidecar; seen none)"
+        "csi-provisioner sidecar and no other driver's image; seen none)"
     )
     assert "; controller image unknown: no controller found (" in details["driver_identity"]
     # Not a failure of the run: a passing run still names its driver.

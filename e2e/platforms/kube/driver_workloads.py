@@ -1,12 +1,17 @@
 """Which Deployment or StatefulSet is an installed driver's controller, found from the cluster
 alone (a driver that someone else installed, labelled as its installer chose).
 
-The rule: in the namespace(s) of the driver's node plugin DaemonSets (found by their socket
-directory, `sanity_pod.node_plugin_daemon_sets`), the Deployments and StatefulSets whose pod
-template runs the node plugin's driver image (same repository, any tag: a controller and a
-node plugin mid-upgrade are still one driver); failing that, the only one there with a
-csi-provisioner sidecar. The driver container(s) of a controller are the ones running that
-image, or (found by the sidecar) every container that is not one of Kubernetes' CSI sidecars.
+The node plugin: the DaemonSets with a hostPath volume in the driver's directory under the
+kubelet's plugins directory (`node_plugin_daemon_sets`), where it keeps its socket and
+node-driver-registrar tells the kubelet to look.
+
+The controller: in the namespace(s) of the node plugin DaemonSets, the Deployments and
+StatefulSets whose pod template runs the node plugin's driver image (same repository, any tag:
+a controller and a node plugin mid-upgrade are still one driver); failing that, the only one
+there with a csi-provisioner sidecar that runs no other driver's node plugin image (kube-system
+often holds the controllers of several drivers: EBS, EFS, FSx). The driver container(s) of a
+controller are the ones running that image, or (found by the sidecar) every container that is
+not one of Kubernetes' CSI sidecars.
 
 Two readers use it: the live patch of `--driver installed` on emulated AWS
 (`installed_patch`, which judges the driver's own template saved on a patched workload) and
@@ -26,6 +31,9 @@ from e2e.platforms.kube.wire import field, items, read_json
 from e2e.platforms.manifests import ObjectRef
 
 CONTROLLER_KINDS: Final = ("Deployment", "StatefulSet")
+KUBELET_PLUGINS_DIR: Final = "/var/lib/kubelet/plugins"
+# The kubelet's own directory under it (where drivers stage volumes), named after no driver.
+_KUBELET_OWN: Final = frozenset({"kubernetes.io"})
 # Kubernetes' CSI sidecars, never the driver container, by image name as
 # registry.k8s.io/sig-storage names them and as EKS Distro (public.ecr.aws/eks-distro/
 # kubernetes-csi/, the upstream FSx helm chart's default) names the same programs.
@@ -131,6 +139,43 @@ class Controller:
         return workload_selector(self.workload)
 
 
+def served_drivers(daemon_set: Mapping[str, Any]) -> set[str]:
+    """The CSI drivers a DaemonSet serves on the nodes: the directories its hostPath volumes
+    reach under the kubelet's plugins directory, each named after one driver."""
+    spec = field(daemon_set, "spec", "template", "spec") or {}
+    drivers = set()
+    for volume in items(spec, "volumes"):
+        path = str(field(volume, "hostPath", "path") or "").rstrip("/")
+        below = path.removeprefix(f"{KUBELET_PLUGINS_DIR}/")
+        if below != path and (name := below.split("/", 1)[0]) not in _KUBELET_OWN:
+            drivers.add(name)
+    return drivers
+
+
+def node_plugin_daemon_sets(clients: KubeClients, driver: str) -> list[dict[str, Any]]:
+    """The DaemonSets (as JSON) that serve `driver` on the nodes, whoever installed them."""
+    listed = read_json(clients.apps.list_daemon_set_for_all_namespaces)
+    return [d for d in items(listed, "items") if driver in served_drivers(d)]
+
+
+def _other_drivers_images(clients: KubeClients, driver: str) -> dict[str, str]:
+    """Image repository -> the node plugin DaemonSet of another driver that runs it (the
+    driver container, as node_plugin_repositories finds it)."""
+    listed = read_json(clients.apps.list_daemon_set_for_all_namespaces)
+    owners: dict[str, str] = {}
+    for daemon_set in items(listed, "items"):
+        others = served_drivers(daemon_set) - {driver}
+        if not others or driver in served_drivers(daemon_set):
+            continue
+        try:
+            repositories = node_plugin_repositories([daemon_set])
+        except PatchError:
+            continue  # no driver container to tell: it excludes nothing
+        owner = f"{', '.join(sorted(others))} ({workload_ref('DaemonSet', daemon_set)})"
+        owners.update({repository: owner for repository in repositories})
+    return owners
+
+
 def node_plugin_repositories(
     node_plugins: Sequence[Mapping[str, Any]], template_of: TemplateOf = live_template
 ) -> set[str]:
@@ -188,18 +233,36 @@ def find_controllers(
     ]
     if same_image:
         return same_image
-    with_provisioner = [
+    provisioning = [
         (kind, w)
         for kind, w in candidates
         if any(_image_name(str(c.get("image", ""))) in _PROVISIONER_IMAGES for c in containers(w))
     ]
+    others = _other_drivers_images(clients, driver_name) if provisioning else {}
+    with_provisioner, not_taken = [], []
+    for kind, w in provisioning:
+        owner = next(
+            (
+                others[repository]
+                for c in containers(w)
+                if (repository := image_repository(str(c.get("image", "")))) in others
+            ),
+            None,
+        )
+        if owner is None:
+            with_provisioner.append((kind, w))
+        else:
+            not_taken.append(
+                f"{workload_ref(kind, w)}, which runs the image of the node plugin of {owner}"
+            )
     if len(with_provisioner) != 1:
         seen = ", ".join(sorted(str(workload_ref(k, w)) for k, w in with_provisioner)) or "none"
         raise PatchError(
             f"expected the controller of {driver_name} in {', '.join(namespaces)}: a "
             f"Deployment or StatefulSet running the node plugin's image "
             f"({', '.join(sorted(repositories))}), or else the only one with a "
-            f"{PROVISIONER_SIDECAR} sidecar; seen {seen}"
+            f"{PROVISIONER_SIDECAR} sidecar and no other driver's image; seen {seen}"
+            + (f" (not taken: {'; '.join(sorted(not_taken))})" if not_taken else "")
         )
     kind, workload = with_provisioner[0]
     names = driver_containers(containers(workload), None)
@@ -214,7 +277,7 @@ def find_controllers(
             kind,
             workload,
             tuple(names),
-            f"is the only one there with a {PROVISIONER_SIDECAR} sidecar (none runs the node "
-            "plugin's image)",
+            f"is the only one there with a {PROVISIONER_SIDECAR} sidecar that runs no other "
+            "driver's node plugin image (none runs this node plugin's image)",
         )
     ]

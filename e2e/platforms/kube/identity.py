@@ -39,11 +39,11 @@ from e2e.platforms.kube.driver_workloads import (
     driver_containers,
     find_controllers,
     image_repository,
+    node_plugin_daemon_sets,
     workload_selector,
 )
 from e2e.platforms.kube.lustre_helper import PatchError, node_plugin_container
 from e2e.platforms.kube.objects import KubeRunSettings
-from e2e.platforms.kube.sanity_pod import node_plugin_daemon_sets
 from e2e.platforms.kube.wire import field, items, read_json
 from e2e.progress import Progress
 from e2e.results import StepError

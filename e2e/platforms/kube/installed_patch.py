@@ -49,6 +49,7 @@ from e2e.platforms.kube.driver_workloads import (
     LIST_FOR_ALL_NAMESPACES,
     Controller,
     find_controllers,
+    node_plugin_daemon_sets,
     template_containers,
     workload_ref,
     workload_selector,
@@ -60,7 +61,6 @@ from e2e.platforms.kube.lustre_helper import (
     patched_node_plugin,
 )
 from e2e.platforms.kube.readiness import wait_workloads_ready
-from e2e.platforms.kube.sanity_pod import node_plugin_daemon_sets
 from e2e.platforms.kube.wire import field as json_field
 from e2e.platforms.kube.wire import items, read_json
 from e2e.platforms.manifests import (

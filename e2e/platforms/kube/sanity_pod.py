@@ -34,9 +34,9 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 
 from e2e.platforms.kube.clients import KubeClients, api_message
+from e2e.platforms.kube.driver_workloads import KUBELET_PLUGINS_DIR, node_plugin_daemon_sets
 from e2e.platforms.kube.wire import delete, field, items, read_json
 
-KUBELET_PLUGINS_DIR: Final = "/var/lib/kubelet/plugins"
 # Where the pod's target and staging directories live on the host: under the kubelet's
 # directory, which node plugins mount with Bidirectional propagation.
 SANITY_WORK_DIR: Final = "/var/lib/kubelet/plugins/fsx-csi-harness-sanity"
@@ -116,20 +116,6 @@ def _csi_node(clients: KubeClients, name: str) -> dict[str, Any]:
         if exc.status == 404:
             return {}
         raise
-
-
-def node_plugin_daemon_sets(clients: KubeClients, driver: str) -> list[dict[str, Any]]:
-    """The DaemonSets (as JSON) that serve `driver` on the nodes, whoever installed them: a
-    node plugin keeps its socket in a hostPath directory under the kubelet's plugins
-    directory named after the driver, where node-driver-registrar tells the kubelet to look."""
-    listed = read_json(clients.apps.list_daemon_set_for_all_namespaces)
-    found = []
-    for daemon_set in items(listed, "items"):
-        spec = field(daemon_set, "spec", "template", "spec") or {}
-        paths = [field(v, "hostPath", "path") or "" for v in items(spec, "volumes")]
-        if any(path.rstrip("/").startswith(f"{KUBELET_PLUGINS_DIR}/{driver}") for path in paths):
-            found.append(daemon_set)
-    return found
 
 
 def _registration_path(clients: KubeClients, driver: str) -> tuple[str, str]:

@@ -132,6 +132,26 @@ def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     return f"e2e: {LOCAL_PLATFORM_MOUNTS}"
 
 
+def outside_mounts(csi_endpoint: object, aws_endpoint_url: str | None) -> str | None:
+    """Why a local run must see mounts made by processes it did not start, or None. A private
+    mount namespace sees later host mounts only where the host's mounts propagate (a shared
+    `/`, as systemd makes it), and many hosts and containers propagate none, so root then runs
+    in the host's (fsx_csi_harness/userns.py)."""
+    if csi_endpoint:
+        return "a driver it did not start (--csi.endpoint) mounts the targets it reads"
+    if aws_endpoint_url:
+        return (
+            "an FSx endpoint it did not start (--aws-endpoint-url) mounts the file systems "
+            "its drivers bind"
+        )
+    return None
+
+
+def host_mounts_reason(args: argparse.Namespace) -> str | None:
+    """Why this run must share the host's mount namespace (None: it need not)."""
+    return outside_mounts(args.csi_endpoint, args.aws_endpoint_url)
+
+
 def parse_pairs(values: list[str], flag: str) -> dict[str, str]:
     pairs = {}
     for value in values:

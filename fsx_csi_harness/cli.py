@@ -12,6 +12,8 @@ their dependencies) into its memory or its start-up time. Each module exposes:
     mount_namespace_reason(args) -> str | None  optional: why this run makes mounts itself, so
                                                 it runs in a private mount namespace (a user+mount
                                                 one when not root; fsx_csi_harness/userns.py)
+    host_mounts_reason(args) -> str | None      optional: why it must see mounts that others
+                                                make (root then stays in the host's namespace)
 
 This module is the only place that reads the command line; everything inward gets the parsed
 namespace or a frozen config built from it.
@@ -257,8 +259,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     """Why the parsed command makes mounts itself (its module's answer; None: it makes none)."""
+    return _module_answer(args, "mount_namespace_reason")
+
+
+def host_mounts_reason(args: argparse.Namespace) -> str | None:
+    """Why the parsed command must share the host's mount namespace (its module's answer)."""
+    return _module_answer(args, "host_mounts_reason")
+
+
+def _module_answer(args: argparse.Namespace, hook: str) -> str | None:
     reason_of: Callable[[argparse.Namespace], str | None] | None = getattr(
-        args._subcommand, "mount_namespace_reason", None
+        args._subcommand, hook, None
     )
     return None if reason_of is None else reason_of(args)
 
@@ -299,7 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (tests, embedding code) keep theirs.
         from fsx_csi_harness import userns
 
-        refused = userns.enter_if_needed(mount_namespace_reason(args), words)
+        refused = userns.enter_if_needed(
+            mount_namespace_reason(args), words, host_mounts=host_mounts_reason(args)
+        )
         if refused is not None:
             return refused
     subcommand: Subcommand = args._subcommand

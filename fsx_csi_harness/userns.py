@@ -10,8 +10,10 @@ mount namespace:
   mounted, but a run killed mid-way (SIGKILL, or every process signalled at once) cannot run
   it; here its tmpfs and bind mounts vanish with the namespace, when its last process (the
   drivers follow the harness, see processes.tied_to_parent) is gone. Where the namespace
-  cannot be made (a container without CAP_SYS_ADMIN), root runs in place as before, and one
-  line says so.
+  cannot be made (a container without CAP_SYS_ADMIN), or where the run must see mounts that
+  processes it did not start make (an external driver or FSx emulator: a namespace sees later
+  host mounts only where the host propagates them, and many do not), root runs in place as
+  before, and one line says so.
 * as any other user: `unshare --user --map-root-user --mount`, since the kernel lets only
   root, or a process that is root in a user namespace of its own, make those mounts. Without
   it the command cannot run, and the message says what to try.
@@ -42,8 +44,9 @@ from typing import TextIO
 GUARD_ENV = "FSX_CSI_IN_USERNS"
 
 # Propagation `slave`, not `private`: mounts made on the host (say an external driver given by
-# --csi.endpoint publishing into the run's work dir) still show up inside, while nothing
-# mounted inside ever reaches the host.
+# --csi.endpoint publishing into the run's work dir) still show up inside where the host
+# propagates them (a shared /, as systemd makes it), while nothing mounted inside ever reaches
+# the host. Root does not count on that: with such a driver it stays in the host's namespace.
 ROOT_UNSHARE_OPTIONS = ("--mount", "--propagation", "slave")
 UNSHARE_OPTIONS = ("--user", "--map-root-user", *ROOT_UNSHARE_OPTIONS)
 
@@ -156,22 +159,27 @@ def enter_if_needed(
     run: Runner = _run,
     execve: Exec = os.execve,
     stderr: TextIO | None = None,
+    host_mounts: str | None = None,
 ) -> int | None:
     """Re-execute `fsx-csi ARGV` in a mount namespace of its own (and, not as root, a user
     namespace) when the command needs it (`mount_reason`: why it makes mounts itself, None
-    when it makes none).
+    when it makes none). `host_mounts`: why the run must see mounts that processes it did not
+    start make (an external driver or emulator); root then stays in the host's namespace.
 
     Returns None when the command should simply go on in this process (root, when the
-    namespace cannot be made), an exit code (2) when another user's run needs a namespace that
-    cannot be made here (the message is printed), and does not return at all when it
-    re-executes (execve replaces this process, pid and terminal kept, so Ctrl-C and the exit
-    code behave as if nothing happened).
+    namespace cannot be made or `host_mounts` says so), an exit code (2) when another user's
+    run needs a namespace that cannot be made here (the message is printed), and does not
+    return at all when it re-executes (execve replaces this process, pid and terminal kept, so
+    Ctrl-C and the exit code behave as if nothing happened).
     """
     euid = os.geteuid() if euid is None else euid
     environ = os.environ if environ is None else environ
     stderr = sys.stderr if stderr is None else stderr
     reason = reexec_reason(mount_reason, environ)
     if reason is None:
+        return None
+    if euid == 0 and host_mounts is not None:
+        print(f"fsx-csi: running in the host's mount namespace: {host_mounts}", file=stderr)
         return None
     kind = namespace_kind(euid)
     failure = probe(euid, run)

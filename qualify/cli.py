@@ -118,6 +118,13 @@ def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     return f"qualify ({', '.join(chosen)}): {LOCAL_PLATFORM_MOUNTS}" if chosen else None
 
 
+def host_mounts_reason(args: argparse.Namespace) -> str | None:
+    """Why this run must share the host's mount namespace (None: it need not)."""
+    from e2e.cli import outside_mounts
+
+    return outside_mounts(args.csi_endpoint, args.aws_endpoint_url)
+
+
 def run(args: argparse.Namespace) -> int:
     # `fsx-csi e2e --set` parses KEY=VALUE pairs; qualify takes the same flag.
     from e2e.cli import parse_pairs

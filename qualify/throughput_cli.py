@@ -94,6 +94,13 @@ def mount_namespace_reason(args: argparse.Namespace) -> str | None:
     return f"throughput: {LOCAL_PLATFORM_MOUNTS}"
 
 
+def host_mounts_reason(args: argparse.Namespace) -> str | None:
+    """Why this run must share the host's mount namespace (None: it need not)."""
+    from e2e.cli import outside_mounts
+
+    return outside_mounts(args.csi_endpoint, args.aws_endpoint_url)
+
+
 def run(args: argparse.Namespace) -> int:
     from e2e.throughput.workloads import WorkloadPlan, parse_size
 

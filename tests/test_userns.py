@@ -180,6 +180,40 @@ def test_root_without_a_mount_namespace_runs_in_place_and_says_so() -> None:
     assert "made in the host's" in line and "leaves them there" in line
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["e2e", "--csi.endpoint", "unix:///a.sock", "--aws-endpoint-url", "http://x"],
+         "--csi.endpoint"),
+        (["qualify", "--csi.endpoint", "unix:///a.sock"], "--csi.endpoint"),
+        (["e2e", "--aws-endpoint-url", "http://x"], "--aws-endpoint-url"),
+        (["throughput", "--aws-endpoint-url", "http://x", "--emulation-root", "/r"],
+         "--aws-endpoint-url"),
+    ],
+)  # fmt: skip
+def test_root_stays_in_the_hosts_namespace_when_others_mount_for_the_run(
+    argv: list[str], said: str
+) -> None:
+    # An external driver or emulator mounts in the host's namespace after the run started:
+    # a private namespace would not see those mounts where the host propagates none (this
+    # machine's / is private).
+    args = cli.parse_args(argv)
+    host_mounts = cli.host_mounts_reason(args)
+    assert host_mounts is not None and said in host_mounts
+    execve, stderr, run = FakeExec(), io.StringIO(), FakeRunner(0)
+    outcome = userns.enter_if_needed(
+        cli.mount_namespace_reason(args), argv, euid=0, environ={}, run=run, execve=execve,
+        stderr=stderr, host_mounts=host_mounts,
+    )  # fmt: skip
+    assert outcome is None and execve.calls == [] and run.seen == []
+    assert stderr.getvalue() == f"fsx-csi: running in the host's mount namespace: {host_mounts}\n"
+
+
+def test_runs_that_start_everything_themselves_need_no_host_mounts() -> None:
+    for argv in (["e2e"], ["qualify"], ["throughput"], ["e2e", "--driver-command", "d"]):
+        assert cli.host_mounts_reason(cli.parse_args(argv)) is None, argv
+
+
 def test_a_missing_unshare_command_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     assert userns.probe(1000, FakeRunner(0)) == "the unshare command (util-linux) is not on PATH"
@@ -200,7 +234,7 @@ def test_only_the_entry_point_may_re_execute(monkeypatch: pytest.MonkeyPatch) ->
     # the command's own module gave.
     calls: list[tuple[str | None, list[str]]] = []
 
-    def refuse(mount_reason: str | None, argv: Sequence[str]) -> int:
+    def refuse(mount_reason: str | None, argv: Sequence[str], host_mounts: str | None) -> int:
         calls.append((mount_reason, list(argv)))
         return 2
 

@@ -179,7 +179,11 @@ def enter_if_needed(
     if reason is None:
         return None
     if euid == 0 and host_mounts is not None:
-        print(f"fsx-csi: running in the host's mount namespace: {host_mounts}", file=stderr)
+        print(
+            f"fsx-csi: running in the host's mount namespace: {host_mounts}",
+            file=stderr,
+            flush=True,
+        )
         return None
     kind = namespace_kind(euid)
     failure = probe(euid, run)

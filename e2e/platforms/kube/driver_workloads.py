@@ -164,14 +164,14 @@ def _other_drivers_images(clients: KubeClients, driver: str) -> dict[str, str]:
     listed = read_json(clients.apps.list_daemon_set_for_all_namespaces)
     owners: dict[str, str] = {}
     for daemon_set in items(listed, "items"):
-        others = served_drivers(daemon_set) - {driver}
-        if not others or driver in served_drivers(daemon_set):
+        served = served_drivers(daemon_set)
+        if not served or driver in served:
             continue
         try:
             repositories = node_plugin_repositories([daemon_set])
         except PatchError:
             continue  # no driver container to tell: it excludes nothing
-        owner = f"{', '.join(sorted(others))} ({workload_ref('DaemonSet', daemon_set)})"
+        owner = f"{', '.join(sorted(served))} ({workload_ref('DaemonSet', daemon_set)})"
         owners.update({repository: owner for repository in repositories})
     return owners
 
